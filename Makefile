@@ -1,0 +1,36 @@
+# Two commands do all set-up: `make demo` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# openai-whisper pulls torch; a plain resolve here picks a ~5.5 GB CUDA build, so the CPU build is
+# installed first. Elsewhere, override: make test TORCH_SPEC="torch" (or an index URL option).
+TORCH_SPEC ?= torch==2.13.0
+DEMO_DB ?= demo/index.db
+DEMO_QUERY ?= programmeur
+
+.PHONY: install install-test demo test clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed-base: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e .
+	@touch $@
+
+$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q "$(TORCH_SPEC)"
+	$(BIN)/pip install -q -e ".[openai,dev]"
+	@touch $@ $(VENV)/.installed-base
+
+install: $(VENV)/.installed-base
+install-test: $(VENV)/.installed-test
+
+demo: install
+	$(BIN)/recording-index run --catalog config/demo.toml --db $(DEMO_DB)
+	$(BIN)/recording-index search "$(DEMO_QUERY)" --db $(DEMO_DB)
+
+test: install-test
+	$(BIN)/python -m pytest -ra $(PYTEST_ARGS)
+
+clean:
+	rm -rf demo .pytest_cache

@@ -1,0 +1,191 @@
+"""ffmpeg: find it, probe a file, normalise its audio to 16 kHz mono PCM."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import ffmpeg  # ffmpeg-python
+import numpy as np
+
+from .errors import BadInputError, RecordingIndexError
+
+SAMPLE_RATE = 16000
+
+
+@dataclass
+class MediaInfo:
+    path: str
+    format: str
+    duration: float
+    audio_codec: str
+    has_video: bool
+
+
+@lru_cache(maxsize=None)
+def find_ffmpeg(configured: str = "") -> str:
+    """The ffmpeg to run: the configured one, else the system's, else the binary imageio-ffmpeg ships."""
+    if configured:
+        if not (Path(configured).is_file() and os.access(configured, os.X_OK)):
+            raise RecordingIndexError(f"ffmpeg: configured path {configured} is not an executable file")
+        return configured
+    system = shutil.which("ffmpeg")
+    if system:
+        return system
+    try:
+        import imageio_ffmpeg
+    except ImportError:
+        raise RecordingIndexError("ffmpeg: not found; install it (apt-get install ffmpeg) or pip install imageio-ffmpeg") from None
+    return imageio_ffmpeg.get_ffmpeg_exe()
+
+
+def _ffprobe_beside(ffmpeg_exe: str) -> str | None:
+    candidate = Path(ffmpeg_exe).with_name("ffprobe")
+    if candidate.is_file():
+        return str(candidate)
+    return shutil.which("ffprobe") if shutil.which("ffmpeg") == ffmpeg_exe else None
+
+
+def probe(path: str | Path, ffmpeg_exe: str | None = None) -> MediaInfo:
+    """Describe a media file; raise BadInputError when it is empty, not media, or has no audio."""
+    path = Path(path)
+    name = str(path)
+    if not path.exists():
+        raise BadInputError(name, "no such file")
+    if path.is_dir():
+        raise BadInputError(name, "is a directory, not a media file")
+    if path.stat().st_size == 0:
+        raise BadInputError(name, "empty file (0 bytes)")
+    ffmpeg_exe = ffmpeg_exe or find_ffmpeg()
+    ffprobe = _ffprobe_beside(ffmpeg_exe)
+    info = _probe_with_ffprobe(path, ffprobe) if ffprobe else _probe_with_ffmpeg(path, ffmpeg_exe)
+    if not info.audio_codec:
+        raise BadInputError(name, "no audio stream" + (" (video only)" if info.has_video else ""))
+    if info.duration <= 0:
+        raise BadInputError(name, "audio stream has no duration (0 seconds)")
+    return info
+
+
+def _probe_with_ffprobe(path: Path, ffprobe: str) -> MediaInfo:
+    try:
+        data = ffmpeg.probe(str(path), cmd=ffprobe)
+    except ffmpeg.Error as exc:
+        raise BadInputError(str(path), f"not a media file ({_last_line(exc.stderr)})") from None
+    streams = data.get("streams", [])
+    audio = next((s for s in streams if s.get("codec_type") == "audio"), None)
+    duration = float(data.get("format", {}).get("duration") or (audio or {}).get("duration") or 0)
+    return MediaInfo(
+        path=str(path),
+        format=data.get("format", {}).get("format_name", ""),
+        duration=duration,
+        audio_codec=(audio or {}).get("codec_name", ""),
+        has_video=any(s.get("codec_type") == "video" and not s.get("disposition", {}).get("attached_pic")
+                      for s in streams),
+    )
+
+
+_DURATION = re.compile(r"Duration: (\d+):(\d\d):(\d\d(?:\.\d+)?)")
+_INPUT = re.compile(r"Input #0, ([^,]+(?:,[^,]+)*?), from")
+_AUDIO = re.compile(r"Stream #0:\d+.*?: Audio: (\w+)")
+_VIDEO = re.compile(r"Stream #0:\d+.*?: Video: (\w+)(?!.*attached pic)")
+
+
+def _probe_with_ffmpeg(path: Path, ffmpeg_exe: str) -> MediaInfo:
+    """Probe with `ffmpeg -i` where no ffprobe exists (imageio-ffmpeg ships ffmpeg alone)."""
+    result = subprocess.run([ffmpeg_exe, "-hide_banner", "-nostdin", "-i", str(path)],
+                            capture_output=True, text=True, errors="replace")
+    text = result.stderr
+    if "Input #0" not in text:
+        raise BadInputError(str(path), f"not a media file ({_last_line(text)})")
+    duration = 0.0
+    if match := _DURATION.search(text):
+        hours, minutes, seconds = match.groups()
+        duration = int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+    audio = _AUDIO.search(text)
+    return MediaInfo(
+        path=str(path),
+        format=(m.group(1) if (m := _INPUT.search(text)) else ""),
+        duration=duration,
+        audio_codec=audio.group(1) if audio else "",
+        has_video=bool(_VIDEO.search(text)),
+    )
+
+
+def _last_line(stderr: bytes | str | None) -> str:
+    if isinstance(stderr, bytes):
+        stderr = stderr.decode("utf-8", "replace")
+    lines = [line.strip() for line in (stderr or "").splitlines() if line.strip()]
+    return lines[-1] if lines else "ffmpeg gave no reason"
+
+
+def file_hash(path: str | Path, block_size: int = 1 << 20) -> str:
+    """SHA-256 of a file, read in blocks so that hours of audio never sit in memory."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(block_size):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def normalise(path: str | Path, out_dir: str | Path, ffmpeg_exe: str | None = None,
+              content_hash: str | None = None) -> Path:
+    """Decode the first audio stream to 16 kHz mono 16-bit WAV in `out_dir`, named by content hash.
+
+    The file is written under a temporary name and renamed, so a crash never leaves a partial WAV
+    that a later run would take for finished; an existing one is reused.
+    """
+    path = Path(path)
+    ffmpeg_exe = ffmpeg_exe or find_ffmpeg()
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    target = out_dir / f"{content_hash or file_hash(path)}.wav"
+    if target.exists():
+        return target
+    fd, tmp_name = tempfile.mkstemp(dir=out_dir, prefix=".partial-", suffix=".wav")
+    os.close(fd)
+    try:
+        (
+            ffmpeg.input(str(path))
+            .output(tmp_name, map="0:a:0", ac=1, ar=SAMPLE_RATE, acodec="pcm_s16le", f="wav")
+            .global_args("-nostdin", "-hide_banner", "-loglevel", "error")
+            .overwrite_output()
+            .run(cmd=ffmpeg_exe, capture_stdout=True, capture_stderr=True)
+        )
+        if Path(tmp_name).stat().st_size <= 44:  # a WAV header and no samples
+            raise BadInputError(str(path), "decoded to no audio samples")
+        os.replace(tmp_name, target)
+    except ffmpeg.Error as exc:
+        raise BadInputError(str(path), f"ffmpeg could not decode its audio ({_last_line(exc.stderr)})") from None
+    finally:
+        if os.path.exists(tmp_name):
+            os.unlink(tmp_name)
+    return target
+
+
+def load_audio(wav_path: str | Path) -> np.ndarray:
+    """Read a normalised WAV as float32 samples in [-1, 1]; int16 on disk is mapped, not read twice."""
+    samples = np.memmap(wav_path, dtype=np.int16, mode="r", offset=_wav_data_offset(wav_path))
+    return samples.astype(np.float32) / 32768.0
+
+
+def _wav_data_offset(wav_path: str | Path) -> int:
+    """Where the samples start: walk the RIFF chunks up to `data` (ffmpeg may add a LIST chunk)."""
+    with open(wav_path, "rb") as handle:
+        header = handle.read(12)
+        if header[:4] != b"RIFF" or header[8:12] != b"WAVE":
+            raise RecordingIndexError(f"{wav_path}: not a WAV file")
+        while chunk := handle.read(8):
+            if len(chunk) < 8:
+                break
+            size = int.from_bytes(chunk[4:8], "little")
+            if chunk[:4] == b"data":
+                return handle.tell()
+            handle.seek(size + (size & 1), os.SEEK_CUR)
+    raise RecordingIndexError(f"{wav_path}: WAV file has no data chunk")

@@ -1,0 +1,199 @@
+"""Settings (TOML file, then environment) and the catalog of recordings to index."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+
+from .errors import ConfigError
+from .models import Recording
+
+# Bumped whenever a stage's output changes for the same input and settings, so old rows are redone.
+PIPELINE_VERSION = "1"
+
+DEFAULT_SETTINGS_FILE = Path("config") / "settings.toml"
+ENV_PREFIX = "RECORDING_INDEX_"
+
+
+@dataclass
+class Settings:
+    """Every knob of the pipeline. Defaults suit a 2-core CPU machine with no network."""
+
+    db: str = "data/index.db"
+    engine: str = "faster-whisper"  # or "openai-whisper"
+    model: str = "base"  # a Whisper size name, or a local model folder
+    compute_type: str = "int8"
+    language: str = "fr"  # "auto" lets Whisper detect it
+    vad: bool = True
+    beam_size: int = 5
+    cpu_threads: int = 0  # 0: all cores
+    chunk_seconds: float = 30.0
+    ffmpeg: str = ""  # a path to ffmpeg; empty: the system's, else imageio-ffmpeg's
+    cache_dir: str = ""  # models and normalised audio; empty: the user's cache directory
+    progress: bool = True
+
+    @property
+    def cache_path(self) -> Path:
+        return Path(self.cache_dir) if self.cache_dir else Path(platformdirs.user_cache_dir("recording-index"))
+
+    @property
+    def threads(self) -> int:
+        return self.cpu_threads or os.cpu_count() or 1
+
+    @property
+    def whisper_language(self) -> str | None:
+        return None if self.language in ("", "auto") else self.language
+
+    def fingerprint(self, model_id: str) -> str:
+        """What decides the index rows of a recording: the same fingerprint and audio mean no work."""
+        parts = [PIPELINE_VERSION, self.engine, model_id, self.compute_type, self.language,
+                 str(self.vad), str(self.beam_size), str(self.chunk_seconds)]
+        return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
+
+    def replace(self, **changes: Any) -> "Settings":
+        return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+
+def load_settings(path: str | Path | None = None, env: dict[str, str] | None = None) -> Settings:
+    """Read settings from `path` (or config/settings.toml when present), then RECORDING_INDEX_* variables."""
+    env = os.environ if env is None else env
+    values: dict[str, Any] = {}
+    path = Path(path or env.get(ENV_PREFIX + "CONFIG") or DEFAULT_SETTINGS_FILE)
+    if path.exists():
+        values.update(_read_toml(path))
+    elif path != DEFAULT_SETTINGS_FILE:
+        raise ConfigError(f"{path}: settings file not found")
+    known = {f.name: f for f in fields(Settings)}
+    for key in values:
+        if key not in known:
+            raise ConfigError(f"{path}:{_line_of(path, key)}: unknown setting {key!r}")
+    for f in known.values():
+        raw = env.get(ENV_PREFIX + f.name.upper())
+        if raw is not None:
+            values[f.name] = raw
+    return Settings(**{k: _coerce(k, v, known[k].type, path) for k, v in values.items()})
+
+
+def _coerce(name: str, value: Any, type_name: Any, origin: Path) -> Any:
+    kind = str(type_name)
+    try:
+        if kind == "bool":
+            if isinstance(value, str):
+                if value.lower() not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
+                    raise ValueError(value)
+                return value.lower() in ("1", "true", "yes", "on")
+            return bool(value)
+        if kind == "int":
+            return int(value)
+        if kind == "float":
+            return float(value)
+        return str(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{origin}: setting {name!r} must be a {kind}, got {value!r}") from None
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: {exc.strerror}") from None
+
+
+def _line_of(path: Path, key: str) -> int:
+    """The line where `key` is first assigned: tomllib keeps no positions, so look for it."""
+    pattern = re.compile(rf"^\s*{re.escape(key)}\s*=")
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if pattern.match(line):
+            return number
+    return 0
+
+
+# --- catalog -------------------------------------------------------------------------------------
+
+RECORDING_FIELDS = {"id", "title", "speakers", "event", "date", "language", "source", "note"}
+EVENT_FIELDS = {"id", "title", "date", "language", "source", "note", "recordings"}
+
+
+@dataclass
+class Catalog:
+    path: Path
+    recordings: list[Recording] = field(default_factory=list)
+
+
+def load_catalog(path: str | Path) -> Catalog:
+    """Read and validate a catalog: `[[recordings]]` entries, or `[[events]]` holding recordings.
+
+    Relative local sources are resolved against the catalog's folder. Any error names the file,
+    the line and the field before anything runs.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"{path}: catalog not found")
+    data = _read_toml(path)
+    unknown_top = set(data) - {"recordings", "events"}
+    if unknown_top:
+        key = sorted(unknown_top)[0]
+        raise ConfigError(f"{path}:{_line_of(path, key)}: unknown section {key!r} (expected recordings or events)")
+    catalog = Catalog(path=path)
+    for number, entry in enumerate(data.get("recordings", []), 1):
+        catalog.recordings.append(_recording(path, entry, {}, f"recordings[{number}]"))
+    for e_number, event in enumerate(data.get("events", []), 1):
+        where = f"events[{e_number}]"
+        _check_fields(path, event, EVENT_FIELDS, where)
+        inherited = {"event": event.get("title", ""), "date": event.get("date", ""),
+                     "language": event.get("language", "")}
+        for number, entry in enumerate(event.get("recordings", []), 1):
+            catalog.recordings.append(_recording(path, entry, inherited, f"{where}.recordings[{number}]"))
+    seen: set[str] = set()
+    for rec in catalog.recordings:
+        if rec.id in seen:
+            raise ConfigError(f"{path}:{_line_of(path, 'id')}: duplicate recording id {rec.id!r}")
+        seen.add(rec.id)
+    return catalog
+
+
+def _check_fields(path: Path, entry: Any, allowed: set[str], where: str) -> None:
+    if not isinstance(entry, dict):
+        raise ConfigError(f"{path}: {where} must be a table")
+    for key in entry:
+        if key not in allowed:
+            raise ConfigError(f"{path}:{_line_of(path, key)}: {where}.{key}: unknown field "
+                              f"(expected one of {', '.join(sorted(allowed))})")
+
+
+def _recording(path: Path, entry: Any, inherited: dict[str, str], where: str) -> Recording:
+    _check_fields(path, entry, RECORDING_FIELDS, where)
+    source = entry.get("source")
+    if not isinstance(source, str) or not source.strip():
+        raise ConfigError(f"{path}: {where}.source: missing (a local path or a URL)")
+    speakers = entry.get("speakers", [])
+    if isinstance(speakers, str):
+        speakers = [speakers]
+    if not all(isinstance(s, str) for s in speakers):
+        raise ConfigError(f"{path}:{_line_of(path, 'speakers')}: {where}.speakers: must be a list of names")
+    for key in ("title", "event", "date", "language", "id"):
+        if key in entry and not isinstance(entry[key], str):
+            raise ConfigError(f"{path}:{_line_of(path, key)}: {where}.{key}: must be a string")
+    if "://" not in source:
+        source = str((path.parent / source).resolve())
+    values = {**{k: v for k, v in inherited.items() if v}, **{k: v for k, v in entry.items() if k != "note"}}
+    values["speakers"] = list(speakers)
+    values["source"] = source
+    values.setdefault("id", recording_id_for(source))
+    return Recording(**values)
+
+
+def recording_id_for(source: str) -> str:
+    """A stable, readable id: the file's stem and a short hash of where it comes from."""
+    stem = re.sub(r"[^a-z0-9]+", "-", Path(source.split("?")[0]).stem.lower()).strip("-")[:40] or "recording"
+    return f"{stem}-{hashlib.sha1(source.encode()).hexdigest()[:8]}"

@@ -1,0 +1,25 @@
+"""Errors that end the work on one recording, with a message a person can act on."""
+
+
+class RecordingIndexError(Exception):
+    """Base class of this package's errors."""
+
+
+class BadInputError(RecordingIndexError):
+    """An input that will never work as it is (not media, no audio, empty): retrying cannot help.
+
+    Its message is one line that names the input and the cause.
+    """
+
+    def __init__(self, source: str, cause: str):
+        super().__init__(f"{source}: {cause}")
+        self.source = source
+        self.cause = cause
+
+
+class ModelUnavailableError(RecordingIndexError):
+    """A Whisper model that cannot be had here, with what is missing and how to get it."""
+
+
+class ConfigError(RecordingIndexError):
+    """A settings or catalog file that is wrong, with the file, the field and the cause."""

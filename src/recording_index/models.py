@@ -1,0 +1,94 @@
+"""The data model shared by every stage: plain dataclasses, times in seconds from the audio's start."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass
+class Recording:
+    """One recording to index: where it comes from, what it is, and what it contains."""
+
+    id: str
+    source: str
+    title: str = ""
+    speakers: list[str] = field(default_factory=list)
+    event: str = ""
+    date: str = ""
+    language: str = "fr"
+    media_path: str = ""
+    duration: float = 0.0
+    content_hash: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Word:
+    start: float
+    end: float
+    text: str
+    probability: float = 0.0
+
+
+@dataclass
+class Segment:
+    """A stretch of speech as Whisper returns it, with its words when word timestamps are on."""
+
+    index: int
+    start: float
+    end: float
+    text: str
+    words: list[Word] = field(default_factory=list)
+    text_en: str | None = None
+    translation_engine: str | None = None
+    avg_logprob: float | None = None
+    no_speech_prob: float | None = None
+    compression_ratio: float | None = None
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Segment":
+        words = [Word(**w) for w in data.get("words", [])]
+        return cls(**{**data, "words": words})
+
+
+@dataclass
+class Chunk:
+    """The unit of search: consecutive segments of one recording, with their time range."""
+
+    recording_id: str
+    index: int
+    start: float
+    end: float
+    text_fr: str
+    text_en: str | None = None
+
+
+@dataclass
+class Cue:
+    """The unit of subtitles."""
+
+    index: int
+    start: float
+    end: float
+    lines: list[str]
+
+
+@dataclass
+class SearchHit:
+    recording_id: str
+    title: str
+    speakers: list[str]
+    event: str
+    chunk_index: int
+    start: float
+    end: float
+    text: str
+    snippet: str
+    url: str
+    score: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)

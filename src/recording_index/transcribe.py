@@ -1,0 +1,154 @@
+"""Transcription engines behind one interface: faster-whisper (default) and openai-whisper.
+
+Both yield the same `Segment`/`Word` records, one segment at a time, so long recordings stream.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Iterator, Protocol
+
+import numpy as np
+
+from .audio import SAMPLE_RATE
+from .config import Settings
+from .errors import ModelUnavailableError, RecordingIndexError
+from .models import Segment, Word
+from .repetition import guard_repetitions
+from .whisper_models import ModelLocation, resolve_model
+
+ENGINES = ("faster-whisper", "openai-whisper")
+
+
+class Engine(Protocol):
+    name: str
+    model_id: str
+
+    def segments(self, audio: np.ndarray, language: str | None, task: str = "transcribe") -> Iterator[Segment]:
+        """Yield the segments of `audio` (16 kHz mono float32) as they are decoded."""
+
+
+class FasterWhisperEngine:
+    name = "faster-whisper"
+
+    def __init__(self, location: ModelLocation, settings: Settings):
+        from faster_whisper import WhisperModel
+
+        self.model_id = location.model_id
+        self.settings = settings
+        self.model = WhisperModel(str(location.path), device="cpu", compute_type=settings.compute_type,
+                                  cpu_threads=settings.threads)
+        self.detected_language: str | None = None
+
+    def segments(self, audio: np.ndarray, language: str | None, task: str = "transcribe") -> Iterator[Segment]:
+        found, info = self.model.transcribe(
+            audio, language=language, task=task, beam_size=self.settings.beam_size,
+            word_timestamps=True, vad_filter=self.settings.vad,
+            # Conditioning on the previous window is what lets a loop feed itself; the first line
+            # of defence against repeated phrases (the guard below is the second).
+            condition_on_previous_text=False,
+        )
+        self.detected_language = info.language
+        for i, s in enumerate(found):
+            yield Segment(
+                index=i, start=float(s.start), end=float(s.end), text=s.text.strip(),
+                words=[Word(float(w.start), float(w.end), w.word, float(w.probability)) for w in s.words or []],
+                avg_logprob=float(s.avg_logprob), no_speech_prob=float(s.no_speech_prob),
+                compression_ratio=float(s.compression_ratio),
+            )
+
+
+class OpenAIWhisperEngine:
+    """The reference implementation, run on the same weights through a converted checkpoint."""
+
+    name = "openai-whisper"
+
+    def __init__(self, location: ModelLocation, settings: Settings):
+        try:
+            import torch
+            import whisper
+        except ImportError:
+            raise ModelUnavailableError(
+                "engine 'openai-whisper' needs the openai extra: pip install -e '.[openai]' "
+                "(make installs the CPU build of torch first)") from None
+        from .convert import convert_ct2_to_openai
+
+        self.model_id = location.model_id
+        self.settings = settings
+        torch.set_num_threads(settings.threads)
+        checkpoint = settings.cache_path / "openai-whisper" / f"{location.model_id.replace(':', '-').replace('/', '_')}.pt"
+        if not checkpoint.exists():
+            print(f"Converting {location.path} to an openai-whisper checkpoint (once)…", file=sys.stderr)
+            convert_ct2_to_openai(location.path, checkpoint)
+        self.model = whisper.load_model(str(checkpoint), device="cpu")
+        heads = torch.load(checkpoint, map_location="cpu", weights_only=False).get("alignment_heads")
+        if heads:
+            mask = torch.zeros(self.model.dims.n_text_layer, self.model.dims.n_text_head, dtype=torch.bool)
+            for layer, head in heads:
+                mask[layer, head] = True
+            self.model.register_buffer("alignment_heads", mask.to_sparse(), persistent=False)
+        self.detected_language = None
+
+    def segments(self, audio: np.ndarray, language: str | None, task: str = "transcribe") -> Iterator[Segment]:
+        result = self.model.transcribe(
+            np.ascontiguousarray(audio), language=language, task=task, word_timestamps=True, fp16=False,
+            beam_size=self.settings.beam_size, best_of=self.settings.beam_size,
+            condition_on_previous_text=False, verbose=None,
+        )
+        self.detected_language = result.get("language")
+        for i, s in enumerate(result["segments"]):
+            yield Segment(
+                index=i, start=float(s["start"]), end=float(s["end"]), text=s["text"].strip(),
+                words=[Word(float(w["start"]), float(w["end"]), w["word"], float(w["probability"]))
+                       for w in s.get("words", [])],
+                avg_logprob=float(s["avg_logprob"]), no_speech_prob=float(s["no_speech_prob"]),
+                compression_ratio=float(s["compression_ratio"]),
+            )
+
+
+_ENGINES: dict[tuple, Engine] = {}
+
+
+def load_engine(settings: Settings) -> Engine:
+    """The engine for these settings, loaded once per process (loading weights takes seconds)."""
+    key = (settings.engine, settings.model, settings.compute_type, settings.threads, str(settings.cache_path))
+    if key not in _ENGINES:
+        if settings.engine not in ENGINES:
+            raise RecordingIndexError(f"unknown engine {settings.engine!r}: use one of {', '.join(ENGINES)}")
+        location = resolve_model(settings.model, settings.cache_path)
+        cls = FasterWhisperEngine if settings.engine == "faster-whisper" else OpenAIWhisperEngine
+        _ENGINES[key] = cls(location, settings)
+    return _ENGINES[key]
+
+
+def transcribe(audio: np.ndarray, engine: Engine, language: str | None = "fr", progress: bool = True,
+               label: str = "") -> Iterator[Segment]:
+    """Stream guarded segments of `audio`, with a progress bar of audio time done over total."""
+    total = len(audio) / SAMPLE_RATE
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=round(total, 1), unit="s", desc=label or "transcribing", file=sys.stderr,
+                   bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total:.0f} s audio [{elapsed}<{remaining}]")
+    try:
+        for segment in guard_repetitions(engine.segments(audio, language)):
+            if bar is not None:
+                bar.update(max(0.0, min(segment.end, total) - bar.n))
+            yield segment
+        if bar is not None:
+            bar.update(max(0.0, total - bar.n))
+    finally:
+        if bar is not None:
+            bar.close()
+
+
+def model_id_for(settings: Settings) -> str:
+    """The id of the weights these settings use, without loading them (for skip decisions)."""
+    return resolve_model(settings.model, settings.cache_path).model_id
+
+
+def describe_model(settings: Settings) -> str:
+    location: ModelLocation = resolve_model(settings.model, settings.cache_path)
+    return f"{settings.engine} {location.model_id} ({Path(location.path)})"
