@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 # installed first. Elsewhere, override: make test TORCH_SPEC="torch" (or an index URL option).
 TORCH_SPEC ?= torch==2.13.0
 DEMO_DB ?= demo/index.db
-DEMO_QUERY ?= programmeur
+DEMO_QUERY ?= traduction automatique
 
 .PHONY: install install-test demo test clean
 

@@ -83,8 +83,9 @@ class SearchHit:
     speakers: list[str]
     event: str
     chunk_index: int
-    start: float
+    start: float  # the chunk's time range
     end: float
+    moment: float  # when the first matched word is spoken: where a link opens
     text: str
     snippet: str
     url: str

@@ -6,7 +6,6 @@ Both yield the same `Segment`/`Word` records, one segment at a time, so long rec
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 from typing import Iterator, Protocol
 
 import numpy as np
@@ -130,7 +129,7 @@ def transcribe(audio: np.ndarray, engine: Engine, language: str | None = "fr", p
     if progress:
         from tqdm import tqdm
 
-        bar = tqdm(total=round(total, 1), unit="s", desc=label or "transcribing", file=sys.stderr,
+        bar = tqdm(total=total, unit="s", desc=label or "transcribing", file=sys.stderr,
                    bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total:.0f} s audio [{elapsed}<{remaining}]")
     try:
         for segment in guard_repetitions(engine.segments(audio, language)):
@@ -147,8 +146,3 @@ def transcribe(audio: np.ndarray, engine: Engine, language: str | None = "fr", p
 def model_id_for(settings: Settings) -> str:
     """The id of the weights these settings use, without loading them (for skip decisions)."""
     return resolve_model(settings.model, settings.cache_path).model_id
-
-
-def describe_model(settings: Settings) -> str:
-    location: ModelLocation = resolve_model(settings.model, settings.cache_path)
-    return f"{settings.engine} {location.model_id} ({Path(location.path)})"

@@ -1,0 +1,1 @@
+"""Prefect flows of recording-index (importable as `recording_index_flows`)."""

@@ -1,0 +1,92 @@
+"""The indexing flow: normalise → transcribe → chunk → index, for each recording.
+
+Thin by design: each task calls one library stage in `recording_index.pipeline`; the flow decides
+order and retries, and keeps one failing recording from stopping the others.
+"""
+
+from __future__ import annotations
+
+from prefect import flow, task
+from prefect.cache_policies import NO_CACHE
+
+from recording_index import pipeline
+from recording_index.config import Settings, load_settings
+from recording_index.errors import BadInputError, ConfigError, ModelUnavailableError, RecordingIndexError
+
+
+def _worth_retrying(task, task_run, state) -> bool:
+    """Retry what may pass next time (I/O hiccups), never input that is simply bad."""
+    try:
+        state.result()
+    except (BadInputError, ConfigError, ModelUnavailableError):
+        return False
+    except Exception:
+        return True
+    return False
+
+
+@task(retries=2, retry_delay_seconds=[1, 5], retry_condition_fn=_worth_retrying, cache_policy=NO_CACHE)
+def prepare(recording, settings: Settings, db: str):
+    return pipeline.prepare(recording, settings, db)
+
+
+@task(cache_policy=NO_CACHE)
+def normalise(recording, settings: Settings):
+    return pipeline.normalise(recording, settings)
+
+
+@task(cache_policy=NO_CACHE)
+def transcribe(wav, settings: Settings, label: str):
+    return pipeline.transcribe_wav(wav, settings, label)
+
+
+@task(cache_policy=NO_CACHE)
+def chunk(recording, transcript, settings: Settings):
+    return pipeline.chunk(recording, transcript, settings)
+
+
+@task(retries=2, retry_delay_seconds=[1, 5], retry_condition_fn=_worth_retrying, cache_policy=NO_CACHE)
+def store(db: str, prepared, transcript, chunks, settings: Settings):
+    pipeline.store(db, prepared, transcript, chunks, settings)
+
+
+def index_one(recording, settings: Settings, db: str) -> pipeline.Outcome:
+    started = pipeline.timer()
+    outcome = pipeline.Outcome(recording.id, recording.title, recording.source, "failed")
+    try:
+        prepared = prepare(recording, settings, db)
+        outcome.duration = prepared.recording.duration
+        if prepared.up_to_date:
+            outcome.status = "skipped"
+        else:
+            wav = normalise(prepared.recording, settings)
+            transcript = transcribe(wav, settings, recording.title or recording.id)
+            chunks = chunk(prepared.recording, transcript, settings)
+            store(db, prepared, transcript, chunks, settings)
+            outcome.status, outcome.segments, outcome.chunks = "indexed", len(transcript.segments), len(chunks)
+    except Exception as exc:  # one recording's failure is reported, never the end of the run
+        outcome.error = str(exc) if isinstance(exc, RecordingIndexError) else f"{type(exc).__name__}: {exc}"
+        pipeline.store_failure(db, recording, outcome.error)
+    outcome.seconds = pipeline.timer() - started
+    return outcome
+
+
+@flow(name="index-recordings", log_prints=True)
+def index_recordings(paths: list[str] | None = None, catalog: str | None = None, db: str | None = None,
+                     settings_file: str | None = None, overrides: dict | None = None) -> pipeline.Summary:
+    """Index the recordings of `catalog` and `paths` into the SQLite index at `db`."""
+    started = pipeline.timer()
+    settings = load_settings(settings_file).replace(**(overrides or {}))
+    db = db or settings.db
+    summary = pipeline.Summary()
+    for recording in pipeline.collect(paths, catalog):
+        outcome = index_one(recording, settings, db)
+        summary.outcomes.append(outcome)
+        print(f"{outcome.status}: {outcome.title or outcome.recording_id}"
+              + (f" — {outcome.error}" if outcome.error else ""))
+    summary.wall_seconds = pipeline.timer() - started
+    return summary
+
+
+if __name__ == "__main__":
+    index_recordings.serve(name="index-recordings")

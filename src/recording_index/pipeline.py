@@ -1,0 +1,125 @@
+"""The stages of indexing one recording, as plain functions: the Prefect flow calls them as tasks,
+and any other code can call them in the same order without Prefect."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from . import audio
+from .chunking import chunk_segments
+from .config import Settings, load_catalog
+from .index import Index
+from .models import Chunk, Recording, Segment
+from .sources import locate, recording_for_path
+from .transcribe import load_engine, model_id_for, transcribe
+
+
+@dataclass
+class Prepared:
+    recording: Recording
+    model_id: str
+    fingerprint: str
+    up_to_date: bool
+
+
+@dataclass
+class Transcript:
+    segments: list[Segment]
+    engine: str
+    model_id: str
+    detected_language: str | None
+
+
+@dataclass
+class Outcome:
+    """How one recording ended in a run: indexed, skipped (unchanged) or failed, and why."""
+
+    recording_id: str
+    title: str
+    source: str
+    status: str
+    duration: float = 0.0
+    seconds: float = 0.0
+    error: str = ""
+    segments: int = 0
+    chunks: int = 0
+
+
+@dataclass
+class Summary:
+    outcomes: list[Outcome] = field(default_factory=list)
+    wall_seconds: float = 0.0
+
+    def count(self, status: str) -> int:
+        return sum(1 for o in self.outcomes if o.status == status)
+
+    @property
+    def audio_hours(self) -> float:
+        return sum(o.duration for o in self.outcomes if o.status == "indexed") / 3600
+
+    @property
+    def failed(self) -> list[Outcome]:
+        return [o for o in self.outcomes if o.status == "failed"]
+
+    def line(self) -> str:
+        return (f"{self.count('indexed')} indexed, {self.count('skipped')} skipped (unchanged), "
+                f"{self.count('failed')} failed; {self.audio_hours:.2f} h of audio in {self.wall_seconds:.1f} s")
+
+    def to_dict(self) -> dict:
+        return {"outcomes": [asdict(o) for o in self.outcomes], "wall_seconds": self.wall_seconds,
+                "indexed": self.count("indexed"), "skipped": self.count("skipped"),
+                "failed": self.count("failed"), "audio_hours": self.audio_hours}
+
+
+def collect(paths: list[str] | None = None, catalog: str | None = None) -> list[Recording]:
+    """The recordings a run covers: a validated catalog's, then the paths named on the command line."""
+    recordings = list(load_catalog(catalog).recordings) if catalog else []
+    recordings += [recording_for_path(p) for p in paths or []]
+    return recordings
+
+
+def prepare(recording: Recording, settings: Settings, db: str | Path) -> Prepared:
+    """Find the media, hash it, probe it, and tell whether the index already holds this work."""
+    recording = locate(recording)
+    info = audio.probe(recording.media_path, audio.find_ffmpeg(settings.ffmpeg))
+    recording.duration = info.duration
+    model_id = model_id_for(settings)
+    fingerprint = settings.fingerprint(model_id)
+    with Index(db) as index:
+        up_to_date = index.is_current(recording, fingerprint)
+    return Prepared(recording, model_id, fingerprint, up_to_date)
+
+
+def normalise(recording: Recording, settings: Settings) -> Path:
+    """16 kHz mono WAV of the recording in the cache, named by content hash (reused when present)."""
+    return audio.normalise(recording.media_path, settings.cache_path / "audio",
+                           audio.find_ffmpeg(settings.ffmpeg), recording.content_hash)
+
+
+def transcribe_wav(wav: Path, settings: Settings, label: str = "") -> Transcript:
+    engine = load_engine(settings)
+    samples = audio.load_audio(wav)
+    segments = list(transcribe(samples, engine, settings.whisper_language, settings.progress, label))
+    return Transcript(segments, engine.name, engine.model_id, getattr(engine, "detected_language", None))
+
+
+def chunk(recording: Recording, transcript: Transcript, settings: Settings) -> list[Chunk]:
+    return chunk_segments(recording.id, transcript.segments, settings.chunk_seconds)
+
+
+def store(db: str | Path, prepared: Prepared, transcript: Transcript, chunks: list[Chunk], settings: Settings) -> None:
+    with Index(db) as index:
+        index.add(prepared.recording, transcript.segments, chunks, engine=transcript.engine,
+                  model=transcript.model_id, settings=asdict(settings), fingerprint=prepared.fingerprint,
+                  detected_language=transcript.detected_language)
+
+
+def store_failure(db: str | Path, recording: Recording, error: str) -> None:
+    with Index(db) as index:
+        index.record_failure(recording, error)
+
+
+def timer() -> float:
+    return time.perf_counter()
