@@ -1,0 +1,95 @@
+"""Shared fixtures: real ffmpeg, the real embedded Whisper model, real SQLite, Prefect's ephemeral API."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE = ROOT / "data" / "sample"
+SHARED_SPEECH = ROOT.parent / "shared" / "data" / "fr-speech"
+
+# Prefect state of the tests lives in a throw-away home, never in the user's ~/.prefect.
+_PREFECT_HOME = tempfile.mkdtemp(prefix="ri-prefect-")
+os.environ["PREFECT_HOME"] = _PREFECT_HOME
+os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
+os.environ.pop("PREFECT_API_URL", None)
+# Model hubs are out of reach in CI: fail fast instead of waiting for a time-out.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+@pytest.fixture(scope="session")
+def cache_dir(tmp_path_factory) -> Path:
+    """One model/audio cache for the whole session: the embedded model is joined once."""
+    return tmp_path_factory.mktemp("cache")
+
+
+@pytest.fixture(scope="session")
+def settings(cache_dir):
+    from recording_index.config import Settings
+
+    return Settings(cache_dir=str(cache_dir), progress=False)
+
+
+@pytest.fixture(scope="session")
+def ffmpeg_exe() -> str:
+    from recording_index.audio import find_ffmpeg
+
+    return find_ffmpeg()
+
+
+@pytest.fixture(scope="session")
+def media_dir(tmp_path_factory, ffmpeg_exe) -> Path:
+    """Small media files in common containers, made by the real ffmpeg: 3 s of a 440 Hz tone."""
+    out = tmp_path_factory.mktemp("media")
+    tone = ["-f", "lavfi", "-i", "sine=frequency=440:duration=3:sample_rate=44100"]
+    picture = ["-f", "lavfi", "-i", "testsrc=size=160x120:rate=10:duration=3"]
+    recipes = {
+        "tone.mp3": tone + ["-c:a", "libmp3lame"],
+        "tone.m4a": tone + ["-c:a", "aac"],
+        "tone.aac": tone + ["-c:a", "aac", "-f", "adts"],
+        "tone.ogg": tone + ["-c:a", "libopus"],
+        "tone.opus": tone + ["-c:a", "libopus"],
+        "tone.wav": tone + ["-c:a", "pcm_s16le"],
+        "tone.flac": tone + ["-c:a", "flac"],
+        "tone.mp4": picture + tone + ["-c:v", "libx264", "-c:a", "aac", "-shortest"],
+        "tone.webm": picture + tone + ["-c:v", "libvpx", "-c:a", "libopus", "-shortest"],
+        "tone.mkv": picture + tone + ["-c:v", "libx264", "-c:a", "flac", "-shortest"],
+        "video-only.mp4": picture + ["-c:v", "libx264"],
+    }
+    for name, args in recipes.items():
+        subprocess.run([ffmpeg_exe, "-nostdin", "-loglevel", "error", "-y", *args, str(out / name)], check=True)
+    (out / "empty.mp3").write_bytes(b"")
+    (out / "random.mp3").write_bytes(os.urandom(20000))
+    (out / "text.wav").write_text("this is not a wave file\n" * 50)
+    full = (out / "tone.mp3").read_bytes()
+    (out / "truncated.mp3").write_bytes(full[:300])
+    return out
+
+
+@pytest.fixture(scope="session")
+def sample_mp3() -> Path:
+    return SAMPLE / "ej-fra.mp3"
+
+
+@pytest.fixture(scope="session")
+def sample_reference() -> str:
+    return (SAMPLE / "ej-fra.txt").read_text(encoding="utf-8")
+
+
+def readalong_words(path: Path = SAMPLE / "ej-fra.aligned.readalong") -> list[tuple[str, float]]:
+    """(word, start time) pairs of the forced alignment that comes with the sample."""
+    import unicodedata
+    import xml.etree.ElementTree as ET
+
+    # The file spells accents as combining marks (NFD); Whisper and people type NFC.
+    return [(unicodedata.normalize("NFC", w.text or ""), float(w.get("time"))) for w in ET.parse(path).iter("w")]
+
+
+@pytest.fixture(scope="session")
+def aligned_words() -> list[tuple[str, float]]:
+    return readalong_words()

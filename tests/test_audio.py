@@ -1,0 +1,100 @@
+import wave
+
+import numpy as np
+import pytest
+
+from recording_index import audio
+from recording_index.errors import BadInputError, RecordingIndexError
+
+GOOD = ["tone.mp3", "tone.m4a", "tone.aac", "tone.ogg", "tone.opus", "tone.wav", "tone.flac",
+        "tone.mp4", "tone.webm", "tone.mkv"]
+
+
+@pytest.mark.parametrize("name", GOOD)
+def test_common_formats_probe_and_normalise_to_16k_mono(name, media_dir, tmp_path, ffmpeg_exe):
+    info = audio.probe(media_dir / name, ffmpeg_exe)
+    assert info.audio_codec
+    assert info.duration == pytest.approx(3.0, abs=0.15)
+    wav = audio.normalise(media_dir / name, tmp_path, ffmpeg_exe)
+    with wave.open(str(wav)) as w:
+        assert (w.getframerate(), w.getnchannels(), w.getsampwidth()) == (16000, 1, 2)
+        assert w.getnframes() / 16000 == pytest.approx(3.0, abs=0.15)
+    samples = audio.load_audio(wav)
+    assert samples.dtype.name == "float32"
+    assert len(samples) == pytest.approx(48000, abs=2400)
+    assert 0.1 < abs(samples).max() <= 0.14  # lavfi's sine has amplitude 1/8: scaled, not clipped
+    spectrum = np.abs(np.fft.rfft(samples[:32000]))
+    assert np.argmax(spectrum) * 16000 / 32000 == pytest.approx(440, abs=2)  # resampled, not sped up
+
+
+def test_video_is_detected_beside_its_audio(media_dir, ffmpeg_exe):
+    assert audio.probe(media_dir / "tone.mp4", ffmpeg_exe).has_video
+    assert not audio.probe(media_dir / "tone.mp3", ffmpeg_exe).has_video
+
+
+@pytest.mark.parametrize("name, cause", [
+    ("empty.mp3", "empty file"),
+    ("random.mp3", "not a media file"),
+    ("text.wav", "not a media file"),
+    ("video-only.mp4", "no audio stream"),
+])
+def test_bad_media_fails_with_one_line_naming_file_and_cause(name, cause, media_dir, ffmpeg_exe):
+    with pytest.raises(BadInputError) as raised:
+        audio.probe(media_dir / name, ffmpeg_exe)
+    message = str(raised.value)
+    assert str(media_dir / name) in message
+    assert cause in message
+    assert "\n" not in message
+
+
+def test_missing_path_and_directory(media_dir, tmp_path, ffmpeg_exe):
+    with pytest.raises(BadInputError, match="no such file"):
+        audio.probe(tmp_path / "nope.mp3", ffmpeg_exe)
+    with pytest.raises(BadInputError, match="is a directory"):
+        audio.probe(media_dir, ffmpeg_exe)
+
+
+def test_truncated_mp3_either_decodes_what_is_there_or_fails_clearly(media_dir, tmp_path, ffmpeg_exe):
+    try:
+        info = audio.probe(media_dir / "truncated.mp3", ffmpeg_exe)
+        wav = audio.normalise(media_dir / "truncated.mp3", tmp_path, ffmpeg_exe)
+    except BadInputError as exc:
+        assert "truncated.mp3" in str(exc)
+    else:
+        assert info.duration > 0 and wav.exists()
+
+
+def test_probe_without_ffprobe_matches_ffprobe_where_both_exist(media_dir, ffmpeg_exe):
+    for name in ("tone.mp3", "tone.mkv", "video-only.mp4"):
+        parsed = audio._probe_with_ffmpeg(media_dir / name, ffmpeg_exe)
+        assert parsed.duration == pytest.approx(3.0, abs=0.15)
+        assert bool(parsed.audio_codec) == (name != "video-only.mp4")
+        assert parsed.has_video == name.endswith(("mkv", "mp4"))
+        ffprobe = audio._ffprobe_beside(ffmpeg_exe)
+        if ffprobe:
+            probed = audio._probe_with_ffprobe(media_dir / name, ffprobe)
+            assert probed.duration == pytest.approx(parsed.duration, abs=0.05)
+
+
+def test_normalised_file_is_named_by_content_and_reused(media_dir, tmp_path, ffmpeg_exe):
+    first = audio.normalise(media_dir / "tone.flac", tmp_path, ffmpeg_exe)
+    assert first.stem == audio.file_hash(media_dir / "tone.flac")
+    mtime = first.stat().st_mtime_ns
+    again = audio.normalise(media_dir / "tone.flac", tmp_path, ffmpeg_exe)
+    assert again == first and again.stat().st_mtime_ns == mtime
+    assert not list(tmp_path.glob(".partial-*"))
+
+
+def test_failed_decode_leaves_no_partial_file(media_dir, tmp_path, ffmpeg_exe):
+    with pytest.raises(BadInputError):
+        audio.normalise(media_dir / "text.wav", tmp_path, ffmpeg_exe)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_configured_ffmpeg_must_exist(tmp_path):
+    with pytest.raises(RecordingIndexError, match="not an executable"):
+        audio.find_ffmpeg(str(tmp_path / "ffmpeg"))
+
+
+def test_configured_ffmpeg_is_used(ffmpeg_exe):
+    assert audio.find_ffmpeg(ffmpeg_exe) == ffmpeg_exe
