@@ -109,12 +109,19 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: {exc.strerror}") from None
 
 
-def _line_of(path: Path, key: str) -> int:
-    """The line where `key` is first assigned: tomllib keeps no positions, so look for it."""
-    pattern = re.compile(rf"^\s*{re.escape(key)}\s*=")
+def _line_of(path: Path, key: str, value: str | None = None, nth: int = 1) -> int:
+    """The line of the `nth` assignment of `key` (to `value`, if given) or of a `[key]` table header.
+
+    tomllib keeps no positions, so look for it in the text; 0 when not found.
+    """
+    assigned = rf"{re.escape(key)}\s*=" + (rf"\s*[\"']{re.escape(value)}[\"']" if value is not None else "")
+    pattern = re.compile(rf"^\s*(?:{assigned}|\[\[?(?:[\w.]+\.)?{re.escape(key)}\]\]?)")
+    seen = 0
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
         if pattern.match(line):
-            return number
+            seen += 1
+            if seen == nth:
+                return number
     return 0
 
 
@@ -157,7 +164,7 @@ def load_catalog(path: str | Path) -> Catalog:
     seen: set[str] = set()
     for rec in catalog.recordings:
         if rec.id in seen:
-            raise ConfigError(f"{path}:{_line_of(path, 'id')}: duplicate recording id {rec.id!r}")
+            raise ConfigError(f"{path}:{_line_of(path, 'id', rec.id, nth=2)}: duplicate recording id {rec.id!r}")
         seen.add(rec.id)
     return catalog
 

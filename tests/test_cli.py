@@ -1,0 +1,97 @@
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from recording_index.cli import hms, main
+from recording_index.index import Index
+from test_index import TEXTS, chunks_of, make_recording, make_segments
+
+
+@pytest.fixture
+def db(tmp_path):
+    path = tmp_path / "index.db"
+    with Index(path) as ix:
+        rec = make_recording()
+        segments = make_segments(TEXTS)
+        ix.add(rec, segments, chunks_of(rec.id, segments))
+    return str(path)
+
+
+def invoke(*args):
+    result = CliRunner().invoke(main, list(args), catch_exceptions=False)
+    return result
+
+
+def test_hms():
+    assert hms(0) == "0:00:00" and hms(3725.9) == "1:02:05"
+
+
+def test_search_prints_title_speaker_time_snippet_and_link(db):
+    result = invoke("search", "coordination locale", "--db", db)
+    assert result.exit_code == 0
+    lines = result.output.splitlines()
+    assert lines[0] == "1. Titre talk-1 — René-André Brisebois"
+    assert lines[1].startswith("   0:00:35  ") and "**coordination**" in lines[1]
+    assert lines[2] == "   file:///media/talk-1.mp3#t=35.0"
+
+
+def test_search_json_fields(db):
+    hits = json.loads(invoke("search", "équipe", "--db", db, "--json").output)
+    assert hits and {"recording_id", "title", "start", "end", "text", "snippet", "url"} <= set(hits[0])
+    assert "L'équipe" in hits[0]["text"]
+
+
+@pytest.mark.parametrize("query", ['"coordination (locale', "AND", "*", "-", ""])
+def test_search_never_raises_on_typed_text(db, query):
+    result = invoke("search", query, "--db", db, "--json")
+    assert result.exit_code == 0
+    assert isinstance(json.loads(result.output), list)
+
+
+def test_search_filters_and_limit(db):
+    assert json.loads(invoke("search", "coordination", "--db", db, "--json", "--speaker", "Nobody").output) == []
+    assert len(json.loads(invoke("search", "la", "--db", db, "--json", "--limit", "1").output)) == 1
+    assert "No match" in invoke("search", "xylophone", "--db", db).output
+
+
+def test_list_and_transcript(db):
+    rows = json.loads(invoke("list", "--db", db, "--json").output)
+    assert rows[0]["id"] == "talk-1" and rows[0]["status"] == "indexed"
+    text = invoke("transcript", "talk-1", "--db", db).output.splitlines()
+    assert text[0] == "# Titre talk-1 (talk-1)"
+    assert text[1] == "[0:00:00 → 0:00:09] " + TEXTS[0]
+    data = json.loads(invoke("transcript", "/media/talk-1.mp3", "--db", db, "--format", "json").output)
+    assert [s["text"] for s in data["segments"]] == TEXTS and data["segments"][0]["words"]
+
+
+def test_errors_are_one_line_with_status_2(tmp_path, db):
+    result = CliRunner().invoke(main, ["search", "x", "--db", str(tmp_path / "absent.db")])
+    assert result.exit_code == 2
+    assert result.output.strip().startswith("error: ") and "no index here yet" in result.output
+    result = CliRunner().invoke(main, ["transcript", "nothing", "--db", db])
+    assert result.exit_code == 2 and "nothing: no such recording" in result.output
+
+
+def test_run_needs_something_to_do():
+    result = CliRunner().invoke(main, ["run"])
+    assert result.exit_code == 2 and "PATHS and/or --catalog" in result.output
+
+
+def test_run_rejects_a_bad_catalog_before_anything_runs(tmp_path):
+    catalog = tmp_path / "catalog.toml"
+    catalog.write_text('[[recordings]]\nsource = "a.mp3"\nspeeker = "x"\n')
+    result = CliRunner().invoke(main, ["run", "--catalog", str(catalog), "--db", str(tmp_path / "i.db")])
+    assert result.exit_code == 2
+    assert "catalog.toml:3: recordings[1].speeker: unknown field" in result.output
+    assert not (tmp_path / "i.db").exists()
+
+
+def test_dry_run_shows_what_would_happen(tmp_path, media_dir, cache_dir, monkeypatch):
+    monkeypatch.setenv("RECORDING_INDEX_CACHE_DIR", str(cache_dir))
+    result = CliRunner().invoke(main, ["run", str(media_dir / "tone.mp3"), str(media_dir / "text.wav"),
+                                       "--db", str(tmp_path / "i.db"), "--dry-run"])
+    assert result.exit_code == 0
+    lines = result.output.splitlines()
+    assert "would index (0:00:03)" in lines[0]
+    assert "would fail" in lines[1] and "not a media file" in lines[1]

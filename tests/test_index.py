@@ -1,0 +1,169 @@
+import sqlite3
+
+import pytest
+import sqlite_utils
+
+from recording_index.index import SCHEMA_VERSION, Index, fts_query
+from recording_index.models import Chunk, Recording, Segment, Word
+
+NASTY_QUERIES = ['"coordination (locale', "AND", "*", "-", "", "   ", "OR NOT", "NEAR(a b)", "a AND", '"""',
+                 "(", ")", "^", ":", "col:val", "équipe*", "'", "l'équipe", "NOT -x", "a + b", "\x00", "🙂",
+                 "x" * 5000, "near/3", "{a b}", "[x]"]
+
+
+def make_recording(rid="talk-1", speaker="René-André Brisebois", event="Coordination – mini-conférence"):
+    return Recording(id=rid, source=f"/media/{rid}.mp3", title=f"Titre {rid}", speakers=[speaker], event=event,
+                     language="fr", duration=120.0, content_hash=f"hash-{rid}")
+
+
+def make_segments(texts, step=10.0):
+    segments = []
+    for i, text in enumerate(texts):
+        start = i * step
+        tokens = text.split()
+        words = [Word(start + j, start + j + 0.8, " " + t, 0.9) for j, t in enumerate(tokens)]
+        segments.append(Segment(i, start, start + step - 1, text, words))
+    return segments
+
+
+def chunks_of(rid, segments, per_chunk=2):
+    return [Chunk(rid, n, group[0].start, group[-1].end, " ".join(s.text for s in group))
+            for n, group in enumerate(segments[i:i + per_chunk] for i in range(0, len(segments), per_chunk))]
+
+
+TEXTS = ["La coordination des acteurs locaux est essentielle.",
+         "Nous parlons de prévention de la criminalité.",
+         "L'équipe du centre évalue les processus.",
+         "Les conditions gagnantes pour la coordination locale.",
+         "Merci de votre attention."]
+
+
+@pytest.fixture
+def index(tmp_path):
+    ix = Index(tmp_path / "index.db")
+    rec = make_recording()
+    segments = make_segments(TEXTS)
+    ix.add(rec, segments, chunks_of(rec.id, segments), engine="faster-whisper", model="base:x", fingerprint="f1")
+    yield ix
+    ix.close()
+
+
+def test_schema_version_wal_and_plain_tables(index, tmp_path):
+    assert index.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    assert index.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert {"recordings", "segments", "words", "chunks", "chunks_fts"} <= set(index.db.table_names())
+    assert "remove_diacritics 2" in index.db["chunks_fts"].schema
+    assert index.integrity_check() == "ok"
+
+
+def test_search_ranks_and_marks_and_links(index):
+    hits = index.search("coordination locale")
+    assert hits and hits[0].chunk_index == 1  # both words in one chunk beat one word
+    hit = hits[0]
+    assert "**coordination**" in hit.snippet and "**locale**" in hit.snippet
+    assert hit.start <= hit.moment <= hit.end
+    assert hit.moment == 35.0  # when "coordination" is said: the 6th word of segment 3 (30 s)
+    assert hit.url == "file:///media/talk-1.mp3#t=35.0"
+    assert hit.title == "Titre talk-1" and hit.speakers == ["René-André Brisebois"]
+
+
+def test_moment_falls_back_to_chunk_start_without_words(tmp_path):
+    with Index(tmp_path / "i.db") as ix:
+        rec = make_recording()
+        segs = [Segment(0, 12.0, 15.0, "Sans mots horodatés.")]
+        ix.add(rec, segs, chunks_of(rec.id, segs))
+        assert ix.search("horodatés")[0].moment == 12.0
+
+
+def test_search_is_accent_and_case_insensitive(index):
+    for query in ("equipe", "ÉQUIPE", "équipe", "prevention criminalite"):
+        assert index.search(query), query
+
+
+def test_phrases_in_quotes_keep_word_order(index):
+    assert index.search('"acteurs locaux"')
+    assert not index.search('"locaux acteurs"')
+
+
+def test_filters(index, tmp_path):
+    other = make_recording("talk-2", speaker="Pier-Alexandre Lemaire", event="Autre")
+    segs = make_segments(["La coordination se mesure."])
+    index.add(other, segs, chunks_of(other.id, segs))
+    assert {h.recording_id for h in index.search("coordination")} == {"talk-1", "talk-2"}
+    assert {h.recording_id for h in index.search("coordination", speaker="Lemaire")} == {"talk-2"}
+    assert {h.recording_id for h in index.search("coordination", event="mini-conf")} == {"talk-1"}
+    assert {h.recording_id for h in index.search("coordination", recording="/media/talk-2.mp3")} == {"talk-2"}
+    assert len(index.search("coordination", limit=1)) == 1
+    assert index.search("coordination", limit=1, offset=1)[0].recording_id != index.search("coordination", limit=1)[0].recording_id
+
+
+@pytest.mark.parametrize("query", NASTY_QUERIES)
+def test_any_typed_text_searches_without_error(index, query):
+    assert isinstance(index.search(query), list)
+
+
+def test_fts_query_quotes_every_word():
+    assert fts_query('"coordination (locale') == '"coordination" "locale"'
+    assert fts_query("a AND b") == '"a" "AND" "b"'
+    assert fts_query('le "centre de prévention" NEAR') == '"le" "centre de prévention" "NEAR"'
+    assert fts_query("* - ( )") == ""
+
+
+def test_get_and_resolve_by_id_or_source(index):
+    rec, segments = index.get("/media/talk-1.mp3")
+    assert rec.id == "talk-1" and rec.speakers == ["René-André Brisebois"]
+    assert [s.text for s in segments] == TEXTS
+    assert segments[2].words[0].text == " L'équipe"
+    with pytest.raises(Exception, match="no such recording"):
+        index.get("nothing")
+
+
+def test_re_adding_replaces_rows(index):
+    rec = make_recording()
+    segs = make_segments(["Un tout autre contenu."])
+    index.add(rec, segs, chunks_of(rec.id, segs))
+    assert not index.search("coordination")
+    assert index.search("contenu")
+    assert index.db["segments"].count == 1 and index.db["chunks"].count == 1
+    assert index.db["chunks_fts"].count == 1
+
+
+def test_a_failed_write_leaves_the_previous_rows_whole(index):
+    rec = make_recording()
+    segs = make_segments(["Nouveau contenu."])
+    bad_chunks = [Chunk(rec.id, 0, 0, 1, "Nouveau contenu."), Chunk(rec.id, 0, 1, 2, "doublon d'index")]
+    with pytest.raises(sqlite3.IntegrityError):
+        index.add(rec, segs, bad_chunks)
+    assert [s.text for s in index.get("talk-1")[1]] == TEXTS
+    assert index.search("coordination") and not index.search("nouveau")
+    assert index.integrity_check() == "ok"
+
+
+def test_is_current_depends_on_audio_and_settings(index):
+    rec = make_recording()
+    assert index.is_current(rec, "f1")
+    assert not index.is_current(rec, "f2")
+    rec.content_hash = "changed"
+    assert not index.is_current(rec, "f1")
+
+
+def test_failures_are_listed_and_never_hide_indexed_rows(index):
+    index.record_failure(make_recording("broken"), "broken.mp3: no audio stream")
+    index.record_failure(make_recording(), "talk-1.mp3: no such file")
+    rows = {r["id"]: r for r in index.list()}
+    assert rows["broken"]["status"] == "failed" and "no audio stream" in rows["broken"]["error"]
+    assert rows["talk-1"]["status"] == "indexed" and index.search("coordination")
+
+
+def test_opening_a_missing_index_for_reading_is_a_clear_error(tmp_path):
+    with pytest.raises(Exception, match="no index here yet"):
+        Index(tmp_path / "none.db", create=False)
+    assert not (tmp_path / "none.db").exists()
+
+
+def test_newer_schema_is_refused(tmp_path):
+    path = tmp_path / "future.db"
+    Index(path).close()
+    sqlite_utils.Database(path).execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    with pytest.raises(Exception, match="newer than this program"):
+        Index(path)
