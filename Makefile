@@ -2,8 +2,8 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-# openai-whisper pulls torch; a plain resolve here picks a ~5.5 GB CUDA build, so the CPU build is
-# installed first. Elsewhere, override: make test TORCH_SPEC="torch" (or an index URL option).
+# openai-whisper and argostranslate (through stanza) pull torch; a plain resolve here picks a ~5.5 GB
+# CUDA build, so the CPU build is installed first. Elsewhere, override: make test TORCH_SPEC="torch" (or an index URL option).
 TORCH_SPEC ?= torch==2.13.0
 DEMO_DB ?= demo/index.db
 DEMO_QUERY ?= traduction automatique
@@ -13,16 +13,17 @@ DEMO_QUERY ?= traduction automatique
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-$(VENV)/.installed-base: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -q -e .
+$(VENV)/.installed-demo: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q "$(TORCH_SPEC)"
+	$(BIN)/pip install -q -e ".[argos]"
 	@touch $@
 
 $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q "$(TORCH_SPEC)"
-	$(BIN)/pip install -q -e ".[openai,dev]"
-	@touch $@ $(VENV)/.installed-base
+	$(BIN)/pip install -q -e ".[openai,argos,dev]"
+	@touch $@ $(VENV)/.installed-demo
 
-install: $(VENV)/.installed-base
+install: $(VENV)/.installed-demo
 install-test: $(VENV)/.installed-test
 
 demo: install

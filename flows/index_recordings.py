@@ -1,4 +1,4 @@
-"""The indexing flow: normalise → transcribe → chunk → index, for each recording.
+"""The indexing flow: normalise → transcribe → translate → chunk → index, for each recording.
 
 Thin by design: each task calls one library stage in `recording_index.pipeline`; the flow decides
 order and retries, and keeps one failing recording from stopping the others.
@@ -26,8 +26,8 @@ def _worth_retrying(task, task_run, state) -> bool:
 
 
 @task(retries=2, retry_delay_seconds=[1, 5], retry_condition_fn=_worth_retrying, cache_policy=NO_CACHE)
-def prepare(recording, settings: Settings, db: str):
-    return pipeline.prepare(recording, settings, db)
+def prepare(recording, settings: Settings, db: str, retranslate: bool):
+    return pipeline.prepare(recording, settings, db, retranslate)
 
 
 @task(cache_policy=NO_CACHE)
@@ -41,6 +41,16 @@ def transcribe(wav, settings: Settings, label: str):
 
 
 @task(cache_policy=NO_CACHE)
+def stored_transcript(db: str, prepared):
+    return pipeline.stored_transcript(db, prepared)
+
+
+@task(cache_policy=NO_CACHE)
+def translate(transcript, prepared, settings: Settings, wav):
+    return pipeline.translate(transcript, prepared, settings, wav)
+
+
+@task(cache_policy=NO_CACHE)
 def chunk(recording, transcript, settings: Settings):
     return pipeline.chunk(recording, transcript, settings)
 
@@ -50,20 +60,25 @@ def store(db: str, prepared, transcript, chunks, settings: Settings):
     pipeline.store(db, prepared, transcript, chunks, settings)
 
 
-def index_one(recording, settings: Settings, db: str) -> pipeline.Outcome:
+def index_one(recording, settings: Settings, db: str, retranslate: bool = False) -> pipeline.Outcome:
     started = pipeline.timer()
     outcome = pipeline.Outcome(recording.id, recording.title, recording.source, "failed")
     try:
-        prepared = prepare(recording, settings, db)
+        prepared = prepare(recording, settings, db, retranslate)
         outcome.duration = prepared.recording.duration
         if prepared.up_to_date:
             outcome.status = "skipped"
         else:
-            wav = normalise(prepared.recording, settings)
-            transcript = transcribe(wav, settings, recording.title or recording.id)
+            wav = normalise(prepared.recording, settings) if prepared.needs_audio else None
+            if prepared.work == "all":
+                transcript = transcribe(wav, settings, recording.title or recording.id)
+            else:
+                transcript = stored_transcript(db, prepared)
+            transcript = translate(transcript, prepared, settings, wav)
             chunks = chunk(prepared.recording, transcript, settings)
             store(db, prepared, transcript, chunks, settings)
-            outcome.status, outcome.segments, outcome.chunks = "indexed", len(transcript.segments), len(chunks)
+            outcome.status = "indexed" if prepared.work == "all" else "retranslated"
+            outcome.segments, outcome.chunks = len(transcript.segments), len(chunks)
     except Exception as exc:  # one recording's failure is reported, never the end of the run
         outcome.error = str(exc) if isinstance(exc, RecordingIndexError) else f"{type(exc).__name__}: {exc}"
         pipeline.store_failure(db, recording, outcome.error)
@@ -73,14 +88,15 @@ def index_one(recording, settings: Settings, db: str) -> pipeline.Outcome:
 
 @flow(name="index-recordings", log_prints=True)
 def index_recordings(paths: list[str] | None = None, catalog: str | None = None, db: str | None = None,
-                     settings_file: str | None = None, overrides: dict | None = None) -> pipeline.Summary:
+                     settings_file: str | None = None, overrides: dict | None = None,
+                     retranslate: bool = False) -> pipeline.Summary:
     """Index the recordings of `catalog` and `paths` into the SQLite index at `db`."""
     started = pipeline.timer()
     settings = load_settings(settings_file).replace(**(overrides or {}))
     db = db or settings.db
     summary = pipeline.Summary()
     for recording in pipeline.collect(paths, catalog):
-        outcome = index_one(recording, settings, db)
+        outcome = index_one(recording, settings, db, retranslate)
         summary.outcomes.append(outcome)
         print(f"{outcome.status}: {outcome.title or outcome.recording_id}"
               + (f" — {outcome.error}" if outcome.error else ""))

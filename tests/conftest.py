@@ -18,6 +18,8 @@ _PREFECT_HOME = tempfile.mkdtemp(prefix="ri-prefect-")
 os.environ["PREFECT_HOME"] = _PREFECT_HOME
 os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
 os.environ.pop("PREFECT_API_URL", None)
+# Argos packages of the tests live in a throw-away folder too (argostranslate reads this at import).
+os.environ["ARGOS_PACKAGES_DIR"] = tempfile.mkdtemp(prefix="ri-argos-")
 # Model hubs are out of reach in CI: fail fast instead of waiting for a time-out.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -69,6 +71,14 @@ def media_dir(tmp_path_factory, ffmpeg_exe) -> Path:
     full = (out / "tone.mp3").read_bytes()
     (out / "truncated.mp3").write_bytes(full[:300])
     return out
+
+
+@pytest.fixture(scope="session")
+def tiny_argos_file(tmp_path_factory) -> Path:
+    """A tiny, real fr→en .argosmodel built here (see tiny_argos.py); not installed."""
+    from tiny_argos import build_tiny_argos_package
+
+    return build_tiny_argos_package(tmp_path_factory.mktemp("tiny-argos"))
 
 
 @pytest.fixture(scope="session")

@@ -34,8 +34,10 @@ def run_cli(*args, env):
 
 
 @pytest.fixture(scope="module")
-def env(cache_dir):
-    return {**os.environ, "RECORDING_INDEX_CACHE_DIR": str(cache_dir)}
+def env(cache_dir, tmp_path_factory):
+    """A user's environment: the shared model cache, and no Argos package installed."""
+    return {**os.environ, "RECORDING_INDEX_CACHE_DIR": str(cache_dir),
+            "ARGOS_PACKAGES_DIR": str(tmp_path_factory.mktemp("no-argos"))}
 
 
 @pytest.fixture(scope="module")
@@ -93,3 +95,64 @@ def test_list_shows_indexed_and_failed(first_run, env):
     db, _ = first_run
     rows = json.loads(run_cli("list", "--db", str(db), "--json", env=env).stdout)
     assert sorted(r["status"] for r in rows) == ["failed", "failed", "indexed"]
+
+
+def test_english_comes_from_whisper_offline_and_is_searchable(first_run, env):
+    db, result = first_run
+    assert result.stderr.count("no Argos fr→en package installed") == 1
+    with sqlite3.connect(db) as conn:
+        rows = conn.execute("SELECT text_en FROM chunks WHERE recording_id = 'ej-fra'").fetchall()
+        engines = conn.execute("SELECT DISTINCT translation_engine FROM segments").fetchall()
+    assert rows and all(text and text.strip() for (text,) in rows)
+    assert engines == [("whisper",)]
+    # His job, asked in English: the French transcript misheard it, Whisper's English has it.
+    hits = json.loads(run_cli("search", "programmer", "--lang", "en", "--db", str(db), "--json", env=env).stdout)
+    assert hits and hits[0]["lang"] == "en" and "programmer" in hits[0]["text_en"].lower()
+    assert hits[0]["start"] <= 2.9 <= hits[0]["end"]  # "programmeur" is said at 2.95 s
+    both = json.loads(run_cli("search", "programmer", "--db", str(db), "--json", env=env).stdout)
+    assert both[0]["chunk_index"] == hits[0]["chunk_index"]
+    text = run_cli("transcript", "ej-fra", "--lang", "both", "--db", str(db), env=env).stdout
+    assert "Bonjour" in text and "Hello" in text
+
+
+@pytest.fixture(scope="module")
+def argos_env(env, tmp_path_factory, tiny_argos_file):
+    argos_env = {**env, "ARGOS_PACKAGES_DIR": str(tmp_path_factory.mktemp("argos"))}
+    result = run_cli("models", "install", "--from", str(tiny_argos_file), env=argos_env)
+    assert result.returncode == 0, result.stderr
+    assert "installed Argos fr→en 0.1" in result.stdout
+    return argos_env
+
+
+def test_argos_then_whisper_then_argos_again_redo_only_the_english(argos_env, tmp_path):
+    db = str(tmp_path / "index.db")
+    listed = run_cli("models", "list", "--json", env=argos_env)
+    assert any(r["kind"] == "argos" and r["name"] == "fr→en 0.1" for r in json.loads(listed.stdout))
+
+    first = run_cli("run", "--catalog", "config/demo.toml", "--db", db, "--json", env=argos_env)
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert "no Argos" not in first.stderr
+    with sqlite3.connect(db) as conn:
+        segments = conn.execute("SELECT text_en, translation_engine, translation_model FROM segments").fetchall()
+        chunks = conn.execute("SELECT text_en FROM chunks").fetchall()
+        recording = conn.execute("SELECT translation_engine, translation_model FROM recordings").fetchone()
+    assert all(isinstance(text, str) for text, _, _ in segments)  # every segment has a string, maybe empty
+    assert {(engine, model) for _, engine, model in segments} == {("argos", "argos:fr-en@0.1")}
+    assert all(text.strip() for (text,) in chunks)
+    assert recording == ("argos", "argos:fr-en@0.1")
+
+    switched = run_cli("run", "--catalog", "config/demo.toml", "--db", db, "--json", "--translator", "whisper",
+                       env=argos_env)
+    summary = json.loads(switched.stdout[switched.stdout.index("{"):])
+    assert (summary["indexed"], summary["retranslated"]) == (0, 1)
+    assert "Task run 'transcribe" not in switched.stderr + switched.stdout
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT DISTINCT translation_engine FROM segments").fetchall() == [("whisper",)]
+        assert conn.execute("SELECT count(*) FROM words").fetchone()[0] > 50  # the transcript is kept whole
+
+    forced = run_cli("run", "--catalog", "config/demo.toml", "--db", db, "--json", "--retranslate", env=argos_env)
+    summary = json.loads(forced.stdout[forced.stdout.index("{"):])
+    assert summary["retranslated"] == 1
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT DISTINCT translation_engine FROM segments").fetchall() == [("argos",)]
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"

@@ -60,23 +60,27 @@ def main(ctx: click.Context, config_file: str | None) -> None:
 @click.option("--engine", type=click.Choice(["faster-whisper", "openai-whisper"]), help="transcription engine")
 @click.option("--model", help="Whisper model: base (embedded), small, medium, large-v3… or a local folder")
 @click.option("--language", help="spoken language (fr, en…, or auto)")
+@click.option("--translator", type=click.Choice(["argos", "whisper", "none"]), help="how English is made")
+@click.option("--retranslate", is_flag=True, help="redo the English of recordings already transcribed")
 @click.option("--dry-run", is_flag=True, help="show what would be processed, change nothing")
 @click.option("--json", "as_json", is_flag=True, help="print the summary as JSON")
 @click.pass_context
-def run(ctx, paths, catalog, db, engine, model, language, dry_run, as_json):
+def run(ctx, paths, catalog, db, engine, model, language, translator, retranslate, dry_run, as_json):
     """Index the recordings in PATHS and/or a catalog (normalise, transcribe, chunk, index)."""
     from . import pipeline
 
     if not paths and not catalog:
         raise click.UsageError("name recordings to index: PATHS and/or --catalog FILE")
-    settings = _settings(ctx).replace(engine=engine, model=model, language=language)
+    overrides = {"engine": engine, "model": model, "language": language, "translator": translator}
+    settings = _settings(ctx).replace(**overrides)
     db = _db(ctx, db)
     recordings = pipeline.collect(list(paths), catalog)  # validates the catalog before anything runs
     if dry_run:
         for rec in recordings:
             try:
-                prepared = pipeline.prepare(rec, settings, db)
-                state = "unchanged, would skip" if prepared.up_to_date else f"would index ({hms(prepared.recording.duration)})"
+                prepared = pipeline.prepare(rec, settings, db, retranslate)
+                state = {"none": "unchanged, would skip", "translate": f"would translate ({prepared.translator})",
+                         "all": f"would index ({hms(prepared.recording.duration)})"}[prepared.work]
             except RecordingIndexError as exc:
                 state = f"would fail: {exc}"
             click.echo(f"{rec.id}\t{rec.title}\t{rec.source}\t{state}")
@@ -85,9 +89,8 @@ def run(ctx, paths, catalog, db, engine, model, language, dry_run, as_json):
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     from recording_index_flows.index_recordings import index_recordings
 
-    overrides = {"engine": engine, "model": model, "language": language}
-    summary = index_recordings(paths=list(paths), catalog=catalog, db=db,
-                               settings_file=ctx.obj["config_file"], overrides=overrides)
+    summary = index_recordings(paths=list(paths), catalog=catalog, db=db, settings_file=ctx.obj["config_file"],
+                               overrides=overrides, retranslate=retranslate)
     if as_json:
         click.echo(json.dumps(summary.to_dict(), ensure_ascii=False, indent=2))
     else:
@@ -105,12 +108,15 @@ def run(ctx, paths, catalog, db, engine, model, language, dry_run, as_json):
 @click.option("--recording", help="only this recording (id or source)")
 @click.option("--speaker", help="only recordings with a speaker matching this")
 @click.option("--event", help="only recordings of an event matching this")
+@click.option("--lang", type=click.Choice(["fr", "en", "any"]), default="any", show_default=True,
+              help="search the French, the English, or both")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
-def search(ctx, query, db, limit, offset, recording, speaker, event, as_json):
-    """Search what was said: ranked hits with the moment and a link to it."""
+def search(ctx, query, db, limit, offset, recording, speaker, event, lang, as_json):
+    """Search what was said, in French or English: ranked hits with the moment and a link to it."""
     with Index(_db(ctx, db), create=False) as index:
-        hits = index.search(query, limit=limit, offset=offset, recording=recording, speaker=speaker, event=event)
+        hits = index.search(query, limit=limit, offset=offset, recording=recording, speaker=speaker, event=event,
+                            lang=lang)
     if as_json:
         click.echo(json.dumps([h.to_dict() for h in hits], ensure_ascii=False, indent=2))
         return
@@ -120,8 +126,15 @@ def search(ctx, query, db, limit, offset, recording, speaker, event, as_json):
     for n, hit in enumerate(hits, 1 + offset):
         who = f" — {', '.join(hit.speakers)}" if hit.speakers else ""
         click.echo(f"{n}. {hit.title}{who}")
-        click.echo(f"   {hms(hit.moment)}  {hit.snippet}")
+        click.echo(f"   {hms(hit.moment)}  [{hit.lang}] {hit.snippet}")
+        other = hit.text_en if hit.lang == "fr" else hit.text_fr
+        if other:
+            click.echo(f"   {'en' if hit.lang == 'fr' else 'fr'}: {_shorten(other)}")
         click.echo(f"   {hit.url}")
+
+
+def _shorten(text: str, width: int = 160) -> str:
+    return text if len(text) <= width else text[:width - 1].rsplit(" ", 1)[0] + "…"
 
 
 @main.command(name="list")
@@ -144,19 +157,54 @@ def list_(ctx, db, as_json):
 @click.argument("recording")
 @db_option
 @click.option("--format", "fmt", type=click.Choice(["txt", "json"]), default="txt", show_default=True)
+@click.option("--lang", type=click.Choice(["fr", "en", "both"]), default="fr", show_default=True)
 @click.pass_context
-def transcript(ctx, recording, db, fmt):
+def transcript(ctx, recording, db, fmt, lang):
     """Print one recording's timed transcript (RECORDING: its id or its source path)."""
     with Index(_db(ctx, db), create=False) as index:
         rec, segments = index.get(recording)
     if fmt == "json":
-        rows = [{"index": s.index, "start": s.start, "end": s.end, "text": s.text,
+        rows = [{"index": s.index, "start": s.start, "end": s.end, "text": s.text, "text_fr": s.text,
+                 "text_en": s.text_en, "translation_engine": s.translation_engine,
                  "words": [w.__dict__ for w in s.words]} for s in segments]
         click.echo(json.dumps({"recording": rec.to_dict(), "segments": rows}, ensure_ascii=False, indent=2))
         return
     click.echo(f"# {rec.title} ({rec.id})")
     for s in segments:
-        click.echo(f"[{hms(s.start)} → {hms(s.end)}] {s.text}")
+        sides = {"fr": [s.text], "en": [s.text_en or ""], "both": [s.text, "   " + (s.text_en or "")]}[lang]
+        click.echo(f"[{hms(s.start)} → {hms(s.end)}] " + "\n".join(sides))
+
+
+@main.group()
+def models():
+    """The models this machine has: Whisper and Argos Translate."""
+
+
+@models.command(name="list")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def models_list(ctx, as_json):
+    """Show the Whisper and Argos models installed here."""
+    from .models_info import installed_models
+
+    rows = installed_models(_settings(ctx))
+    if as_json:
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    for row in rows:
+        click.echo(f"{row['kind']}\t{row['name']}\t{row['status']}\t{row['path']}")
+
+
+@models.command(name="install")
+@click.option("--from", "from_file", type=click.Path(dir_okay=False), help="a local .argosmodel file")
+@click.option("--source-language", default="fr", show_default=True)
+def models_install(from_file, source_language):
+    """Install the Argos Translate package (fr→en) from the Argos index, or from a file."""
+    from .translate import install_argos
+
+    package = install_argos(from_file, source_language, "en")
+    click.echo(f"installed Argos {package.from_code}→{package.to_code} {package.package_version} "
+               f"in {package.package_path}")
 
 
 @main.command(name="convert-model")

@@ -36,6 +36,7 @@ class Settings:
     beam_size: int = 5
     cpu_threads: int = 0  # 0: all cores
     chunk_seconds: float = 30.0
+    translator: str = "argos"  # "argos" (falls back to "whisper" when no package), "whisper", "none"
     ffmpeg: str = ""  # a path to ffmpeg; empty: the system's, else imageio-ffmpeg's
     cache_dir: str = ""  # models and normalised audio; empty: the user's cache directory
     progress: bool = True
@@ -53,10 +54,14 @@ class Settings:
         return None if self.language in ("", "auto") else self.language
 
     def fingerprint(self, model_id: str) -> str:
-        """What decides the index rows of a recording: the same fingerprint and audio mean no work."""
+        """What decides a recording's transcript: the same fingerprint and audio mean no transcription."""
         parts = [PIPELINE_VERSION, self.engine, model_id, self.compute_type, self.language,
                  str(self.vad), str(self.beam_size), str(self.chunk_seconds)]
         return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
+
+    def translation_fingerprint(self, translation_model_id: str) -> str:
+        """What decides a recording's English; a change redoes translation alone, not transcription."""
+        return hashlib.sha256(f"{PIPELINE_VERSION}|{translation_model_id}".encode()).hexdigest()[:16]
 
     def replace(self, **changes: Any) -> "Settings":
         return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})

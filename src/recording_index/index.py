@@ -22,6 +22,9 @@ from .sources import moment_url
 SCHEMA_VERSION = 1
 # Accent-insensitive French: "équipe" matches "equipe" and the other way round.
 FRENCH_TOKENIZER = "unicode61 remove_diacritics 2"
+# English with stemming: "translating" finds "translation", "jobs" finds "job".
+ENGLISH_TOKENIZER = "porter unicode61 remove_diacritics 2"
+LANGUAGES = ("fr", "en", "any")
 SNIPPET_OPEN, SNIPPET_CLOSE = "**", "**"
 
 
@@ -61,11 +64,12 @@ class Index:
                 "id": str, "title": str, "speakers": str, "event": str, "date": str, "language": str,
                 "source": str, "media_path": str, "duration": float, "content_hash": str,
                 "engine": str, "model": str, "settings": str, "fingerprint": str,
+                "translation_engine": str, "translation_model": str, "translation_fingerprint": str,
                 "detected_language": str, "status": str, "error": str, "indexed_at": str,
             }, pk="id", if_not_exists=True)
             self.db["segments"].create({
                 "recording_id": str, "idx": int, "start": float, "end": float, "text": str,
-                "text_en": str, "translation_engine": str, "avg_logprob": float,
+                "text_en": str, "translation_engine": str, "translation_model": str, "avg_logprob": float,
                 "no_speech_prob": float, "compression_ratio": float,
             }, pk=("recording_id", "idx"), foreign_keys=[("recording_id", "recordings", "id")], if_not_exists=True)
             self.db["words"].create({
@@ -80,25 +84,51 @@ class Index:
             self.db["chunks"].create_index(["recording_id", "idx"], unique=True, if_not_exists=True)
             if not self.db["chunks_fts"].exists():
                 self.db["chunks"].enable_fts(["text_fr"], tokenize=FRENCH_TOKENIZER, create_triggers=True)
+            if not self.db["chunks_en_fts"].exists():
+                self._create_english_fts()
             self.db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    def _create_english_fts(self) -> None:
+        """sqlite-utils makes one FTS table per table; the English one, with its own tokenizer, by hand."""
+        self.db.executescript(f"""
+            CREATE VIRTUAL TABLE chunks_en_fts USING fts5(
+                text_en, content='chunks', content_rowid='id', tokenize='{ENGLISH_TOKENIZER}');
+            CREATE TRIGGER chunks_en_ai AFTER INSERT ON chunks BEGIN
+                INSERT INTO chunks_en_fts(rowid, text_en) VALUES (new.id, new.text_en);
+            END;
+            CREATE TRIGGER chunks_en_ad AFTER DELETE ON chunks BEGIN
+                INSERT INTO chunks_en_fts(chunks_en_fts, rowid, text_en) VALUES ('delete', old.id, old.text_en);
+            END;
+            CREATE TRIGGER chunks_en_au AFTER UPDATE ON chunks BEGIN
+                INSERT INTO chunks_en_fts(chunks_en_fts, rowid, text_en) VALUES ('delete', old.id, old.text_en);
+                INSERT INTO chunks_en_fts(rowid, text_en) VALUES (new.id, new.text_en);
+            END;
+        """)
 
     # --- writes ---------------------------------------------------------------------------------
 
     def is_current(self, recording: Recording, fingerprint: str) -> bool:
-        """True when this recording's audio was indexed with these settings already."""
-        row = self._row(recording.id)
+        """True when this recording's audio was transcribed with these settings already."""
+        row = self.row(recording.id)
         return bool(row and row["status"] == "indexed" and row["content_hash"] == recording.content_hash
                     and row["fingerprint"] == fingerprint)
 
+    def translation_is_current(self, recording_id: str, translation_fingerprint: str) -> bool:
+        row = self.row(recording_id)
+        return bool(row and row["translation_fingerprint"] == translation_fingerprint)
+
     def add(self, recording: Recording, segments: Iterable[Segment], chunks: Iterable[Chunk], *,
             engine: str = "", model: str = "", settings: dict[str, Any] | None = None,
-            fingerprint: str = "", detected_language: str | None = None) -> None:
+            fingerprint: str = "", detected_language: str | None = None, translation_model: str = "",
+            translation_fingerprint: str = "") -> None:
         """Replace everything about `recording` in one transaction: all of it lands, or none."""
         segments, chunks = list(segments), list(chunks)
         row = {
             **asdict(recording), "speakers": json.dumps(recording.speakers, ensure_ascii=False),
             "engine": engine, "model": model, "settings": json.dumps(settings or {}, sort_keys=True),
             "fingerprint": fingerprint, "detected_language": detected_language or "",
+            "translation_engine": translation_model.split(":")[0] if translation_model else "",
+            "translation_model": translation_model, "translation_fingerprint": translation_fingerprint,
             "status": "indexed", "error": "", "indexed_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
         with self.db.atomic():
@@ -106,7 +136,8 @@ class Index:
             self.db["recordings"].upsert(row, pk="id")
             self.db["segments"].insert_all(
                 ({"recording_id": recording.id, "idx": s.index, "start": s.start, "end": s.end, "text": s.text,
-                  "text_en": s.text_en, "translation_engine": s.translation_engine, "avg_logprob": s.avg_logprob,
+                  "text_en": s.text_en, "translation_engine": s.translation_engine,
+                  "translation_model": s.translation_model, "avg_logprob": s.avg_logprob,
                   "no_speech_prob": s.no_speech_prob, "compression_ratio": s.compression_ratio}
                  for s in segments), batch_size=500)
             self.db["words"].insert_all(
@@ -119,7 +150,7 @@ class Index:
     def record_failure(self, recording: Recording, error: str) -> None:
         """Note a failed attempt; rows of an earlier successful run stay searchable."""
         with self.db.atomic():
-            row = self._row(recording.id)
+            row = self.row(recording.id)
             if row and row["status"] == "indexed":
                 self.db["recordings"].update(recording.id, {"error": error})
             else:
@@ -133,7 +164,8 @@ class Index:
 
     # --- reads ----------------------------------------------------------------------------------
 
-    def _row(self, recording_id: str) -> dict[str, Any] | None:
+    def row(self, recording_id: str) -> dict[str, Any] | None:
+        """The recordings table row of `recording_id`, or None."""
         rows = list(self.db.query("SELECT * FROM recordings WHERE id = ?", [recording_id]))
         return rows[0] if rows else None
 
@@ -146,7 +178,7 @@ class Index:
 
     def resolve_id(self, recording: str) -> str:
         """A recording id from an id or a source path/URL."""
-        if self._row(recording):
+        if self.row(recording):
             return recording
         candidates = {recording}
         if "://" not in recording:
@@ -160,7 +192,7 @@ class Index:
 
     def get(self, recording: str) -> tuple[Recording, list[Segment]]:
         """A recording (by id or source) and its segments with their words."""
-        row = self._row(self.resolve_id(recording))
+        row = self.row(self.resolve_id(recording))
         fields = Recording.__dataclass_fields__
         rec = Recording(**{k: v for k, v in row.items() if k in fields and v is not None})
         rec.speakers = json.loads(row["speakers"] or "[]")
@@ -170,7 +202,8 @@ class Index:
             words.setdefault(w.pop("segment_idx"), []).append(Word(**w))
         segments = [
             Segment(index=s["idx"], start=s["start"], end=s["end"], text=s["text"], words=words.get(s["idx"], []),
-                    text_en=s["text_en"], translation_engine=s["translation_engine"], avg_logprob=s["avg_logprob"],
+                    text_en=s["text_en"], translation_engine=s["translation_engine"],
+                    translation_model=s["translation_model"], avg_logprob=s["avg_logprob"],
                     no_speech_prob=s["no_speech_prob"], compression_ratio=s["compression_ratio"])
             for s in self.db.query("SELECT * FROM segments WHERE recording_id = ? ORDER BY idx", [rec.id])
         ]
@@ -182,15 +215,19 @@ class Index:
                 for r in self.db.query("SELECT * FROM chunks WHERE recording_id = ? ORDER BY idx", [recording_id])]
 
     def search(self, query: str, limit: int = 10, offset: int = 0, recording: str | None = None,
-               speaker: str | None = None, event: str | None = None) -> list[SearchHit]:
+               speaker: str | None = None, event: str | None = None, lang: str = "any") -> list[SearchHit]:
         """Chunks matching `query` as plain words (best bm25 first), with snippets and moment links.
 
-        Any text a person types is safe: FTS5 operators and stray quotes are searched as words.
+        `lang` picks the side searched: French (`fr`), English (`en`) or both (`any`, each chunk once,
+        on the side where it ranks best). Any text a person types is safe: FTS5 operators and stray
+        quotes are searched as words.
         """
+        if lang not in LANGUAGES:
+            raise RecordingIndexError(f"unknown search language {lang!r}: use one of {', '.join(LANGUAGES)}")
         match = fts_query(query)
         if not match:
             return []
-        where, params = ["chunks_fts MATCH :match"], {"match": match, "limit": limit, "offset": offset}
+        where, params = [], {"match": match, "limit": limit + offset}
         if recording:
             where.append("c.recording_id = :recording")
             params["recording"] = self.resolve_id(recording)
@@ -200,28 +237,50 @@ class Index:
         if event:
             where.append("r.event LIKE :event")
             params["event"] = f"%{event}%"
-        sql = f"""
-            SELECT c.recording_id, c.idx, c.start, c.end, c.text_fr, r.title, r.speakers, r.event, r.source,
-                   snippet(chunks_fts, 0, '{SNIPPET_OPEN}', '{SNIPPET_CLOSE}', '…', 16) AS snippet,
-                   bm25(chunks_fts) AS score
-            FROM chunks_fts
-            JOIN chunks c ON c.id = chunks_fts.rowid
-            JOIN recordings r ON r.id = c.recording_id
-            WHERE {' AND '.join(where)}
-            ORDER BY score LIMIT :limit OFFSET :offset"""
+        best: dict[int, dict[str, Any]] = {}
+        for side in (("fr", "en") if lang == "any" else (lang,)):
+            for row in self._search_side(side, where, params):
+                if row["id"] not in best or row["score"] < best[row["id"]]["score"]:
+                    best[row["id"]] = row
+        rows = sorted(best.values(), key=lambda r: r["score"])[offset:offset + limit]
         wanted = {fold(t) for t in _TOKEN.findall(query)}
         hits = []
-        for r in self.db.query(sql, params):
-            moment = self._moment(r["recording_id"], r["start"], r["end"], wanted)
+        for r in rows:
+            moment = self._moment(r["recording_id"], r["start"], r["end"], wanted, r["lang"])
             hits.append(SearchHit(
                 recording_id=r["recording_id"], title=r["title"] or r["recording_id"],
                 speakers=json.loads(r["speakers"] or "[]"), event=r["event"] or "", chunk_index=r["idx"],
-                start=r["start"], end=r["end"], moment=moment, text=r["text_fr"], snippet=r["snippet"],
-                url=moment_url(r["source"], moment), score=-r["score"]))
+                start=r["start"], end=r["end"], moment=moment,
+                text=r["text_fr"] if r["lang"] == "fr" else r["text_en"], snippet=r["snippet"],
+                url=moment_url(r["source"], moment), score=-r["score"], lang=r["lang"],
+                text_fr=r["text_fr"], text_en=r["text_en"] or ""))
         return hits
 
-    def _moment(self, recording_id: str, start: float, end: float, wanted: set[str]) -> float:
-        """When the first matched word is spoken inside a chunk: a better jump target than its start."""
+    def _search_side(self, side: str, where: list[str], params: dict[str, Any]) -> list[dict[str, Any]]:
+        fts = "chunks_fts" if side == "fr" else "chunks_en_fts"
+        sql = f"""
+            SELECT c.id, c.recording_id, c.idx, c.start, c.end, c.text_fr, c.text_en, r.title, r.speakers,
+                   r.event, r.source, '{side}' AS lang,
+                   snippet({fts}, 0, '{SNIPPET_OPEN}', '{SNIPPET_CLOSE}', '…', 16) AS snippet,
+                   bm25({fts}) AS score
+            FROM {fts}
+            JOIN chunks c ON c.id = {fts}.rowid
+            JOIN recordings r ON r.id = c.recording_id
+            WHERE {' AND '.join([f"{fts} MATCH :match", *where])}
+            ORDER BY score LIMIT :limit"""
+        return list(self.db.query(sql, params))
+
+    def _moment(self, recording_id: str, start: float, end: float, wanted: set[str], lang: str = "fr") -> float:
+        """When the first matched word is spoken inside a chunk: a better jump target than its start.
+
+        English has no word times: there, the start of the first segment whose English matches.
+        """
+        if lang == "en":
+            for row in self.db.query("SELECT start, text_en FROM segments WHERE recording_id = ? AND start >= ? "
+                                     "AND start <= ? ORDER BY start", [recording_id, start, end]):
+                if any(_stem_match(fold(t), wanted) for t in _TOKEN.findall(row["text_en"] or "")):
+                    return row["start"]
+            return start
         rows = self.db.query("SELECT start, text FROM words WHERE recording_id = ? AND start >= ? AND start <= ? "
                              "ORDER BY start", [recording_id, start, end])
         for row in rows:
@@ -239,6 +298,12 @@ _TOKEN = re.compile(r"\w+", re.UNICODE)
 def fold(text: str) -> str:
     """Lower case without accents, as the French full-text tokenizer compares words."""
     return "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c)).casefold()
+
+
+def _stem_match(token: str, wanted: set[str]) -> bool:
+    """A rough stand-in for Porter stemming: the same word, or a shared stem of 4+ letters."""
+    return any(token == w or (len(w) >= 4 and len(token) >= 4 and (token.startswith(w[:max(4, len(w) - 3)])))
+               for w in wanted)
 
 
 def fts_query(text: str) -> str:

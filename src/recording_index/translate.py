@@ -1,0 +1,230 @@
+"""English for every segment: Argos Translate (text, sentence by sentence) or, offline, Whisper's own
+speech translation (audio → English), both aligned back to the French segments' times."""
+
+from __future__ import annotations
+
+import json
+import socket
+import sys
+import zipfile
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from .config import Settings
+from .errors import RecordingIndexError
+from .models import Segment
+from .repetition import guard_repetitions
+from .sentences import assign_by_time, assign_english, sentences_from_segments
+
+TRANSLATORS = ("argos", "whisper", "none")
+BATCH_SIZE = 16
+INDEX_TIMEOUT = 15  # seconds, for the Argos package index and downloads
+
+
+class TranslationUnavailable(RecordingIndexError):
+    """The configured translator cannot run here; the caller falls back and says so once."""
+
+
+def argos_package(from_code: str = "fr", to_code: str = "en"):
+    """The installed Argos package for this pair, or None (also when argostranslate is missing)."""
+    try:
+        import argostranslate.package
+    except ImportError:
+        return None
+    for package in argostranslate.package.get_installed_packages():
+        if package.type == "translate" and package.from_code == from_code and package.to_code == to_code:
+            return package
+    return None
+
+
+def install_argos(from_file: str | Path | None = None, from_code: str = "fr", to_code: str = "en"):
+    """Install the Argos package for the pair from a local .argosmodel, or from the Argos index."""
+    try:
+        import argostranslate.package
+    except ImportError:
+        raise RecordingIndexError("argostranslate is not installed: pip install -e '.[argos]'") from None
+    if from_file:
+        path = Path(from_file)
+        if not path.is_file():
+            raise RecordingIndexError(f"{path}: no such file")
+        if not zipfile.is_zipfile(path):
+            raise RecordingIndexError(f"{path}: not an Argos package (.argosmodel is a zip archive)")
+        with zipfile.ZipFile(path) as archive:
+            names = [n for n in archive.namelist() if n.count("/") == 1 and n.endswith("/metadata.json")]
+            if not names:
+                raise RecordingIndexError(f"{path}: not an Argos package (no metadata.json in its folder)")
+            metadata = json.loads(archive.read(names[0]))
+        if (metadata.get("from_code"), metadata.get("to_code")) != (from_code, to_code):
+            raise RecordingIndexError(f"{path}: translates {metadata.get('from_code')}→{metadata.get('to_code')}, "
+                                      f"not {from_code}→{to_code}")
+        argostranslate.package.install_from_path(path)
+    else:
+        _install_from_index(from_code, to_code)
+    package = argos_package(from_code, to_code)
+    if package is None:
+        raise RecordingIndexError(f"Argos {from_code}→{to_code} package did not install")
+    return package
+
+
+def _install_from_index(from_code: str, to_code: str) -> None:
+    import argostranslate.package
+    import argostranslate.settings
+
+    previous = socket.getdefaulttimeout()
+    # argostranslate opens URLs with no time-out: where the network hangs, fail in seconds, not minutes.
+    socket.setdefaulttimeout(INDEX_TIMEOUT)
+    try:
+        argostranslate.package.update_package_index()  # logs and returns on network errors
+        if not Path(argostranslate.settings.local_package_index).exists():
+            # get_available_packages() would retry the download forever (it recurses on a missing index).
+            raise RecordingIndexError(f"the Argos package index ({argostranslate.settings.remote_package_index}) is "
+                                      "unreachable; install from a file: recording-index models install --from FILE")
+        available = [p for p in argostranslate.package.get_available_packages()
+                     if p.from_code == from_code and p.to_code == to_code]
+        if not available:
+            raise RecordingIndexError(f"no {from_code}→{to_code} package in the Argos package index (is the network "
+                                      "reachable?); install from a file: recording-index models install --from FILE")
+        try:
+            available[0].install()
+        except Exception as exc:  # urllib's many network errors
+            raise RecordingIndexError(f"Argos package download failed ({exc}); "
+                                      "install from a file: recording-index models install --from FILE") from None
+    finally:
+        socket.setdefaulttimeout(previous)
+
+
+class ArgosTranslator:
+    """An installed Argos package, run sentence batches at a time.
+
+    Argos's own `translate()` re-splits text with its sentence detector (MiniSBD, which downloads a
+    model at first use and is slow on long text, argos-translate #338), cannot batch across
+    sentences, and does not bound the output length. Our sentences are already cut, so this runs the
+    package's CTranslate2 model with the package's own tokenizer and target prefix, with the decoding
+    parameters of argostranslate's `apply_packaged_translation`, in batches and with a length bound.
+    """
+
+    name = "argos"
+
+    def __init__(self, package, threads: int = 0):
+        import ctranslate2
+
+        if getattr(package, "tokenizer", None) is None:
+            raise TranslationUnavailable(f"Argos package {package.package_path} has no tokenizer model")
+        self.package = package
+        self.model_id = f"argos:{package.from_code}-{package.to_code}@{package.package_version or '0'}"
+        self.translator = ctranslate2.Translator(str(Path(package.package_path) / "model"), device="cpu",
+                                                 intra_threads=threads)
+
+    def translate_sentences(self, sentences: Sequence[str], progress: bool = False) -> list[str | None]:
+        """English for each sentence, in order; None where the model failed on it."""
+        out: list[str | None] = [None] * len(sentences)
+        order = sorted(range(len(sentences)), key=lambda i: len(sentences[i]))  # similar lengths batch well
+        bar = _bar(len(sentences), "translating", progress)
+        for start in range(0, len(order), BATCH_SIZE):
+            batch = order[start:start + BATCH_SIZE]
+            try:
+                results = self._translate([sentences[i] for i in batch])
+            except Exception:
+                results = []
+                for i in batch:  # find the sentence that broke the batch; keep the others
+                    try:
+                        results += self._translate([sentences[i]])
+                    except Exception:
+                        results.append(None)
+            for i, english in zip(batch, results):
+                out[i] = english
+            if bar:
+                bar.update(len(batch))
+        if bar:
+            bar.close()
+        return out
+
+    def _translate(self, sentences: list[str]) -> list[str]:
+        tokenizer, prefix = self.package.tokenizer, self.package.target_prefix
+        tokens = [tokenizer.encode(s) if s.strip() else [] for s in sentences]
+        # A sentence rarely needs more than twice its length in the other language; a broken or tiny
+        # model would otherwise generate up to CTranslate2's default of 256 tokens per sentence.
+        bound = min(512, 2 * max((len(t) for t in tokens), default=1) + 10)
+        results = self.translator.translate_batch(
+            [t or ["."] for t in tokens], target_prefix=[[prefix]] * len(tokens) if prefix else None,
+            replace_unknowns=True, beam_size=4, length_penalty=0.2, max_decoding_length=bound)
+        english = []
+        for toks, result in zip(tokens, results):
+            text = tokenizer.decode(result.hypotheses[0]) if toks else ""
+            if prefix and text.startswith(prefix):
+                text = text[len(prefix):]
+            english.append(text.strip())
+        return english
+
+
+def _bar(total: int, label: str, enabled: bool):
+    if not enabled or total == 0:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=label, unit="sentence", file=sys.stderr)
+
+
+def translate_text(segments: Sequence[Segment], translator: ArgosTranslator, progress: bool = False) -> None:
+    """Fill `text_en` of every segment from whole-sentence translations (in place)."""
+    sentences = sentences_from_segments(segments)
+    english = translator.translate_sentences([s.text for s in sentences], progress)
+    assign_english(segments, sentences, [e or "" for e in english])
+    failed = {index for sentence, e in zip(sentences, english) if e is None for index, _ in sentence.pieces}
+    for segment in segments:
+        segment.translation_engine = "argos-failed" if segment.index in failed else "argos"
+        segment.translation_model = translator.model_id
+
+
+def translate_speech(segments: Sequence[Segment], audio: np.ndarray, engine, language: str | None) -> None:
+    """Fill `text_en` of every segment from Whisper's speech translation of the audio (in place)."""
+    english = list(guard_repetitions(engine.segments(audio, language, task="translate")))
+    assign_by_time(segments, english)
+    for segment in segments:
+        segment.translation_engine = "whisper"
+        segment.translation_model = engine.model_id
+
+
+_ARGOS: dict[tuple, ArgosTranslator] = {}
+_NOTICES: set[str] = set()
+
+
+def notice_once(message: str) -> None:
+    """One line on stderr, once per process: a fallback is worth saying, not repeating."""
+    if message not in _NOTICES:
+        _NOTICES.add(message)
+        print(f"notice: {message}", file=sys.stderr)
+
+
+def choose_translator(settings: Settings, source_language: str = "fr") -> str:
+    """The translator that will run: the configured one, or Whisper when Argos cannot (said once)."""
+    if settings.translator not in TRANSLATORS:
+        raise RecordingIndexError(f"unknown translator {settings.translator!r}: use one of {', '.join(TRANSLATORS)}")
+    if settings.translator != "argos":
+        return settings.translator
+    if argos_package(source_language, "en") is None:
+        notice_once(f"no Argos {source_language}→en package installed (recording-index models install); "
+                    "English comes from Whisper's speech translation")
+        return "whisper"
+    return "argos"
+
+
+def argos_translator(settings: Settings, source_language: str = "fr") -> ArgosTranslator:
+    package = argos_package(source_language, "en")
+    if package is None:
+        raise TranslationUnavailable(f"no Argos {source_language}→en package installed")
+    key = (str(package.package_path), settings.threads)
+    if key not in _ARGOS:
+        _ARGOS[key] = ArgosTranslator(package, settings.threads)
+    return _ARGOS[key]
+
+
+def translation_model_id(settings: Settings, whisper_model_id: str, source_language: str = "fr") -> str:
+    """Which engine and model would translate, without loading anything (for skip decisions)."""
+    chosen = choose_translator(settings, source_language)
+    if chosen == "argos":
+        package = argos_package(source_language, "en")
+        return f"argos:{package.from_code}-{package.to_code}@{package.package_version or '0'}"
+    return "whisper:" + whisper_model_id if chosen == "whisper" else "none"

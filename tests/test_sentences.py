@@ -1,0 +1,63 @@
+from recording_index.models import Segment, Word
+from recording_index.sentences import (Sentence, assign_by_time, assign_english, sentences_from_segments, share_out,
+                                       split_text)
+
+
+def seg(i, text, start=None, end=None):
+    start = i * 5.0 if start is None else start
+    return Segment(i, start, start + 5.0 if end is None else end, text)
+
+
+def test_split_text_keeps_abbreviations_and_closing_marks():
+    assert split_text("M. Lemaire parle. Puis « on vote. » Et après ?") == \
+        ["M. Lemaire parle.", "Puis « on vote. »", "Et après ?"]
+    assert split_text("Pas de fin") == ["Pas de fin"]
+
+
+def test_sentences_span_segments_and_segments_hold_several_sentences():
+    segments = [seg(0, "Bonjour. La coordination des acteurs"), seg(1, "locaux est essentielle. Merci"),
+                seg(2, "de votre attention.")]
+    sentences = sentences_from_segments(segments)
+    assert [s.text for s in sentences] == ["Bonjour.", "La coordination des acteurs locaux est essentielle.",
+                                           "Merci de votre attention."]
+    assert sentences[1].pieces == [(0, "La coordination des acteurs"), (1, "locaux est essentielle.")]
+
+
+def test_unpunctuated_speech_is_cut_into_bounded_sentences():
+    segments = [seg(i, "et donc nous avons parlé de la coordination locale pendant longtemps " * 2) for i in range(20)]
+    sentences = sentences_from_segments(segments)
+    assert len(sentences) > 3
+    assert all(len(s.text) < 600 for s in sentences)
+    assert " ".join(s.text for s in sentences).split() == " ".join(x.text for x in segments).split()
+
+
+def test_share_out_follows_french_length_and_snaps_to_punctuation():
+    sentence = Sentence([(0, "La coordination des acteurs locaux,"), (1, "est essentielle.")])
+    shares = share_out(sentence, "The coordination of local actors, is essential.")
+    assert shares == [(0, "The coordination of local actors,"), (1, "is essential.")]
+
+
+def test_share_out_never_loses_or_reorders_words():
+    sentence = Sentence([(3, "a" * 10), (4, "b" * 30), (5, "c" * 5)])
+    english = "one two three four five six seven eight nine ten"
+    shares = share_out(sentence, english)
+    assert [i for i, _ in shares] == [3, 4, 5]
+    assert " ".join(t for _, t in shares if t) == english
+    assert len(shares[1][1].split()) > len(shares[0][1].split())  # the longer French gets more English
+
+
+def test_every_segment_gets_a_string_even_when_translation_is_empty():
+    segments = [seg(0, "Bonjour."), seg(1, "Merci.")]
+    sentences = sentences_from_segments(segments)
+    assign_english(segments, sentences, ["Hello.", ""])
+    assert [s.text_en for s in segments] == ["Hello.", ""]
+
+
+def test_assign_by_time_uses_word_times_and_falls_back_to_overlap():
+    french = [seg(0, "Bonjour.", 0, 2), seg(1, "Je suis programmeur.", 2, 5), seg(2, "Silence.", 9, 10)]
+    english = [Segment(0, 0, 5, "Hello, I am a programmer.",
+                       words=[Word(0.2, 0.8, " Hello,"), Word(2.1, 2.3, " I"), Word(2.3, 2.5, " am"),
+                              Word(2.5, 2.6, " a"), Word(2.6, 3.5, " programmer.")]),
+               Segment(1, 8.8, 10, "Silence.")]
+    assign_by_time(french, english)
+    assert [s.text_en for s in french] == ["Hello,", "I am a programmer.", "Silence."]
