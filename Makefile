@@ -7,6 +7,7 @@ BIN := $(VENV)/bin
 TORCH_SPEC ?= torch==2.13.0
 DEMO_DB ?= demo/index.db
 DEMO_QUERY ?= traduction automatique
+DEMO_QUERY_EN ?= programmer
 
 .PHONY: install install-test demo test clean
 
@@ -29,6 +30,7 @@ install-test: $(VENV)/.installed-test
 demo: install
 	$(BIN)/recording-index run --catalog config/demo.toml --db $(DEMO_DB)
 	$(BIN)/recording-index search "$(DEMO_QUERY)" --db $(DEMO_DB)
+	$(BIN)/recording-index search "$(DEMO_QUERY_EN)" --lang en --db $(DEMO_DB)
 
 test: install-test
 	$(BIN)/python -m pytest -ra $(PYTEST_ARGS)
