@@ -1,4 +1,4 @@
-"""The indexing flow: normalise → transcribe → translate → chunk → index, for each recording.
+"""The indexing flow: normalise → transcribe → translate → chunk → index → subtitles, for each recording.
 
 Thin by design: each task calls one library stage in `recording_index.pipeline`; the flow decides
 order and retries, and keeps one failing recording from stopping the others.
@@ -60,6 +60,11 @@ def store(db: str, prepared, transcript, chunks, settings: Settings):
     pipeline.store(db, prepared, transcript, chunks, settings)
 
 
+@task(cache_policy=NO_CACHE)
+def publish_subtitles(db: str, recording, transcript, settings: Settings):
+    return pipeline.publish_subtitles(db, recording, transcript, settings)
+
+
 def index_one(recording, settings: Settings, db: str, retranslate: bool = False) -> pipeline.Outcome:
     started = pipeline.timer()
     outcome = pipeline.Outcome(recording.id, recording.title, recording.source, "failed")
@@ -77,6 +82,7 @@ def index_one(recording, settings: Settings, db: str, retranslate: bool = False)
             transcript = translate(transcript, prepared, settings, wav)
             chunks = chunk(prepared.recording, transcript, settings)
             store(db, prepared, transcript, chunks, settings)
+            publish_subtitles(db, prepared.recording, transcript, settings)
             outcome.status = "indexed" if prepared.work == "all" else "retranslated"
             outcome.segments, outcome.chunks = len(transcript.segments), len(chunks)
     except Exception as exc:  # one recording's failure is reported, never the end of the run

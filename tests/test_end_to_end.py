@@ -156,3 +156,28 @@ def test_argos_then_whisper_then_argos_again_redo_only_the_english(argos_env, tm
     with sqlite3.connect(db) as conn:
         assert conn.execute("SELECT DISTINCT translation_engine FROM segments").fetchall() == [("argos",)]
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def test_the_run_publishes_subtitles_that_parse_and_pass_the_checker(first_run, env):
+    import io
+
+    import srt
+    import webvtt
+
+    db, _ = first_run
+    folder = db.parent / "subtitles"
+    names = sorted(p.name for p in folder.iterdir())
+    assert names == ["ej-fra.en.srt", "ej-fra.en.vtt", "ej-fra.fr-en.vtt", "ej-fra.fr.srt", "ej-fra.fr.vtt"]
+    for lang in ("fr", "en"):
+        parsed = list(srt.parse((folder / f"ej-fra.{lang}.srt").read_text(encoding="utf-8")))
+        assert len(parsed) >= 5 and parsed[0].start.total_seconds() >= 0.4  # not before the first word
+        vtt = webvtt.from_buffer(io.StringIO((folder / f"ej-fra.{lang}.vtt").read_text(encoding="utf-8")))
+        assert len(vtt) == len(parsed)
+    check = run_cli("subtitles", "--check", str(folder / "ej-fra.fr.srt"), str(folder / "ej-fra.en.srt"),
+                    str(folder / "ej-fra.fr.vtt"), str(folder / "ej-fra.en.vtt"), env=env)
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert "0 violation(s)" in check.stderr
+    bilingual = run_cli("subtitles", "--check", "--bilingual", str(folder / "ej-fra.fr-en.vtt"), env=env)
+    assert bilingual.returncode == 0, bilingual.stdout
+    made = run_cli("subtitles", "ej-fra", "--lang", "en", "--format", "vtt", "--db", str(db), env=env)
+    assert made.stdout == (folder / "ej-fra.en.vtt").read_text(encoding="utf-8")

@@ -175,6 +175,56 @@ def transcript(ctx, recording, db, fmt, lang):
         click.echo(f"[{hms(s.start)} → {hms(s.end)}] " + "\n".join(sides))
 
 
+@main.command()
+@click.argument("targets", nargs=-1, metavar="RECORDING | --check FILE...")
+@db_option
+@click.option("--lang", type=click.Choice(["fr", "en"]), default="en", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["srt", "vtt"]), default="srt", show_default=True)
+@click.option("--bilingual", is_flag=True, help="French over English in each cue")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="write here instead of standard output")
+@click.option("--check", is_flag=True, help="check the SRT/VTT files named instead of writing subtitles")
+@click.option("--strict", is_flag=True, help="with --check: count unavoidable reading-speed cases too")
+@click.pass_context
+def subtitles(ctx, targets, db, lang, fmt, bilingual, output, check, strict):
+    """Write a recording's subtitles (SRT or WebVTT), or --check subtitle files against the rules.
+
+    The check prints each violation with its cue number and time and exits with status 1 when any;
+    reading speed over the limit where no silence follows to extend into is reported as unavoidable
+    and does not count (unless --strict).
+    """
+    from .subtitle_files import check_file, render, write_atomically
+    from .subtitles import cues_for
+
+    if check:
+        if not targets:
+            raise click.UsageError("name the subtitle files to --check")
+        failed = False
+        for path in targets:
+            violations = check_file(path, bilingual=bilingual)
+            for v in violations:
+                click.echo(f"{path}: {v.line()}")
+            counted = [v for v in violations if strict or not v.unavoidable]
+            unavoidable = len(violations) - len(counted) if not strict else 0
+            click.echo(f"{path}: {len(counted)} violation(s)" + (f", {unavoidable} unavoidable" if unavoidable else ""),
+                       err=True)
+            failed = failed or bool(counted)
+        sys.exit(1 if failed else 0)
+    if len(targets) != 1:
+        raise click.UsageError("name one RECORDING (id or source), or --check FILE...")
+    recording = targets[0]
+    with Index(_db(ctx, db), create=False) as index:
+        _rec, segments = index.get(recording)
+    if lang == "en" and not bilingual and not any(s.text_en for s in segments):
+        raise RecordingIndexError(f"{recording}: no English in the index (run with a translator)")
+    cues, report = cues_for(segments, lang, bilingual=bilingual)
+    text = render(cues, fmt, None if bilingual else lang)
+    if output:
+        write_atomically(Path(output), text)
+        click.echo(f"wrote {output}: {report.line()}", err=True)
+    else:
+        click.echo(text, nl=False)
+
+
 @main.group()
 def models():
     """The models this machine has: Whisper and Argos Translate."""

@@ -37,6 +37,7 @@ class Settings:
     cpu_threads: int = 0  # 0: all cores
     chunk_seconds: float = 30.0
     translator: str = "argos"  # "argos" (falls back to "whisper" when no package), "whisper", "none"
+    subtitles_dir: str = ""  # where runs write SRT/VTT files; empty: "subtitles" beside the database
     ffmpeg: str = ""  # a path to ffmpeg; empty: the system's, else imageio-ffmpeg's
     cache_dir: str = ""  # models and normalised audio; empty: the user's cache directory
     progress: bool = True
@@ -52,6 +53,9 @@ class Settings:
     @property
     def whisper_language(self) -> str | None:
         return None if self.language in ("", "auto") else self.language
+
+    def subtitles_path(self, db: str | Path) -> Path:
+        return Path(self.subtitles_dir) if self.subtitles_dir else Path(db).parent / "subtitles"
 
     def fingerprint(self, model_id: str) -> str:
         """What decides a recording's transcript: the same fingerprint and audio mean no transcription."""

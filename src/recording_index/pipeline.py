@@ -13,6 +13,8 @@ from .config import Settings, load_catalog
 from .index import Index
 from .models import Chunk, Recording, Segment
 from .sources import locate, recording_for_path
+from .subtitle_files import FORMATS, render, write_atomically
+from .subtitles import cues_for
 from .transcribe import load_engine, model_id_for, transcribe
 from .translate import argos_translator, choose_translator, translate_speech, translate_text, translation_model_id
 
@@ -160,6 +162,21 @@ def store(db: str | Path, prepared: Prepared, transcript: Transcript, chunks: li
                   model=transcript.model_id, settings=asdict(settings), fingerprint=prepared.fingerprint,
                   detected_language=transcript.detected_language, translation_model=translation_model,
                   translation_fingerprint=prepared.translation_fingerprint)
+
+
+def publish_subtitles(db: str | Path, recording: Recording, transcript: Transcript, settings: Settings) -> list[Path]:
+    """French and English SRT and WebVTT files of a recording, and a bilingual WebVTT."""
+    out = settings.subtitles_path(db)
+    written = []
+    has_english = any(s.text_en for s in transcript.segments)
+    for lang in ("fr", "en") if has_english else ("fr",):
+        cues, _report = cues_for(transcript.segments, lang)
+        for fmt in FORMATS:
+            written.append(write_atomically(out / f"{recording.id}.{lang}.{fmt}", render(cues, fmt, lang)))
+    if has_english:
+        cues, _report = cues_for(transcript.segments, "fr", bilingual=True)
+        written.append(write_atomically(out / f"{recording.id}.fr-en.vtt", render(cues, "vtt")))
+    return written
 
 
 def store_failure(db: str | Path, recording: Recording, error: str) -> None:

@@ -1,0 +1,150 @@
+"""SRT and WebVTT: write cues, read them back, and check any file against the subtitle rules."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+from .errors import RecordingIndexError
+from .models import Cue
+from .subtitles import SubtitleRules, reading_chars
+
+FORMATS = ("srt", "vtt")
+
+
+def timestamp(seconds: float, separator: str = ",") -> str:
+    millis = max(0, round(seconds * 1000))
+    hours, rest = divmod(millis, 3_600_000)
+    minutes, rest = divmod(rest, 60_000)
+    secs, millis = divmod(rest, 1000)
+    return f"{hours:02d}:{minutes:02d}:{secs:02d}{separator}{millis:03d}"
+
+
+def to_srt(cues: Sequence[Cue]) -> str:
+    return "".join(f"{n}\n{timestamp(c.start)} --> {timestamp(c.end)}\n" + "\n".join(c.lines) + "\n\n"
+                   for n, c in enumerate(cues, 1))
+
+
+def _vtt_text(line: str) -> str:
+    # WebVTT cue text is markup: & and < must be escaped, and "-->" may not appear.
+    return line.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def to_vtt(cues: Sequence[Cue], language: str | None = None) -> str:
+    header = "WEBVTT" + (f"\nLanguage: {language}" if language else "") + "\n\n"
+    return header + "".join(f"{n}\n{timestamp(c.start, '.')} --> {timestamp(c.end, '.')}\n"
+                            + "\n".join(_vtt_text(line) for line in c.lines) + "\n\n" for n, c in enumerate(cues, 1))
+
+
+def render(cues: Sequence[Cue], fmt: str, language: str | None = None) -> str:
+    if fmt == "srt":
+        return to_srt(cues)
+    if fmt == "vtt":
+        return to_vtt(cues, language)
+    raise RecordingIndexError(f"unknown subtitle format {fmt!r}: use srt or vtt")
+
+
+_TIMING = re.compile(r"(?:(\d+):)?(\d{2}):(\d{2})[,.](\d{3})\s+-->\s+(?:(\d+):)?(\d{2}):(\d{2})[,.](\d{3})")
+
+
+def _seconds(h: str | None, m: str, s: str, ms: str) -> float:
+    return int(h or 0) * 3600 + int(m) * 60 + int(s) + int(ms) / 1000
+
+
+def parse(text: str, name: str = "subtitles") -> list[Cue]:
+    """Read SRT or WebVTT cues (the format is told by the WEBVTT header)."""
+    text = text.lstrip("\ufeff").replace("\r\n", "\n")
+    vtt = text.startswith("WEBVTT")
+    cues = []
+    for block in re.split(r"\n\s*\n", text.strip()):
+        lines = block.split("\n")
+        at = next((i for i, line in enumerate(lines) if "-->" in line), None)
+        if at is None:
+            continue  # the WEBVTT header, NOTE and STYLE blocks
+        match = _TIMING.search(lines[at])
+        if not match:
+            raise RecordingIndexError(f"{name}: bad timing line {lines[at]!r}")
+        g = match.groups()
+        body = lines[at + 1:]
+        if vtt:
+            body = [re.sub(r"<[^>]+>", "", b).replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+                    for b in body]
+        cues.append(Cue(len(cues) + 1, _seconds(*g[:4]), _seconds(*g[4:]), body))
+    return cues
+
+
+@dataclass
+class Violation:
+    cue: int
+    start: float
+    rule: str
+    message: str
+    unavoidable: bool = False
+
+    def line(self) -> str:
+        tag = " (unavoidable: no silence to extend into)" if self.unavoidable else ""
+        return f"cue {self.cue} at {timestamp(self.start, '.')}: {self.message}{tag}"
+
+
+def check(cues: Sequence[Cue], rules: SubtitleRules | None = None, bilingual: bool = False) -> list[Violation]:
+    """Every breach of the rules, cue by cue. Reading speed over the limit where the cue cannot be
+    longer (the next cue follows within the gap, or it is at the maximum duration) is unavoidable."""
+    rules = rules or SubtitleRules()
+    found: list[Violation] = []
+    max_lines = rules.max_lines * (2 if bilingual else 1)
+    for k, cue in enumerate(cues):
+        def add(rule: str, message: str, unavoidable: bool = False) -> None:
+            found.append(Violation(cue.index, cue.start, rule, message, unavoidable))
+
+        duration = cue.end - cue.start
+        following = cues[k + 1] if k + 1 < len(cues) else None
+        no_room = duration >= rules.max_duration - 0.002 or (
+            following is not None and following.start - cue.end <= rules.min_gap + 0.002)
+        if not any(line.strip() for line in cue.lines):
+            add("empty", "no text")
+        if len(cue.lines) > max_lines:
+            add("lines", f"{len(cue.lines)} lines > {max_lines}")
+        for line in cue.lines:
+            if len(line) > rules.max_chars:
+                add("length", f"line of {len(line)} characters > {rules.max_chars}: {line!r}")
+        if duration <= 0:
+            add("timing", "ends before it starts")
+            continue
+        if duration < rules.min_duration - 0.002:
+            add("duration", f"{duration:.2f} s < {rules.min_duration:.2f} s", unavoidable=no_room)
+        if duration > rules.max_duration + 0.002:
+            add("duration", f"{duration:.2f} s > {rules.max_duration:.2f} s")
+        if bilingual and len(cue.lines) > 1:
+            half = (len(cue.lines) + 1) // 2
+            chars = max(reading_chars(cue.lines[:half]), reading_chars(cue.lines[half:]))
+        else:
+            chars = reading_chars(cue.lines)
+        if chars / duration > rules.max_cps + 0.05:
+            add("speed", f"reading speed {chars / duration:.1f} cps > {rules.max_cps:g}", unavoidable=no_room)
+        if following is not None:
+            gap = following.start - cue.end
+            if gap < 0:
+                add("overlap", f"overlaps cue {following.index} by {-gap:.3f} s")
+            elif gap < rules.min_gap - 0.002:
+                add("gap", f"{gap * 1000:.0f} ms before cue {following.index} < {rules.min_gap * 1000:.0f} ms")
+    return found
+
+
+def write_atomically(path: Path, text: str) -> Path:
+    """Write under a temporary name, then rename: a reader never sees half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.partial")
+    partial.write_text(text, encoding="utf-8")
+    partial.replace(path)
+    return path
+
+
+def check_file(path: str | Path, rules: SubtitleRules | None = None, bilingual: bool = False) -> list[Violation]:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RecordingIndexError(f"{path}: cannot read ({exc})") from None
+    return check(parse(text, str(path)), rules, bilingual)
