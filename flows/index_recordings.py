@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
+from prefect.task_runners import ThreadPoolTaskRunner
 
 from recording_index import pipeline
 from recording_index.config import Settings, load_settings
@@ -25,7 +26,17 @@ def _worth_retrying(task, task_run, state) -> bool:
     return False
 
 
-@task(retries=2, retry_delay_seconds=[1, 5], retry_condition_fn=_worth_retrying, cache_policy=NO_CACHE)
+# Downloads (resolve, prepare) overlap on this many threads; transcription runs one at a time,
+# since one Whisper already uses every core.
+DOWNLOADS_AT_ONCE = 4
+
+
+@task(retries=2, retry_delay_seconds=[2, 10], retry_condition_fn=_worth_retrying, cache_policy=NO_CACHE)
+def resolve(recording, settings: Settings):
+    return pipeline.resolve(recording, settings)
+
+
+@task(retries=2, retry_delay_seconds=[2, 10], retry_condition_fn=_worth_retrying, cache_policy=NO_CACHE)
 def prepare(recording, settings: Settings, db: str, retranslate: bool):
     return pipeline.prepare(recording, settings, db, retranslate)
 
@@ -65,11 +76,16 @@ def publish_subtitles(db: str, recording, transcript, settings: Settings):
     return pipeline.publish_subtitles(db, recording, transcript, settings)
 
 
-def index_one(recording, settings: Settings, db: str, retranslate: bool = False) -> pipeline.Outcome:
+def _error(exc: Exception) -> str:
+    return str(exc) if isinstance(exc, RecordingIndexError) else f"{type(exc).__name__}: {exc}"
+
+
+def index_one(recording, prepared_future, settings: Settings, db: str) -> pipeline.Outcome:
     started = pipeline.timer()
     outcome = pipeline.Outcome(recording.id, recording.title, recording.source, "failed")
     try:
-        prepared = prepare(recording, settings, db, retranslate)
+        prepared = prepared_future.result()
+        outcome.title = prepared.recording.title
         outcome.duration = prepared.recording.duration
         if prepared.up_to_date:
             outcome.status = "skipped"
@@ -86,13 +102,13 @@ def index_one(recording, settings: Settings, db: str, retranslate: bool = False)
             outcome.status = "indexed" if prepared.work == "all" else "retranslated"
             outcome.segments, outcome.chunks = len(transcript.segments), len(chunks)
     except Exception as exc:  # one recording's failure is reported, never the end of the run
-        outcome.error = str(exc) if isinstance(exc, RecordingIndexError) else f"{type(exc).__name__}: {exc}"
+        outcome.error = _error(exc)
         pipeline.store_failure(db, recording, outcome.error)
     outcome.seconds = pipeline.timer() - started
     return outcome
 
 
-@flow(name="index-recordings", log_prints=True)
+@flow(name="index-recordings", log_prints=True, task_runner=ThreadPoolTaskRunner(max_workers=DOWNLOADS_AT_ONCE))
 def index_recordings(paths: list[str] | None = None, catalog: str | None = None, db: str | None = None,
                      settings_file: str | None = None, overrides: dict | None = None,
                      retranslate: bool = False) -> pipeline.Summary:
@@ -101,9 +117,19 @@ def index_recordings(paths: list[str] | None = None, catalog: str | None = None,
     settings = load_settings(settings_file).replace(**(overrides or {}))
     db = db or settings.db
     summary = pipeline.Summary()
-    for recording in pipeline.collect(paths, catalog):
-        outcome = index_one(recording, settings, db, retranslate)
-        summary.outcomes.append(outcome)
+    sources = pipeline.collect(paths, catalog)
+    recordings = []
+    for source, found in zip(sources, [resolve.submit(s, settings) for s in sources]):
+        try:
+            recordings += found.result()
+        except Exception as exc:
+            summary.outcomes.append(pipeline.Outcome(source.id, source.title, source.source, "failed",
+                                                     error=_error(exc)))
+    # Every download starts now, on the task runner's threads; each recording is indexed in turn.
+    prepared = [prepare.submit(r, settings, db, retranslate) for r in recordings]
+    for recording, future in zip(recordings, prepared):
+        summary.outcomes.append(index_one(recording, future, settings, db))
+    for outcome in summary.outcomes:
         print(f"{outcome.status}: {outcome.title or outcome.recording_id}"
               + (f" — {outcome.error}" if outcome.error else ""))
     summary.wall_seconds = pipeline.timer() - started

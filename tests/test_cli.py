@@ -93,5 +93,5 @@ def test_dry_run_shows_what_would_happen(tmp_path, media_dir, cache_dir, monkeyp
                                        "--db", str(tmp_path / "i.db"), "--dry-run"])
     assert result.exit_code == 0
     lines = result.output.splitlines()
-    assert "would index (0:00:03)" in lines[0]
+    assert "would index (3 s)" in lines[0]
     assert "would fail" in lines[1] and "not a media file" in lines[1]

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from recording_index.evaluation import word_error_rate
+from conftest import SHARED_SPEECH
 from test_transcribe import WER_BOUND
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -51,7 +52,7 @@ def first_run(tmp_path_factory, env, media_dir):
 def test_bad_recordings_fail_clearly_while_the_good_one_is_indexed(first_run, media_dir):
     db, result = first_run
     assert result.returncode == 1, result.stderr[-3000:]
-    assert f"FAILED {media_dir / 'random.mp3'}: {media_dir / 'random.mp3'}: not a media file" in result.stderr
+    assert f"FAILED {media_dir / 'random.mp3'}: not a media file" in result.stderr
     assert f"{media_dir / 'missing.mp3'}: no such file" in result.stderr
     assert "1 indexed, 0 skipped (unchanged), 2 failed" in result.stdout
 
@@ -181,3 +182,42 @@ def test_the_run_publishes_subtitles_that_parse_and_pass_the_checker(first_run, 
     assert bilingual.returncode == 0, bilingual.stdout
     made = run_cli("subtitles", "ej-fra", "--lang", "en", "--format", "vtt", "--db", str(db), env=env)
     assert made.stdout == (folder / "ej-fra.en.vtt").read_text(encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def event_site(sample_mp3):
+    from http_server import LocalServer
+
+    with LocalServer() as server:
+        server.site.files["/media/presentation.mp3"] = (sample_mp3.read_bytes(), "audio/mpeg")
+        clip = SHARED_SPEECH / "picovoice-test-fr" / "test_fr.wav"
+        server.site.files["/media/lecture.wav"] = (clip.read_bytes() if clip.exists() else sample_mp3.read_bytes(),
+                                                   "audio/wav")
+        server.site.pages["/seminaires/2018.html"] = """<html><body>
+            <h1>Séminaire du midi</h1>
+            <h2>Partie 1 : présentation</h2><audio controls><source src="../media/presentation.mp3"></audio>
+            <p><a href="/media/lecture.wav">Partie 2 : lecture</a> — <a href="/media/perdu.mp3">Partie 3</a></p>
+            </body></html>"""
+        yield server
+
+
+def test_run_on_an_event_page_indexes_every_recording_with_its_title(event_site, env, tmp_path):
+    db = str(tmp_path / "index.db")
+    page = event_site.url("/seminaires/2018.html")
+    result = run_cli("run", page, "--db", db, "--json", env=env)
+    summary = json.loads(result.stdout[result.stdout.index("{"):])
+    assert result.returncode == 1, result.stderr[-3000:]
+    by_title = {o["title"]: o for o in summary["outcomes"]}
+    assert by_title["Partie 1 : présentation"]["status"] == "indexed"
+    assert by_title["Partie 2 : lecture"]["status"] == "indexed"
+    assert by_title["Partie 3"]["status"] == "failed"
+    assert by_title["Partie 3"]["error"] == f"{event_site.url('/media/perdu.mp3')}: HTTP 404 Not Found"
+    hits = json.loads(run_cli("search", "traduction automatique", "--db", db, "--json", env=env).stdout)
+    assert hits[0]["title"] == "Partie 1 : présentation"
+    assert hits[0]["url"] == event_site.url("/media/presentation.mp3") + f"#t={hits[0]['moment']:.1f}"
+
+    again = run_cli("run", page, "--db", db, "--json", env=env)
+    summary = json.loads(again.stdout[again.stdout.index("{"):])
+    assert sorted(o["status"] for o in summary["outcomes"]) == ["failed", "skipped", "skipped"]
+    conditional = [h for path, h in event_site.site.requests if path == "/media/presentation.mp3"]
+    assert len(conditional) == 2 and conditional[-1].get("If-None-Match")  # answered 304: not downloaded again

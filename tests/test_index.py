@@ -167,3 +167,25 @@ def test_newer_schema_is_refused(tmp_path):
     sqlite_utils.Database(path).execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
     with pytest.raises(Exception, match="newer than this program"):
         Index(path)
+
+
+def test_many_tasks_opening_a_new_index_at_once_agree_on_one_schema(tmp_path):
+    import threading
+
+    errors = []
+
+    def open_it():
+        try:
+            Index(tmp_path / "new.db").close()
+        except Exception as exc:  # noqa: BLE001 - any failure is what this test looks for
+            errors.append(repr(exc))
+
+    threads = [threading.Thread(target=open_it) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    with Index(tmp_path / "new.db") as ix:
+        assert ix.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        assert ix.integrity_check() == "ok"

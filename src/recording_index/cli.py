@@ -78,12 +78,10 @@ def run(ctx, paths, catalog, db, engine, model, language, translator, retranslat
     if dry_run:
         for rec in recordings:
             try:
-                prepared = pipeline.prepare(rec, settings, db, retranslate)
-                state = {"none": "unchanged, would skip", "translate": f"would translate ({prepared.translator})",
-                         "all": f"would index ({hms(prepared.recording.duration)})"}[prepared.work]
+                lines = pipeline.plan(rec, settings, db, retranslate)
             except RecordingIndexError as exc:
-                state = f"would fail: {exc}"
-            click.echo(f"{rec.id}\t{rec.title}\t{rec.source}\t{state}")
+                lines = [f"{rec.id}\t{rec.title}\t{rec.source}\twould fail: {exc}"]
+            click.echo("\n".join(lines))
         return
     # The temporary local API otherwise reports usage, which fails offline and clutters the output.
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
@@ -95,7 +93,8 @@ def run(ctx, paths, catalog, db, engine, model, language, translator, retranslat
         click.echo(json.dumps(summary.to_dict(), ensure_ascii=False, indent=2))
     else:
         for failure in summary.failed:
-            click.echo(f"FAILED {failure.source}: {failure.error}", err=True)
+            named = failure.error.startswith(failure.source)
+            click.echo(f"FAILED {failure.error if named else failure.source + ': ' + failure.error}", err=True)
         click.echo(summary.line())
     sys.exit(1 if summary.failed else 0)
 

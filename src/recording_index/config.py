@@ -136,7 +136,7 @@ def _line_of(path: Path, key: str, value: str | None = None, nth: int = 1) -> in
 
 # --- catalog -------------------------------------------------------------------------------------
 
-RECORDING_FIELDS = {"id", "title", "speakers", "event", "date", "language", "source", "note"}
+RECORDING_FIELDS = {"id", "title", "speakers", "event", "date", "language", "source", "pick", "note"}
 EVENT_FIELDS = {"id", "title", "date", "language", "source", "note", "recordings"}
 
 
@@ -149,8 +149,9 @@ class Catalog:
 def load_catalog(path: str | Path) -> Catalog:
     """Read and validate a catalog: `[[recordings]]` entries, or `[[events]]` holding recordings.
 
-    Relative local sources are resolved against the catalog's folder. Any error names the file,
-    the line and the field before anything runs.
+    An event's `source` may be its page: its recordings then come from the page (those `pick`
+    names, or all of them when the event lists none). Relative local sources are resolved against
+    the catalog's folder. Any error names the file, the line and the field before anything runs.
     """
     path = Path(path)
     if not path.exists():
@@ -167,8 +168,13 @@ def load_catalog(path: str | Path) -> Catalog:
         where = f"events[{e_number}]"
         _check_fields(path, event, EVENT_FIELDS, where)
         inherited = {"event": event.get("title", ""), "date": event.get("date", ""),
-                     "language": event.get("language", "")}
-        for number, entry in enumerate(event.get("recordings", []), 1):
+                     "language": event.get("language", ""), "source": event.get("source", "")}
+        entries = event.get("recordings", [])
+        if not entries and event.get("source"):
+            entries = [{}]  # everything the event's page links
+        elif not entries:
+            raise ConfigError(f"{path}: {where}: an event needs a source (its page) or recordings")
+        for number, entry in enumerate(entries, 1):
             catalog.recordings.append(_recording(path, entry, inherited, f"{where}.recordings[{number}]"))
     seen: set[str] = set()
     for rec in catalog.recordings:
@@ -189,9 +195,12 @@ def _check_fields(path: Path, entry: Any, allowed: set[str], where: str) -> None
 
 def _recording(path: Path, entry: Any, inherited: dict[str, str], where: str) -> Recording:
     _check_fields(path, entry, RECORDING_FIELDS, where)
-    source = entry.get("source")
+    source = entry.get("source") or inherited.get("source")
     if not isinstance(source, str) or not source.strip():
-        raise ConfigError(f"{path}: {where}.source: missing (a local path or a URL)")
+        raise ConfigError(f"{path}: {where}.source: missing (a local path, a media or page URL, or a video URL)")
+    pick = entry.get("pick", "")
+    if not isinstance(pick, (int, str)) or isinstance(pick, bool) or (isinstance(pick, int) and pick < 1):
+        raise ConfigError(f"{path}:{_line_of(path, 'pick')}: {where}.pick: a number from 1 or a text to match")
     speakers = entry.get("speakers", [])
     if isinstance(speakers, str):
         speakers = [speakers]
@@ -205,7 +214,8 @@ def _recording(path: Path, entry: Any, inherited: dict[str, str], where: str) ->
     values = {**{k: v for k, v in inherited.items() if v}, **{k: v for k, v in entry.items() if k != "note"}}
     values["speakers"] = list(speakers)
     values["source"] = source
-    values.setdefault("id", recording_id_for(source))
+    values["pick"] = str(pick)
+    values.setdefault("id", recording_id_for(source + (f"#{pick}" if pick else "")))
     return Recording(**values)
 
 

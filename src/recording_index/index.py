@@ -59,34 +59,44 @@ class Index:
         if version == SCHEMA_VERSION:
             return
         self.db.enable_wal()
-        with self.db.atomic():
-            self.db["recordings"].create({
-                "id": str, "title": str, "speakers": str, "event": str, "date": str, "language": str,
-                "source": str, "media_path": str, "duration": float, "content_hash": str,
-                "engine": str, "model": str, "settings": str, "fingerprint": str,
-                "translation_engine": str, "translation_model": str, "translation_fingerprint": str,
-                "detected_language": str, "status": str, "error": str, "indexed_at": str,
-            }, pk="id", if_not_exists=True)
-            self.db["segments"].create({
-                "recording_id": str, "idx": int, "start": float, "end": float, "text": str,
-                "text_en": str, "translation_engine": str, "translation_model": str, "avg_logprob": float,
-                "no_speech_prob": float, "compression_ratio": float,
-            }, pk=("recording_id", "idx"), foreign_keys=[("recording_id", "recordings", "id")], if_not_exists=True)
-            self.db["words"].create({
-                "recording_id": str, "segment_idx": int, "idx": int, "start": float, "end": float,
-                "text": str, "probability": float,
-            }, pk=("recording_id", "segment_idx", "idx"), foreign_keys=[("recording_id", "recordings", "id")],
-                if_not_exists=True)
-            self.db["chunks"].create({
-                "id": int, "recording_id": str, "idx": int, "start": float, "end": float,
-                "text_fr": str, "text_en": str,
-            }, pk="id", foreign_keys=[("recording_id", "recordings", "id")], if_not_exists=True)
-            self.db["chunks"].create_index(["recording_id", "idx"], unique=True, if_not_exists=True)
-            if not self.db["chunks_fts"].exists():
-                self.db["chunks"].enable_fts(["text_fr"], tokenize=FRENCH_TOKENIZER, create_triggers=True)
-            if not self.db["chunks_en_fts"].exists():
-                self._create_english_fts()
-            self.db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        # Several tasks may open a new index at once: the write lock first, then look again.
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            if self.db.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
+                self._create_schema()
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.rollback()
+            raise
+
+    def _create_schema(self) -> None:
+        self.db["recordings"].create({
+            "id": str, "title": str, "speakers": str, "event": str, "date": str, "language": str,
+            "source": str, "media_path": str, "duration": float, "content_hash": str, "uploader": str,
+            "engine": str, "model": str, "settings": str, "fingerprint": str,
+            "translation_engine": str, "translation_model": str, "translation_fingerprint": str,
+            "detected_language": str, "status": str, "error": str, "indexed_at": str,
+        }, pk="id", if_not_exists=True)
+        self.db["segments"].create({
+            "recording_id": str, "idx": int, "start": float, "end": float, "text": str,
+            "text_en": str, "translation_engine": str, "translation_model": str, "avg_logprob": float,
+            "no_speech_prob": float, "compression_ratio": float,
+        }, pk=("recording_id", "idx"), foreign_keys=[("recording_id", "recordings", "id")], if_not_exists=True)
+        self.db["words"].create({
+            "recording_id": str, "segment_idx": int, "idx": int, "start": float, "end": float,
+            "text": str, "probability": float,
+        }, pk=("recording_id", "segment_idx", "idx"), foreign_keys=[("recording_id", "recordings", "id")],
+            if_not_exists=True)
+        self.db["chunks"].create({
+            "id": int, "recording_id": str, "idx": int, "start": float, "end": float,
+            "text_fr": str, "text_en": str,
+        }, pk="id", foreign_keys=[("recording_id", "recordings", "id")], if_not_exists=True)
+        self.db["chunks"].create_index(["recording_id", "idx"], unique=True, if_not_exists=True)
+        if not self.db["chunks_fts"].exists():
+            self.db["chunks"].enable_fts(["text_fr"], tokenize=FRENCH_TOKENIZER, create_triggers=True)
+        if not self.db["chunks_en_fts"].exists():
+            self._create_english_fts()
+        self.db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     def _create_english_fts(self) -> None:
         """sqlite-utils makes one FTS table per table; the English one, with its own tokenizer, by hand."""
@@ -124,7 +134,7 @@ class Index:
         """Replace everything about `recording` in one transaction: all of it lands, or none."""
         segments, chunks = list(segments), list(chunks)
         row = {
-            **asdict(recording), "speakers": json.dumps(recording.speakers, ensure_ascii=False),
+            **_recording_row(recording),
             "engine": engine, "model": model, "settings": json.dumps(settings or {}, sort_keys=True),
             "fingerprint": fingerprint, "detected_language": detected_language or "",
             "translation_engine": translation_model.split(":")[0] if translation_model else "",
@@ -154,9 +164,8 @@ class Index:
             if row and row["status"] == "indexed":
                 self.db["recordings"].update(recording.id, {"error": error})
             else:
-                self.db["recordings"].upsert({
-                    **asdict(recording), "speakers": json.dumps(recording.speakers, ensure_ascii=False),
-                    "status": "failed", "error": error}, pk="id")
+                self.db["recordings"].upsert({**_recording_row(recording), "status": "failed", "error": error},
+                                             pk="id")
 
     def _delete_rows(self, recording_id: str) -> None:
         for table in ("words", "segments", "chunks"):
@@ -293,6 +302,12 @@ class Index:
 
 
 _TOKEN = re.compile(r"\w+", re.UNICODE)
+
+
+def _recording_row(recording: Recording) -> dict[str, Any]:
+    row = asdict(recording)
+    del row["pick"]  # how a catalog chose it from a page, not a fact about the recording
+    return {**row, "speakers": json.dumps(recording.speakers, ensure_ascii=False)}
 
 
 def fold(text: str) -> str:

@@ -20,6 +20,8 @@ class Recording:
     media_path: str = ""
     duration: float = 0.0
     content_hash: str = ""
+    uploader: str = ""  # for video sites
+    pick: str = ""  # for a page source: which of its recordings (a number from 1, or text to match)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

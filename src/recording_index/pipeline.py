@@ -12,7 +12,8 @@ from .chunking import chunk_segments
 from .config import Settings, load_catalog
 from .index import Index
 from .models import Chunk, Recording, Segment
-from .sources import locate, recording_for_path
+from .fetch import FetchOptions
+from .sources import is_remote, locate, recording_for_path, resolve as resolve_source
 from .subtitle_files import FORMATS, render, write_atomically
 from .subtitles import cues_for
 from .transcribe import load_engine, model_id_for, transcribe
@@ -91,15 +92,37 @@ class Summary:
 
 
 def collect(paths: list[str] | None = None, catalog: str | None = None) -> list[Recording]:
-    """The recordings a run covers: a validated catalog's, then the paths named on the command line."""
+    """The sources a run covers: a validated catalog's, then the paths and URLs named on the command line."""
     recordings = list(load_catalog(catalog).recordings) if catalog else []
     recordings += [recording_for_path(p) for p in paths or []]
     return recordings
 
 
+def resolve(recording: Recording, settings: Settings) -> list[Recording]:
+    """The recordings behind one source: an event page becomes the recordings it links."""
+    return resolve_source(recording, FetchOptions(progress=settings.progress))
+
+
+def plan(recording: Recording, settings: Settings, db: str | Path, retranslate: bool = False) -> list[str]:
+    """What a run would do with one source, without downloading media or writing anything.
+
+    Pages are read (to list what they link); remote media is not fetched.
+    """
+    lines = []
+    for rec in resolve(recording, settings) if is_remote(recording.source) else [recording]:
+        if is_remote(rec.source):
+            lines.append(f"{rec.id}\t{rec.title}\t{rec.source}\twould fetch, then index")
+            continue
+        prepared = prepare(rec, settings, db, retranslate)
+        state = {"none": "unchanged, would skip", "translate": f"would translate ({prepared.translator})",
+                 "all": f"would index ({prepared.recording.duration:.0f} s)"}[prepared.work]
+        lines.append(f"{rec.id}\t{rec.title}\t{rec.source}\t{state}")
+    return lines
+
+
 def prepare(recording: Recording, settings: Settings, db: str | Path, retranslate: bool = False) -> Prepared:
     """Find the media, hash it, probe it, and tell what work the index still needs for it."""
-    recording = locate(recording)
+    recording = locate(recording, settings)
     info = audio.probe(recording.media_path, audio.find_ffmpeg(settings.ffmpeg))
     recording.duration = info.duration
     model_id = model_id_for(settings)
