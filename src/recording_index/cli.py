@@ -224,6 +224,23 @@ def subtitles(ctx, targets, db, lang, fmt, bilingual, output, check, strict):
         click.echo(text, nl=False)
 
 
+@main.command()
+@db_option
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
+@click.pass_context
+def serve(ctx, db, host, port):
+    """Serve the search page (read-only) at http://HOST:PORT/."""
+    import uvicorn
+
+    from .web import create_app
+
+    path = _db(ctx, db)
+    Index(path, readonly=True).close()  # a missing or foreign database is an error now, not at the first request
+    click.echo(f"Serving {path} at http://{host}:{port}/ (Ctrl-C to stop)", err=True)
+    uvicorn.run(create_app(path), host=host, port=port, log_level="warning")
+
+
 @main.group()
 def models():
     """The models this machine has: Whisper and Argos Translate."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+import sqlite3
 import time
 import unicodedata
 from dataclasses import asdict
@@ -31,10 +32,18 @@ SNIPPET_OPEN, SNIPPET_CLOSE = "**", "**"
 class Index:
     """A recording index in one SQLite file: `add` a recording's results, `search`, `get`."""
 
-    def __init__(self, path: str | Path, create: bool = True):
+    def __init__(self, path: str | Path, create: bool = True, readonly: bool = False):
         self.path = Path(path)
-        if not create and not self.path.exists():
+        if (readonly or not create) and not self.path.exists():
             raise RecordingIndexError(f"{self.path}: no index here yet (run `recording-index run` first)")
+        if readonly:
+            # Readers (the web app) cannot change the archive, whatever a request asks.
+            conn = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False)
+            self.db = sqlite_utils.Database(conn)
+            self.db.execute("PRAGMA busy_timeout = 10000")
+            if self.db.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
+                raise RecordingIndexError(f"{self.path}: not an index of schema version {SCHEMA_VERSION}")
+            return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.db = sqlite_utils.Database(self.path)
         self.db.execute("PRAGMA busy_timeout = 10000")
@@ -224,7 +233,8 @@ class Index:
                 for r in self.db.query("SELECT * FROM chunks WHERE recording_id = ? ORDER BY idx", [recording_id])]
 
     def search(self, query: str, limit: int = 10, offset: int = 0, recording: str | None = None,
-               speaker: str | None = None, event: str | None = None, lang: str = "any") -> list[SearchHit]:
+               speaker: str | None = None, event: str | None = None, lang: str = "any", date: str | None = None,
+               marks: tuple[str, str] = (SNIPPET_OPEN, SNIPPET_CLOSE)) -> list[SearchHit]:
         """Chunks matching `query` as plain words (best bm25 first), with snippets and moment links.
 
         `lang` picks the side searched: French (`fr`), English (`en`) or both (`any`, each chunk once,
@@ -246,6 +256,10 @@ class Index:
         if event:
             where.append("r.event LIKE :event")
             params["event"] = f"%{event}%"
+        if date:
+            where.append("r.date LIKE :date")  # "2018", "2018-02" or a whole date
+            params["date"] = f"{date}%"
+        params["open"], params["close"] = marks
         best: dict[int, dict[str, Any]] = {}
         for side in (("fr", "en") if lang == "any" else (lang,)):
             for row in self._search_side(side, where, params):
@@ -270,7 +284,7 @@ class Index:
         sql = f"""
             SELECT c.id, c.recording_id, c.idx, c.start, c.end, c.text_fr, c.text_en, r.title, r.speakers,
                    r.event, r.source, '{side}' AS lang,
-                   snippet({fts}, 0, '{SNIPPET_OPEN}', '{SNIPPET_CLOSE}', '…', 16) AS snippet,
+                   snippet({fts}, 0, :open, :close, '…', 16) AS snippet,
                    bm25({fts}) AS score
             FROM {fts}
             JOIN chunks c ON c.id = {fts}.rowid

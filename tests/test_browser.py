@@ -1,0 +1,146 @@
+"""The search page in a real browser: Debian's Chromium, headless, driven by Selenium, against the app
+served on 127.0.0.1 over an index made by the real pipeline. Screenshots land in test-artifacts/."""
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from recording_index.index import Index
+from recording_index.models import Chunk, Recording, Segment
+
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMEDRIVER = shutil.which("chromedriver")
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER),
+                       reason="no Chromium here: apt-get install chromium chromium-driver (.ci/run does)"),
+]
+
+
+@pytest.fixture(scope="module")
+def db(tmp_path_factory, cache_dir, sample_mp3):
+    path = tmp_path_factory.mktemp("web") / "index.db"
+    env = {**os.environ, "RECORDING_INDEX_CACHE_DIR": str(cache_dir),
+           "ARGOS_PACKAGES_DIR": str(tmp_path_factory.mktemp("no-argos"))}
+    result = subprocess.run([sys.executable, "-m", "recording_index.cli", "run", "--catalog", "config/demo.toml",
+                             "--db", str(path)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stderr[-2000:]
+    evil = '<script>document.title="pwned"</script> "><img src=x onerror="document.title=\'pwned\'">'
+    with Index(path) as ix:
+        rec = Recording(id="evil", source=str(sample_mp3), title="Piège " + evil, media_path=str(sample_mp3),
+                        duration=34.1, content_hash="evil")
+        seg = Segment(0, 0.5, 5.0, "piège " + evil, text_en="trap " + evil)
+        ix.add(rec, [seg], [Chunk("evil", 0, 0.5, 5.0, seg.text, seg.text_en)])
+    return path
+
+
+@pytest.fixture(scope="module")
+def server(db):
+    import uvicorn
+
+    from recording_index.web import create_app
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    config = uvicorn.Config(create_app(db), host="127.0.0.1", port=port, log_level="warning")
+    running = uvicorn.Server(config)
+    thread = threading.Thread(target=running.run, daemon=True)
+    thread.start()
+    deadline = time.time() + 20
+    while not running.started and time.time() < deadline:
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    running.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from selenium import webdriver
+    from selenium.webdriver.chrome.options import Options
+    from selenium.webdriver.chrome.service import Service
+
+    options = Options()
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
+                 "--no-first-run", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--window-size=1100,900", "--autoplay-policy=no-user-gesture-required"):
+        options.add_argument(flag)
+    options.binary_location = CHROMIUM
+    driver = webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
+    driver.set_page_load_timeout(30)
+    yield driver
+    driver.quit()
+
+
+def wait_for(driver, script, timeout=15.0):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = driver.execute_script(script)
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for: {script}")
+
+
+def test_search_click_a_hit_and_the_player_lands_on_it(server, browser):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    browser.get(server + "/")
+    box = browser.find_element(By.NAME, "q")
+    box.send_keys("traduction automatique", Keys.ENTER)
+    link = wait_for(browser, "return document.querySelector('a.hit-link')")
+    moment = float(link.get_attribute("href").split("t=")[1])
+    assert "traduction" in browser.find_element(By.CSS_SELECTOR, ".snippet mark").text
+    browser.save_screenshot(str(ARTIFACTS / "search.png"))
+    link.click()
+    wait_for(browser, "const p = document.getElementById('player'); return p && p.readyState >= 1")
+    now = wait_for(browser, f"const t = document.getElementById('player').currentTime; "
+                            f"return Math.abs(t - {moment}) < 0.3 ? t : null")
+    assert now == pytest.approx(moment, abs=0.3)
+    # The English subtitle track is the default one and is loaded (TextTrack readyState 2: LOADED).
+    assert wait_for(browser, "const t = document.querySelector('track[srclang=en]'); return t && t.readyState === 2")
+    cues = browser.execute_script("return document.getElementById('player').textTracks[1].cues.length")
+    assert cues >= 5
+    # The current line follows playback; a click on another line seeks there.
+    assert wait_for(browser, "return document.querySelector('#transcript tr.current')")
+    rows = browser.find_elements(By.CSS_SELECTOR, "#transcript tr[data-start]")
+    target = float(rows[-1].get_attribute("data-start"))
+    rows[-1].click()
+    wait_for(browser, f"return Math.abs(document.getElementById('player').currentTime - {target}) < 1.0")
+    wait_for(browser, "const rows = document.querySelectorAll('#transcript tr[data-start]'); "
+                      "return rows[rows.length - 1].classList.contains('current')")
+    browser.save_screenshot(str(ARTIFACTS / "recording.png"))
+
+
+def test_an_english_query_finds_what_was_said_in_french(server, browser):
+    from selenium.webdriver.common.by import By
+
+    browser.get(server + "/search?q=programmer&lang=en")
+    hits = browser.find_elements(By.CSS_SELECTOR, "a.hit-link")
+    assert hits and "Éric Joanis" in browser.find_element(By.CSS_SELECTOR, ".hit").text
+
+
+def test_markup_in_transcripts_and_titles_is_shown_as_text(server, browser):
+    from selenium.webdriver.common.by import By
+
+    browser.get(server + "/search?q=piège")
+    assert '<script>document.title="pwned"</script>' in browser.find_element(By.CSS_SELECTOR, ".hit").text
+    browser.get(server + "/recordings/evil")
+    # Shown literally in the title, and no script replaced it.
+    assert browser.title.startswith('Piège <script>document.title="pwned"</script>') and browser.title != "pwned"
+    assert '<img src=x onerror=' in browser.find_element(By.ID, "transcript").text
+    assert not browser.find_elements(By.CSS_SELECTOR, "#transcript img")
+    browser.save_screenshot(str(ARTIFACTS / "escaped.png"))
