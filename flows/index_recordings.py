@@ -13,6 +13,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from recording_index import pipeline
 from recording_index.config import Settings, load_settings
 from recording_index.errors import BadInputError, ConfigError, ModelUnavailableError, RecordingIndexError
+from recording_index.locks import exclusive_run
 
 
 def _worth_retrying(task, task_run, state) -> bool:
@@ -47,8 +48,8 @@ def normalise(recording, settings: Settings):
 
 
 @task(cache_policy=NO_CACHE)
-def transcribe(wav, settings: Settings, label: str):
-    return pipeline.transcribe_wav(wav, settings, label)
+def transcribe(wav, settings: Settings, label: str, source: str):
+    return pipeline.transcribe_wav(wav, settings, label, source)
 
 
 @task(cache_policy=NO_CACHE)
@@ -92,7 +93,7 @@ def index_one(recording, prepared_future, settings: Settings, db: str) -> pipeli
         else:
             wav = normalise(prepared.recording, settings) if prepared.needs_audio else None
             if prepared.work == "all":
-                transcript = transcribe(wav, settings, recording.title or recording.id)
+                transcript = transcribe(wav, settings, recording.title or recording.id, recording.source)
             else:
                 transcript = stored_transcript(db, prepared)
             transcript = translate(transcript, prepared, settings, wav)
@@ -116,8 +117,15 @@ def index_recordings(paths: list[str] | None = None, catalog: str | None = None,
     started = pipeline.timer()
     settings = load_settings(settings_file).replace(**(overrides or {}))
     db = db or settings.db
+    sources = pipeline.collect(paths, catalog)  # a bad catalog stops the run before anything else
+    with exclusive_run(db):
+        summary = _index_all(sources, settings, db, retranslate)
+    summary.wall_seconds = pipeline.timer() - started
+    return summary
+
+
+def _index_all(sources, settings: Settings, db: str, retranslate: bool) -> pipeline.Summary:
     summary = pipeline.Summary()
-    sources = pipeline.collect(paths, catalog)
     recordings = []
     for source, found in zip(sources, [resolve.submit(s, settings) for s in sources]):
         try:
@@ -132,7 +140,6 @@ def index_recordings(paths: list[str] | None = None, catalog: str | None = None,
     for outcome in summary.outcomes:
         print(f"{outcome.status}: {outcome.title or outcome.recording_id}"
               + (f" — {outcome.error}" if outcome.error else ""))
-    summary.wall_seconds = pipeline.timer() - started
     return summary
 
 

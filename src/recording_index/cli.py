@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -87,15 +88,33 @@ def run(ctx, paths, catalog, db, engine, model, language, translator, retranslat
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     from recording_index_flows.index_recordings import index_recordings
 
-    summary = index_recordings(paths=list(paths), catalog=catalog, db=db, settings_file=ctx.obj["config_file"],
-                               overrides=overrides, retranslate=retranslate)
-    if as_json:
-        click.echo(json.dumps(summary.to_dict(), ensure_ascii=False, indent=2))
-    else:
-        for failure in summary.failed:
-            named = failure.error.startswith(failure.source)
-            click.echo(f"FAILED {failure.error if named else failure.source + ': ' + failure.error}", err=True)
-        click.echo(summary.line())
+    # Ctrl-C also reaches Prefect's temporary API server (same process group), so what the flow
+    # raises next may be a connection error rather than KeyboardInterrupt: remember the key press.
+    interrupted = []
+
+    def on_interrupt(signum, frame):
+        interrupted.append(signum)
+        signal.default_int_handler(signum, frame)
+
+    previous = signal.signal(signal.SIGINT, on_interrupt)
+    try:
+        summary = index_recordings(paths=list(paths), catalog=catalog, db=db, settings_file=ctx.obj["config_file"],
+                                   overrides=overrides, retranslate=retranslate)
+    except BaseException:
+        if not interrupted:
+            raise
+        summary = None
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if interrupted:
+        # Each recording is written in one transaction: what was indexed stays, the rest is redone.
+        click.echo("Interrupted: recordings indexed before the stop are kept; run the same command again "
+                   "to finish the rest.", err=True)
+        sys.exit(130)
+    for failure in summary.failed:
+        named = failure.error.startswith(failure.source)
+        click.echo(f"FAILED {failure.error if named else failure.source + ': ' + failure.error}", err=True)
+    click.echo(json.dumps(summary.to_dict(), ensure_ascii=False, indent=2) if as_json else summary.line())
     sys.exit(1 if summary.failed else 0)
 
 

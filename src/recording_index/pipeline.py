@@ -10,6 +10,7 @@ from pathlib import Path
 from . import audio
 from .chunking import chunk_segments
 from .config import Settings, load_catalog
+from .errors import BadInputError
 from .index import Index
 from .models import Chunk, Recording, Segment
 from .fetch import FetchOptions
@@ -146,10 +147,25 @@ def normalise(recording: Recording, settings: Settings) -> Path:
                            audio.find_ffmpeg(settings.ffmpeg), recording.content_hash)
 
 
-def transcribe_wav(wav: Path, settings: Settings, label: str = "") -> Transcript:
+# Below this, Whisper's language guess is too unsure to overrule the configured language.
+LANGUAGE_MISMATCH_PROBABILITY = 0.8
+
+
+def transcribe_wav(wav: Path, settings: Settings, label: str = "", source: str = "") -> Transcript:
+    """Transcribe a normalised recording; refuse speech in another language than the configured one
+    (Whisper would otherwise translate or garble it silently) and recordings with no speech at all."""
     engine = load_engine(settings)
     samples = audio.load_audio(wav)
-    segments = list(transcribe(samples, engine, settings.whisper_language, settings.progress, label))
+    source = source or str(wav)
+    expected = settings.whisper_language
+    if expected:
+        spoken, probability = engine.detect_language(samples)
+        if spoken != expected and probability >= LANGUAGE_MISMATCH_PROBABILITY:
+            raise BadInputError(source, f"spoken language looks like {spoken!r} ({probability:.0%}), not {expected!r} "
+                                        f"as configured; set language = {spoken!r} or 'auto' to index it")
+    segments = list(transcribe(samples, engine, expected, settings.progress, label))
+    if not segments:
+        raise BadInputError(source, "no speech found (silence, noise or music only)")
     return Transcript(segments, engine.name, engine.model_id, getattr(engine, "detected_language", None))
 
 

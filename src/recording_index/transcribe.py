@@ -27,6 +27,9 @@ class Engine(Protocol):
     def segments(self, audio: np.ndarray, language: str | None, task: str = "transcribe") -> Iterator[Segment]:
         """Yield the segments of `audio` (16 kHz mono float32) as they are decoded."""
 
+    def detect_language(self, audio: np.ndarray) -> tuple[str, float]:
+        """The language most likely spoken in `audio`'s speech, and its probability."""
+
 
 class FasterWhisperEngine:
     name = "faster-whisper"
@@ -56,6 +59,11 @@ class FasterWhisperEngine:
                 avg_logprob=float(s.avg_logprob), no_speech_prob=float(s.no_speech_prob),
                 compression_ratio=float(s.compression_ratio),
             )
+
+
+    def detect_language(self, audio: np.ndarray) -> tuple[str, float]:
+        language, probability, _ = self.model.detect_language(audio, vad_filter=self.settings.vad)
+        return language, float(probability)
 
 
 class OpenAIWhisperEngine:
@@ -104,6 +112,16 @@ class OpenAIWhisperEngine:
                 avg_logprob=float(s["avg_logprob"]), no_speech_prob=float(s["no_speech_prob"]),
                 compression_ratio=float(s["compression_ratio"]),
             )
+
+
+    def detect_language(self, audio: np.ndarray) -> tuple[str, float]:
+        import whisper
+
+        mel = whisper.log_mel_spectrogram(whisper.pad_or_trim(np.ascontiguousarray(audio)),
+                                          self.model.dims.n_mels).to(self.model.device)
+        _, probabilities = self.model.detect_language(mel)
+        language = max(probabilities, key=probabilities.get)
+        return language, float(probabilities[language])
 
 
 _ENGINES: dict[tuple, Engine] = {}
