@@ -9,7 +9,7 @@ DEMO_DB ?= demo/index.db
 DEMO_QUERY ?= traduction automatique
 DEMO_QUERY_EN ?= programmer
 
-.PHONY: install install-test demo test clean
+.PHONY: install install-test demo test bench bench-full clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,13 @@ demo: install
 
 test: install-test
 	$(BIN)/python -m pytest -ra $(PYTEST_ARGS)
+
+# Benchmarks append their tables to BENCHMARKS.md: a quick set (minutes), and the long one.
+bench: install-test
+	cd bench && ../$(BIN)/python transcription.py && ../$(BIN)/python pipeline.py && ../$(BIN)/python search.py
+
+bench-full: install-test
+	cd bench && ../$(BIN)/python transcription.py --full && ../$(BIN)/python pipeline.py --full && ../$(BIN)/python search.py --full
 
 clean:
 	rm -rf demo .pytest_cache

@@ -13,11 +13,7 @@ import click
 from .config import Settings, load_settings
 from .errors import RecordingIndexError
 from .index import Index
-
-
-def hms(seconds: float) -> str:
-    seconds = int(seconds)
-    return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
+from .utils import hms
 
 
 def _settings(ctx: click.Context) -> Settings:

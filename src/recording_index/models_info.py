@@ -19,14 +19,14 @@ def installed_models(settings: Settings) -> list[dict[str, str]]:
                      "status": "downloaded", "path": str(folder)})
     try:
         import argostranslate.package
-        packages = [p for p in argostranslate.package.get_installed_packages() if p.type == "translate"]
     except ImportError:
-        packages = []
         rows.append({"kind": "argos", "name": "-", "status": "argostranslate not installed: pip install -e '.[argos]'",
                      "path": ""})
-    for package in packages:
-        rows.append({"kind": "argos", "name": f"{package.from_code}→{package.to_code} {package.package_version}",
-                     "status": "installed", "path": str(package.package_path)})
-    if packages is not None and argos_package("fr", "en") is None:
+        return rows
+    for package in argostranslate.package.get_installed_packages():
+        if package.type == "translate":
+            rows.append({"kind": "argos", "name": f"{package.from_code}→{package.to_code} {package.package_version}",
+                         "status": "installed", "path": str(package.package_path)})
+    if argos_package("fr", "en") is None:
         rows.append({"kind": "argos", "name": "fr→en", "status": "missing: recording-index models install", "path": ""})
     return rows

@@ -72,12 +72,12 @@ def _fetch_page(url: str, options: FetchOptions) -> tuple[str, str] | None:
                     raise BadInputError(url, f"HTTP {response.status_code} {response.reason_phrase}".strip())
                 kind = media_type(response.headers.get("content-type", ""))
                 if kind in ("text/html", "application/xhtml+xml"):
-                    body = b""
+                    body = bytearray()
                     for block in response.iter_bytes():
-                        body += block
+                        body.extend(block)
                         if len(body) > MAX_PAGE_BYTES:
                             raise BadInputError(url, f"page larger than {MAX_PAGE_BYTES} bytes")
-                    return str(response.url), body.decode(response.encoding or "utf-8", "replace")
+                    return str(response.url), bytes(body).decode(response.encoding or "utf-8", "replace")
                 if is_media_type(kind):
                     return None
                 raise BadInputError(url, f"neither a page nor media (content type {kind})")

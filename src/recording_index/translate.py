@@ -39,6 +39,11 @@ def argos_package(from_code: str = "fr", to_code: str = "en"):
     return None
 
 
+def argos_model_id(package) -> str:
+    """What rows record as the model of Argos English, e.g. "argos:fr-en@1.9"."""
+    return f"argos:{package.from_code}-{package.to_code}@{package.package_version or '0'}"
+
+
 def install_argos(from_file: str | Path | None = None, from_code: str = "fr", to_code: str = "en"):
     """Install the Argos package for the pair from a local .argosmodel, or from the Argos index."""
     try:
@@ -113,7 +118,7 @@ class ArgosTranslator:
         if getattr(package, "tokenizer", None) is None:
             raise TranslationUnavailable(f"Argos package {package.package_path} has no tokenizer model")
         self.package = package
-        self.model_id = f"argos:{package.from_code}-{package.to_code}@{package.package_version or '0'}"
+        self.model_id = argos_model_id(package)
         self.translator = ctranslate2.Translator(str(Path(package.package_path) / "model"), device="cpu",
                                                  intra_threads=threads)
 
@@ -225,6 +230,5 @@ def translation_model_id(settings: Settings, whisper_model_id: str, source_langu
     """Which engine and model would translate, without loading anything (for skip decisions)."""
     chosen = choose_translator(settings, source_language)
     if chosen == "argos":
-        package = argos_package(source_language, "en")
-        return f"argos:{package.from_code}-{package.to_code}@{package.package_version or '0'}"
+        return argos_model_id(argos_package(source_language, "en"))
     return "whisper:" + whisper_model_id if chosen == "whisper" else "none"

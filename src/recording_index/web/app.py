@@ -22,16 +22,12 @@ from ..errors import RecordingIndexError
 from ..index import LANGUAGES, Index
 from ..subtitle_files import to_vtt
 from ..subtitles import cues_for
+from ..utils import hms
 
 PAGE_SIZE = 10
 # Snippet marks that no transcript contains, so they survive escaping and become <mark> after it.
 OPEN, CLOSE = "\x02", "\x03"
 VIDEO_SUFFIXES = {".mp4", ".webm", ".mkv", ".mov", ".m4v", ".ogv"}
-
-
-def hms(seconds: float) -> str:
-    seconds = int(seconds)
-    return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
 
 
 def highlight(snippet: str) -> Markup:

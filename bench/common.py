@@ -1,0 +1,86 @@
+"""Shared by the benchmarks: test audio made from the real clips, timing, and the report."""
+
+from __future__ import annotations
+
+import datetime
+import os
+import platform
+import subprocess
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared" / "data" / "fr-speech"
+REPORT = ROOT / "BENCHMARKS.md"
+
+
+def clips() -> list[tuple[Path, str]]:
+    """Real French speech with reference text: the bundled sample, and the shared clip where present."""
+    found = [(ROOT / "data" / "sample" / "ej-fra.mp3", (ROOT / "data" / "sample" / "ej-fra.txt").read_text())]
+    pico = SHARED / "picovoice-test-fr"
+    if (pico / "test_fr.wav").exists():
+        found.append((pico / "test_fr.wav", (pico / "test_fr.txt").read_text()))
+    return found
+
+
+def long_audio(minutes: float, out: Path, silence: float = 2.0) -> tuple[Path, str, float]:
+    """Join the clips, with `silence` seconds between them, over and over into a WAV of `minutes`.
+
+    Returns the file, the reference text of one pass over the clips, and the file's duration.
+    """
+    from recording_index.audio import find_ffmpeg, load_audio, normalise
+
+    import numpy as np
+
+    parts, reference = [], []
+    for path, text in clips():
+        parts.append(load_audio(normalise(path, out.parent / "clips")))
+        reference.append(text)
+    gap = np.zeros(int(silence * 16000), dtype=np.float32)
+    one_pass = np.concatenate([x for p in parts for x in (p, gap)])
+    repeats = max(1, round(minutes * 60 / (len(one_pass) / 16000)))
+    samples = np.tile(one_pass, repeats)
+    pcm = (np.clip(samples, -1, 1) * 32767).astype("<i2").tobytes()
+    subprocess.run([find_ffmpeg(), "-nostdin", "-loglevel", "error", "-y", "-f", "s16le", "-ar", "16000", "-ac", "1",
+                    "-i", "-", str(out)], input=pcm, check=True)
+    return out, " ".join(reference), len(samples) / 16000
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return f"{os.cpu_count()} cores ({cpu}), {memory:.0f} GiB, Python {platform.python_version()}"
+
+
+def commit() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
+                               capture_output=True, text=True).stdout.strip()
+        return out.stdout.strip() + (" (with uncommitted changes)" if dirty else "")
+    except OSError:
+        return "unknown"
+
+
+def table(headers: list[str], rows: list[list]) -> str:
+    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def report(title: str, settings: str, body: str) -> None:
+    """Print a result and append it to BENCHMARKS.md with machine, date, commit and settings."""
+    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    text = (f"\n## {title}\n\n{stamp} · commit {commit()} · {machine()}\n\nSettings: {settings}\n\n{body}\n")
+    print(text)
+    if not REPORT.exists():
+        REPORT.write_text("# Benchmarks\n\nWritten by the scripts in `bench/` (`make bench`, `make bench-full`); "
+                          "newest at the end.\n")
+    with REPORT.open("a") as handle:
+        handle.write(text)

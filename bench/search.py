@@ -1,0 +1,110 @@
+"""Index build and search latency at archive scale: 100 and 1,000 hours (quick), 10,000 (--full).
+
+Chunks are synthetic but made of the real transcripts' vocabulary (French and English), with word
+frequencies following Zipf's law so that common and rare terms both occur; one chunk per 30 s.
+"""
+
+import argparse
+import random
+import re
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from common import ROOT, SHARED, report, table
+
+from recording_index.index import Index
+from recording_index.models import Chunk, Recording
+
+CHUNKS_PER_HOUR = 120
+WORDS_PER_CHUNK = 75  # about 150 words a minute
+
+
+def vocabulary() -> tuple[list[str], list[str]]:
+    texts_fr = [(ROOT / "data" / "sample" / "ej-fra.txt").read_text()]
+    texts_en = ["Hello, my name is Eric Joanis. I am a programmer in the team of technologies for indigenous "
+                "languages at the NRC. I spent a good part of my career in statistical machine translation, but "
+                "this approach is now outclassed by deep learning."]
+    for path in (SHARED / "commonvoice-fr-en" / "source.txt", SHARED / "picovoice-test-fr" / "test_fr.txt"):
+        if path.exists():
+            texts_fr.append(path.read_text())
+    if (SHARED / "commonvoice-fr-en" / "target.txt").exists():
+        texts_en.append((SHARED / "commonvoice-fr-en" / "target.txt").read_text())
+    words = lambda texts: sorted({w.lower() for t in texts for w in re.findall(r"\w+", t) if len(w) > 1})
+    return words(texts_fr), words(texts_en)
+
+
+def build(hours: int, path: Path, rng: random.Random) -> float:
+    fr, en = vocabulary()
+    weights_fr = [1 / (rank + 1) for rank in range(len(fr))]
+    weights_en = [1 / (rank + 1) for rank in range(len(en))]
+    rng.shuffle(fr)
+    rng.shuffle(en)
+    speakers = [f"Intervenant {n}" for n in range(40)]
+    started = time.perf_counter()
+    with Index(path) as index:
+        for hour in range(hours):
+            rid = f"talk-{hour:05d}"
+            rec = Recording(id=rid, source=f"https://example.org/{rid}.mp3", title=f"Séminaire {hour}",
+                            speakers=[rng.choice(speakers)], event=f"Événement {hour % 50}",
+                            date=f"{2010 + hour % 15}-0{1 + hour % 9}-15", duration=3600, content_hash=rid)
+            chunks = [Chunk(rid, n, n * 30.0, n * 30.0 + 29.5,
+                            " ".join(rng.choices(fr, weights_fr, k=WORDS_PER_CHUNK)),
+                            " ".join(rng.choices(en, weights_en, k=WORDS_PER_CHUNK)))
+                      for n in range(CHUNKS_PER_HOUR)]
+            index.add(rec, [], chunks)
+    return time.perf_counter() - started
+
+
+def queries(rng: random.Random, count: int) -> list[dict]:
+    fr, en = vocabulary()
+    common_fr, rare_fr = fr[:10], fr[-40:]
+    out = []
+    for n in range(count):
+        kind = n % 6
+        if kind == 0:
+            out.append({"query": rng.choice(common_fr), "lang": "fr"})
+        elif kind == 1:
+            out.append({"query": rng.choice(rare_fr), "lang": "fr"})
+        elif kind == 2:
+            out.append({"query": " ".join(rng.sample(fr, 2)), "lang": "any"})
+        elif kind == 3:
+            out.append({"query": f'"{" ".join(rng.sample(fr, 2))}"', "lang": "fr"})
+        elif kind == 4:
+            out.append({"query": rng.choice(en), "lang": "en"})
+        else:
+            out.append({"query": rng.choice(fr), "lang": "any", "speaker": f"Intervenant {rng.randrange(40)}"})
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--full", action="store_true", help="also 10,000 hours (about 1.2 million chunks)")
+    args = parser.parse_args()
+    sizes = [100, 1000] + ([10000] if args.full else [])
+    rng = random.Random(2018)
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for hours in sizes:
+            path = Path(tmp) / f"{hours}.db"
+            seconds = build(hours, path, rng)
+            size = sum(p.stat().st_size for p in Path(tmp).glob(f"{hours}.db*"))
+            latencies = []
+            with Index(path, readonly=True) as index:
+                for q in queries(rng, 300):
+                    started = time.perf_counter()
+                    index.search(q.pop("query"), limit=10, **q)
+                    latencies.append((time.perf_counter() - started) * 1000)
+            cuts = statistics.quantiles(latencies, n=100)
+            rows.append([f"{hours:,} h", f"{hours * CHUNKS_PER_HOUR:,}", f"{seconds:.1f} s", f"{size / 2**20:.0f} MiB",
+                         f"{cuts[49]:.2f} ms", f"{cuts[94]:.2f} ms", f"{cuts[98]:.2f} ms"])
+    body = table(["archive", "chunks", "build", "database", "p50", "p95", "p99"], rows)
+    body += ("\n\n300 queries per size: common and rare single words, two-word AND queries, phrases, English "
+             "words, and words with a speaker filter; limit 10, each query's snippets and moments included.")
+    report("Index and search at scale", f"{CHUNKS_PER_HOUR} chunks an hour of {WORDS_PER_CHUNK} words in each "
+           "language, FTS5 (French unicode61 remove_diacritics 2; English porter)", body)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,65 @@
+"""faster-whisper (int8, float32) against openai-whisper on the same audio and the same weights.
+
+Quick: one pass over the real clips (about 45 s). --full: files of 10 and 60 minutes.
+Real-time factor = transcription time / audio time (model loading apart); peak memory of each
+engine's own process; word error rate on the references of the quick file.
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from common import ROOT, long_audio, report, table
+
+from recording_index.config import Settings
+from recording_index.evaluation import word_error_rate
+
+ENGINES = [("faster-whisper", "int8"), ("faster-whisper", "float32"), ("openai-whisper", "float32")]
+
+
+def run_engine(engine: str, compute: str, wav: Path, cache: str) -> tuple[dict, float]:
+    process = subprocess.Popen([sys.executable, str(ROOT / "bench" / "transcribe_child.py"), engine, compute, str(wav),
+                                cache], stdout=subprocess.PIPE, text=True)
+    out = process.stdout.read()
+    _, status, usage = os.wait4(process.pid, 0)
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode:
+        raise SystemExit(f"{engine} {compute} failed on {wav}")
+    return json.loads(out.strip().splitlines()[-1]), usage.ru_maxrss / 1024  # MiB
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--full", action="store_true", help="also 10- and 60-minute files")
+    args = parser.parse_args()
+    cache = str(Settings().cache_path)
+    with tempfile.TemporaryDirectory() as tmp:
+        files = [long_audio(0, Path(tmp) / "one-pass.wav")]
+        if args.full:
+            files += [long_audio(10, Path(tmp) / "10min.wav"), long_audio(60, Path(tmp) / "60min.wav")]
+        rows, wers, speeds = [], {}, {}
+        for wav, reference, duration in files:
+            for engine, compute in ENGINES:
+                result, peak = run_engine(engine, compute, wav, cache)
+                rtf = result["transcribe"] / duration
+                name = f"{engine} {compute}"
+                if wav.name == "one-pass.wav":
+                    wers[name] = word_error_rate(reference, result["text"])
+                speeds.setdefault(wav.name, {})[name] = result["transcribe"]
+                rows.append([wav.name, f"{duration / 60:.1f} min", name, f"{result['load']:.1f} s",
+                             f"{result['transcribe']:.1f} s", f"{rtf:.3f}", f"{1 / rtf:.1f}×", f"{peak:.0f} MiB",
+                             f"{wers.get(name, float('nan')):.3f}" if wav.name == "one-pass.wav" else "—"])
+    ratios = [f"{name}: openai-whisper took {times['openai-whisper float32'] / times[f'faster-whisper {c}']:.2f}× "
+              f"as long as faster-whisper {c}" for name, times in speeds.items() for c in ("int8", "float32")]
+    body = table(["audio", "length", "engine", "load", "transcribe", "RTF", "speed", "peak RSS", "WER"], rows)
+    body += "\n\n" + "\n".join(f"- {r}" for r in ratios)
+    report("Transcription: faster-whisper vs openai-whisper", "Whisper base (embedded), language fr, beam 5, "
+           f"VAD on (faster-whisper), word timestamps, {os.cpu_count()} threads", body)
+
+
+if __name__ == "__main__":
+    main()
