@@ -153,3 +153,15 @@ def test_checker_passes_a_clean_file_and_counts_unavoidable_speed(tmp_path):
     result = CliRunner().invoke(main, ["subtitles", "--check", str(fast)])
     assert result.exit_code == 0 and "unavoidable" in result.output
     assert CliRunner().invoke(main, ["subtitles", "--check", str(fast), "--strict"]).exit_code == 1
+
+
+def test_bilingual_vtt_marks_the_english_lines_for_players_and_the_checker():
+    cue = Cue(1, 0.0, 3.0, ["Bonjour.", "Hello, and welcome to this", "seminar on crime prevention."], main_lines=1)
+    text = to_vtt([cue])
+    assert "\nBonjour.\n<lang en>Hello, and welcome to this</lang>\n" in text
+    parsed = parse(text)[0]
+    assert parsed.lines == cue.lines and parsed.main_lines == 1
+    vtt = webvtt.from_buffer(io.StringIO(text))
+    assert vtt[0].text.startswith("Bonjour.")
+    # 8 French characters and 54 English ones in 3 s: the English decides (18 cps), not the sum.
+    assert [v.message for v in check([parsed], bilingual=True)] == ["reading speed 18.0 cps > 17"]

@@ -34,6 +34,7 @@ class Settings:
     language: str = "fr"  # "auto" lets Whisper detect it
     vad: bool = True
     beam_size: int = 5
+    batch_size: int = 8  # faster-whisper batched inference over VAD chunks; 0: sequential decoding
     cpu_threads: int = 0  # 0: all cores
     chunk_seconds: float = 30.0
     translator: str = "argos"  # "argos" (falls back to "whisper" when no package), "whisper", "none"
@@ -60,7 +61,7 @@ class Settings:
     def fingerprint(self, model_id: str) -> str:
         """What decides a recording's transcript: the same fingerprint and audio mean no transcription."""
         parts = [PIPELINE_VERSION, self.engine, model_id, self.compute_type, self.language,
-                 str(self.vad), str(self.beam_size), str(self.chunk_seconds)]
+                 str(self.vad), str(self.beam_size), str(self.chunk_seconds), str(self.batch_size)]
         return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
 
     def translation_fingerprint(self, translation_model_id: str) -> str:

@@ -77,6 +77,7 @@ class Cue:
     start: float
     end: float
     lines: list[str]
+    main_lines: int | None = None  # bilingual cues: how many lines are in the main language (French)
 
 
 @dataclass

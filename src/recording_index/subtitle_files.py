@@ -32,10 +32,17 @@ def _vtt_text(line: str) -> str:
     return line.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+def _vtt_lines(cue: Cue) -> list[str]:
+    lines = [_vtt_text(line) for line in cue.lines]
+    if cue.main_lines is not None:  # bilingual: the second language is marked, for players and the checker
+        lines[cue.main_lines:] = [f"<lang en>{line}</lang>" for line in lines[cue.main_lines:]]
+    return lines
+
+
 def to_vtt(cues: Sequence[Cue], language: str | None = None) -> str:
     header = "WEBVTT" + (f"\nLanguage: {language}" if language else "") + "\n\n"
     return header + "".join(f"{n}\n{timestamp(c.start, '.')} --> {timestamp(c.end, '.')}\n"
-                            + "\n".join(_vtt_text(line) for line in c.lines) + "\n\n" for n, c in enumerate(cues, 1))
+                            + "\n".join(_vtt_lines(c)) + "\n\n" for n, c in enumerate(cues, 1))
 
 
 def render(cues: Sequence[Cue], fmt: str, language: str | None = None) -> str:
@@ -68,10 +75,13 @@ def parse(text: str, name: str = "subtitles") -> list[Cue]:
             raise RecordingIndexError(f"{name}: bad timing line {lines[at]!r}")
         g = match.groups()
         body = lines[at + 1:]
+        main_lines = None
         if vtt:
+            marked = [i for i, b in enumerate(body) if b.startswith("<lang en>")]
+            main_lines = marked[0] if marked else None
             body = [re.sub(r"<[^>]+>", "", b).replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
                     for b in body]
-        cues.append(Cue(len(cues) + 1, _seconds(*g[:4]), _seconds(*g[4:]), body))
+        cues.append(Cue(len(cues) + 1, _seconds(*g[:4]), _seconds(*g[4:]), body, main_lines))
     return cues
 
 
@@ -117,8 +127,9 @@ def check(cues: Sequence[Cue], rules: SubtitleRules | None = None, bilingual: bo
         if duration > rules.max_duration + 0.002:
             add("duration", f"{duration:.2f} s > {rules.max_duration:.2f} s")
         if bilingual and len(cue.lines) > 1:
-            half = (len(cue.lines) + 1) // 2
-            chars = max(reading_chars(cue.lines[:half]), reading_chars(cue.lines[half:]))
+            # The file marks the second language (<lang en>); else assume the languages share the lines evenly.
+            split = cue.main_lines if cue.main_lines is not None else (len(cue.lines) + 1) // 2
+            chars = max(reading_chars(cue.lines[:split]), reading_chars(cue.lines[split:]))
         else:
             chars = reading_chars(cue.lines)
         if chars / duration > rules.max_cps + 0.05:

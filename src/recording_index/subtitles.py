@@ -181,6 +181,7 @@ def build_cues(words: Sequence[Word], rules: SubtitleRules | None = None,
             shares[nearest].append(word)
         for k, cue in enumerate(cues):
             text = _text(shares[k])
+            cue.main_lines = len(cue.lines)
             cue.lines = cue.lines + (break_lines(text, rules) or [text] if text else [])
             chars[k] = max(chars[k], len(text))
     report = time_cues(cues, rules, chars)

@@ -44,13 +44,19 @@ class FasterWhisperEngine:
         self.detected_language: str | None = None
 
     def segments(self, audio: np.ndarray, language: str | None, task: str = "transcribe") -> Iterator[Segment]:
-        found, info = self.model.transcribe(
-            audio, language=language, task=task, beam_size=self.settings.beam_size,
-            word_timestamps=True, vad_filter=self.settings.vad,
-            # Conditioning on the previous window is what lets a loop feed itself; the first line
-            # of defence against repeated phrases (the guard below is the second).
-            condition_on_previous_text=False,
-        )
+        common = dict(language=language, task=task, beam_size=self.settings.beam_size, word_timestamps=True,
+                      # Conditioning on the previous window is what lets a loop feed itself: the first
+                      # line of defence against repeated phrases (the guard in repetition.py is the second).
+                      condition_on_previous_text=False)
+        if self.settings.batch_size > 0 and self.settings.vad:
+            # Batched decoding of the speech that VAD found: 20% faster here on 2 cores, same accuracy
+            # (BENCHMARKS.md), and windows are independent, so no loop can carry from one to the next.
+            from faster_whisper import BatchedInferencePipeline
+
+            found, info = BatchedInferencePipeline(self.model).transcribe(
+                audio, batch_size=self.settings.batch_size, vad_filter=True, **common)
+        else:
+            found, info = self.model.transcribe(audio, vad_filter=self.settings.vad, **common)
         self.detected_language = info.language
         for i, s in enumerate(found):
             yield Segment(
