@@ -165,3 +165,4 @@ def test_bilingual_vtt_marks_the_english_lines_for_players_and_the_checker():
     assert vtt[0].text.startswith("Bonjour.")
     # 8 French characters and 54 English ones in 3 s: the English decides (18 cps), not the sum.
     assert [v.message for v in check([parsed], bilingual=True)] == ["reading speed 18.0 cps > 17"]
+    assert [v.message for v in check([parsed])] == ["reading speed 18.0 cps > 17"]  # told by the marks

@@ -194,7 +194,8 @@ def transcript(ctx, recording, db, fmt, lang):
 @db_option
 @click.option("--lang", type=click.Choice(["fr", "en"]), default="en", show_default=True)
 @click.option("--format", "fmt", type=click.Choice(["srt", "vtt"]), default="srt", show_default=True)
-@click.option("--bilingual", is_flag=True, help="French over English in each cue")
+@click.option("--bilingual", is_flag=True, help="French over English in each cue (with --check: two languages "
+              "per cue even where the file does not mark them)")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="write here instead of standard output")
 @click.option("--check", is_flag=True, help="check the SRT/VTT files named instead of writing subtitles")
 @click.option("--strict", is_flag=True, help="with --check: count unavoidable reading-speed cases too")

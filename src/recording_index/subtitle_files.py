@@ -103,8 +103,9 @@ def check(cues: Sequence[Cue], rules: SubtitleRules | None = None, bilingual: bo
     longer (the next cue follows within the gap, or it is at the maximum duration) is unavoidable."""
     rules = rules or SubtitleRules()
     found: list[Violation] = []
-    max_lines = rules.max_lines * (2 if bilingual else 1)
     for k, cue in enumerate(cues):
+        two_languages = bilingual or cue.main_lines is not None  # a marked cue says it is bilingual
+        max_lines = rules.max_lines * (2 if two_languages else 1)
         def add(rule: str, message: str, unavoidable: bool = False) -> None:
             found.append(Violation(cue.index, cue.start, rule, message, unavoidable))
 
@@ -126,7 +127,7 @@ def check(cues: Sequence[Cue], rules: SubtitleRules | None = None, bilingual: bo
             add("duration", f"{duration:.2f} s < {rules.min_duration:.2f} s", unavoidable=no_room)
         if duration > rules.max_duration + 0.002:
             add("duration", f"{duration:.2f} s > {rules.max_duration:.2f} s")
-        if bilingual and len(cue.lines) > 1:
+        if two_languages and len(cue.lines) > 1:
             # The file marks the second language (<lang en>); else assume the languages share the lines evenly.
             split = cue.main_lines if cue.main_lines is not None else (len(cue.lines) + 1) // 2
             chars = max(reading_chars(cue.lines[:split]), reading_chars(cue.lines[split:]))
