@@ -1,6 +1,6 @@
 from recording_index.models import Segment, Word
-from recording_index.sentences import (Sentence, assign_by_time, assign_english, sentences_from_segments, share_out,
-                                       split_text)
+from recording_index.sentences import (Sentence, assign_by_time, assign_english, keep_numbers, sentences_from_segments,
+                                       share_out, split_text)
 
 
 def seg(i, text, start=None, end=None):
@@ -61,3 +61,12 @@ def test_assign_by_time_uses_word_times_and_falls_back_to_overlap():
                Segment(1, 8.8, 10, "Silence.")]
     assign_by_time(french, english)
     assert [s.text_en for s in french] == ["Hello,", "I am a programmer.", "Silence."]
+
+
+def test_numbers_changed_by_the_translator_are_put_back():
+    assert keep_numbers("Le 28 février 2018, 120 personnes.", "On February 28, 2019, 12 people.") == \
+        "On February 28, 2018, 120 people."
+    assert keep_numbers("Un taux de 3,5 %.", "A rate of 3.4%.") == "A rate of 3.5%."
+    assert keep_numbers("En 2018.", "In 2018.") == "In 2018."
+    assert keep_numbers("Les 2 parties de 2018.", "Both parts of 2018.") == "Both parts of 2018."  # counts differ
+    assert keep_numbers("Sans chiffres.", "With 3 numbers.") == "With 3 numbers."

@@ -32,6 +32,24 @@ class Sentence:
         return " ".join(text for _, text in self.pieces).strip()
 
 
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+
+
+def keep_numbers(french: str, english: str) -> str:
+    """The English with the French figures back where a translator changed them.
+
+    Machine translation sometimes alters numbers (a year, a count, a decimal). Where the English has as
+    many numbers as the French but not the same ones, each is replaced in order by the French one,
+    written the English way (3,5 → 3.5); where the counts differ, the English is left as it is.
+    """
+    wanted = [n.replace(",", ".") if re.fullmatch(r"\d+,\d{1,2}", n) else n for n in _NUMBER.findall(french)]
+    found = _NUMBER.findall(english)
+    if not wanted or len(found) != len(wanted) or sorted(found) == sorted(wanted):
+        return english
+    replacements = iter(wanted)
+    return _NUMBER.sub(lambda _: next(replacements), english)
+
+
 def split_text(text: str) -> list[str]:
     """Split one string at sentence ends, keeping each end with its sentence."""
     parts, start = [], 0

@@ -16,7 +16,7 @@ from .config import Settings
 from .errors import RecordingIndexError
 from .models import Segment
 from .repetition import guard_repetitions
-from .sentences import assign_by_time, assign_english, sentences_from_segments
+from .sentences import assign_by_time, assign_english, keep_numbers, sentences_from_segments
 
 TRANSLATORS = ("argos", "whisper", "none")
 BATCH_SIZE = 16
@@ -176,6 +176,7 @@ def translate_text(segments: Sequence[Segment], translator: ArgosTranslator, pro
     """Fill `text_en` of every segment from whole-sentence translations (in place)."""
     sentences = sentences_from_segments(segments)
     english = translator.translate_sentences([s.text for s in sentences], progress)
+    english = [keep_numbers(s.text, e) if e else e for s, e in zip(sentences, english)]
     assign_english(segments, sentences, [e or "" for e in english])
     failed = {index for sentence, e in zip(sentences, english) if e is None for index, _ in sentence.pieces}
     for segment in segments:
