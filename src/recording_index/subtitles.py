@@ -103,8 +103,6 @@ def group_words(words: Sequence[Word], fits: Callable[[int, int], bool], rules: 
                               or words[j - 1].end - words[i].start > rules.max_duration or not fits(i, j)):
                 break
             feasible.append(j)
-        if len(feasible) > 1 and words[feasible[-1] - 1].start - words[feasible[-1] - 2].end >= rules.pause:
-            feasible.pop()
         end = feasible[-1]
         if end < len(words):
             sentence = [j for j in feasible if _ends(words[j - 1], _SENTENCE_END)]
