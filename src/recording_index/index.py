@@ -208,12 +208,17 @@ class Index:
                 return rows[0]["id"]
         raise RecordingIndexError(f"{recording}: no such recording in {self.path} (see `recording-index list`)")
 
-    def get(self, recording: str) -> tuple[Recording, list[Segment]]:
-        """A recording (by id or source) and its segments with their words."""
+    def recording(self, recording: str) -> Recording:
+        """A recording (by id or source), without its transcript."""
         row = self.row(self.resolve_id(recording))
         fields = Recording.__dataclass_fields__
         rec = Recording(**{k: v for k, v in row.items() if k in fields and v is not None})
         rec.speakers = json.loads(row["speakers"] or "[]")
+        return rec
+
+    def get(self, recording: str) -> tuple[Recording, list[Segment]]:
+        """A recording (by id or source) and its segments with their words."""
+        rec = self.recording(recording)
         words: dict[int, list[Word]] = {}
         for w in self.db.query("SELECT segment_idx, start, end, text, probability FROM words "
                                "WHERE recording_id = ? ORDER BY segment_idx, idx", [rec.id]):

@@ -26,7 +26,6 @@ class Prepared:
     """A located recording and the work it needs: "none", "translate" (English only) or "all"."""
 
     recording: Recording
-    model_id: str
     fingerprint: str
     translator: str  # "argos", "whisper" or "none"
     translation_fingerprint: str
@@ -130,7 +129,8 @@ def prepare(recording: Recording, settings: Settings, db: str | Path, retranslat
     fingerprint = settings.fingerprint(model_id)
     source_language = settings.whisper_language or "fr"
     translator = choose_translator(settings, source_language)
-    translation_fingerprint = settings.translation_fingerprint(translation_model_id(settings, model_id, source_language))
+    translation_fingerprint = settings.translation_fingerprint(
+        translation_model_id(translator, model_id, source_language))
     with Index(db) as index:
         if not index.is_current(recording, fingerprint):
             work = "all"
@@ -138,7 +138,7 @@ def prepare(recording: Recording, settings: Settings, db: str | Path, retranslat
             work = "translate"
         else:
             work = "none"
-    return Prepared(recording, model_id, fingerprint, translator, translation_fingerprint, work)
+    return Prepared(recording, fingerprint, translator, translation_fingerprint, work)
 
 
 def normalise(recording: Recording, settings: Settings) -> Path:

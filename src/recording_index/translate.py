@@ -227,9 +227,8 @@ def argos_translator(settings: Settings, source_language: str = "fr") -> ArgosTr
     return _ARGOS[key]
 
 
-def translation_model_id(settings: Settings, whisper_model_id: str, source_language: str = "fr") -> str:
-    """Which engine and model would translate, without loading anything (for skip decisions)."""
-    chosen = choose_translator(settings, source_language)
+def translation_model_id(chosen: str, whisper_model_id: str, source_language: str = "fr") -> str:
+    """Which model the `chosen` translator would use, without loading anything (for skip decisions)."""
     if chosen == "argos":
         return argos_model_id(argos_package(source_language, "en"))
     return "whisper:" + whisper_model_id if chosen == "whisper" else "none"

@@ -74,18 +74,20 @@ def create_app(db_path: str | Path) -> Starlette:
             "more": more})
 
     def _recording(request: Request):
+        """The recording of the request's id, or None; never its words (media requests come often)."""
         with open_index() as index:
             try:
-                rec, _segments = index.get(request.path_params["id"])
+                return index.recording(request.path_params["id"])
             except RecordingIndexError:
-                return None, []
-            return rec, index.chunks(rec.id)
+                return None
 
     def recording_page(request: Request) -> Response:
-        rec, chunks = _recording(request)
+        rec = _recording(request)
         if rec is None:
             return templates.TemplateResponse(request, "missing.html", {"id": request.path_params["id"]},
                                               status_code=404)
+        with open_index() as index:
+            chunks = index.chunks(rec.id)
         start = _number(request.query_params.get("t"), 0.0, 0.0, max(rec.duration, 0.0))
         is_video = Path(rec.media_path).suffix.lower() in VIDEO_SUFFIXES
         return templates.TemplateResponse(request, "recording.html", {
@@ -93,7 +95,7 @@ def create_app(db_path: str | Path) -> Starlette:
             "has_english": any(c.text_en for c in chunks)})
 
     def media(request: Request) -> Response:
-        rec, _ = _recording(request)
+        rec = _recording(request)
         if rec is None or not rec.media_path or not Path(rec.media_path).is_file():
             return PlainTextResponse("no such recording", status_code=404)
         kind = mimetypes.guess_type(rec.media_path)[0] or "application/octet-stream"
