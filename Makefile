@@ -21,7 +21,7 @@ $(VENV)/.installed-demo: pyproject.toml | $(BIN)/python
 
 $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q "$(TORCH_SPEC)"
-	$(BIN)/pip install -q -e ".[openai,argos,video,dev]"
+	$(BIN)/pip install -q -e ".[openai,argos,video,dask,dev]"
 	@touch $@ $(VENV)/.installed-demo
 
 install: $(VENV)/.installed-demo

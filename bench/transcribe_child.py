@@ -4,7 +4,7 @@ import json
 import sys
 import time
 
-from recording_index.audio import load_audio
+from recording_index.audio import open_audio
 from recording_index.config import Settings
 from recording_index.transcribe import load_engine, transcribe
 
@@ -13,6 +13,6 @@ settings = Settings(engine=engine_name, compute_type=compute_type, cache_dir=cac
 started = time.perf_counter()
 engine = load_engine(settings)
 loaded = time.perf_counter()
-segments = list(transcribe(load_audio(wav), engine, "fr", progress=False))
+segments = list(transcribe(open_audio(wav), engine, "fr", progress=False))  # windowed, as the pipeline does
 done = time.perf_counter()
 print(json.dumps({"load": loaded - started, "transcribe": done - loaded, "text": " ".join(s.text for s in segments)}))

@@ -30,6 +30,15 @@ def cache_dir(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("cache")
 
 
+def fresh_cache(cache_dir: Path, folder: Path) -> Path:
+    """A cache with no stored stage results or audio yet, sharing the session's joined model: for
+    tests of runs that must really transcribe, not reuse what an earlier test stored."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (cache_dir / "models").mkdir(exist_ok=True)
+    (folder / "models").symlink_to(cache_dir / "models", target_is_directory=True)
+    return folder
+
+
 @pytest.fixture(scope="session")
 def settings(cache_dir):
     from recording_index.config import Settings

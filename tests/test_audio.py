@@ -98,3 +98,39 @@ def test_configured_ffmpeg_must_exist(tmp_path):
 
 def test_configured_ffmpeg_is_used(ffmpeg_exe):
     assert audio.find_ffmpeg(ffmpeg_exe) == ffmpeg_exe
+
+
+def bursts_with_gaps(gaps: list[float], total: float) -> np.ndarray:
+    """Loud noise everywhere except 0.4 s gaps of near-silence starting at each of `gaps` (seconds)."""
+    rng = np.random.default_rng(3)
+    samples = (rng.standard_normal(int(total * 16000)) * 8000).astype(np.int16)
+    for gap in gaps:
+        samples[int(gap * 16000):int((gap + 0.4) * 16000)] //= 400
+    return samples
+
+
+def test_windows_cover_the_audio_once_and_cut_only_in_silence():
+    gaps = [52.0, 105.3, 150.7]  # one in the last half minute of each 60 s window
+    samples = bursts_with_gaps(gaps, 200.0)
+    pieces = list(audio.windows(samples, window_seconds=60))
+    starts = [start for start, _ in pieces]
+    assert starts[0] == 0 and len(pieces) == 4
+    joined = np.concatenate([window for _, window in pieces])
+    assert joined.dtype == np.float32 and len(joined) == len(samples)
+    assert np.array_equal(joined, samples.astype(np.float32) / 32768)
+    for cut, gap in zip(starts[1:], gaps):
+        assert gap <= cut <= gap + 0.4, (cut, gap)
+
+
+def test_a_short_tail_joins_the_last_window_and_short_audio_is_one_window():
+    samples = bursts_with_gaps([], 75.0)
+    assert [len(w) / 16000 for _, w in audio.windows(samples, window_seconds=60)] == [75.0]
+    assert len(list(audio.windows(samples[:16000], window_seconds=60))) == 1
+    assert list(audio.windows(samples[:0])) == []
+
+
+def test_open_audio_maps_the_file_and_decodes_nothing_up_front(media_dir, tmp_path, ffmpeg_exe):
+    wav = audio.normalise(media_dir / "tone.wav", tmp_path, ffmpeg_exe)
+    mapped = audio.open_audio(wav)
+    assert isinstance(mapped, np.memmap) and mapped.dtype == np.int16
+    assert np.array_equal(audio.to_float(mapped), audio.load_audio(wav))

@@ -95,3 +95,10 @@ def test_dry_run_shows_what_would_happen(tmp_path, media_dir, cache_dir, monkeyp
     lines = result.output.splitlines()
     assert "would index (3 s)" in lines[0]
     assert "would fail" in lines[1] and "not a media file" in lines[1]
+
+
+def test_an_unknown_task_runner_is_one_line_before_anything_runs(tmp_path, sample_mp3):
+    result = CliRunner().invoke(main, ["run", str(sample_mp3), "--db", str(tmp_path / "i.db"), "--task-runner", "dsk"])
+    assert result.exit_code == 2
+    assert "error: task_runner = 'dsk': use 'threads', 'dask', or a Dask scheduler address" in result.output
+    assert not (tmp_path / "i.db").exists()

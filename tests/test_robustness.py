@@ -15,6 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings as hypothesis_settings, strategies as st
 
 from http_server import LocalServer
+from conftest import fresh_cache
 from recording_index.index import Index
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -23,9 +24,10 @@ CLI = [sys.executable, "-m", "recording_index.cli"]
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def env(cache_dir, tmp_path_factory):
-    return {**os.environ, "RECORDING_INDEX_CACHE_DIR": str(cache_dir),
+    # Each test's runs really transcribe: no stage results stored by earlier tests to reuse.
+    return {**os.environ, "RECORDING_INDEX_CACHE_DIR": str(fresh_cache(cache_dir, tmp_path_factory.mktemp("cache"))),
             "ARGOS_PACKAGES_DIR": str(tmp_path_factory.mktemp("no-argos"))}
 
 

@@ -11,6 +11,7 @@ import tempfile
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Iterator
 
 import ffmpeg  # ffmpeg-python
 import numpy as np
@@ -170,9 +171,49 @@ def normalise(path: str | Path, out_dir: str | Path, ffmpeg_exe: str | None = No
 
 
 def load_audio(wav_path: str | Path) -> np.ndarray:
-    """Read a normalised WAV as float32 samples in [-1, 1]; int16 on disk is mapped, not read twice."""
-    samples = np.memmap(wav_path, dtype=np.int16, mode="r", offset=_wav_data_offset(wav_path))
-    return samples.astype(np.float32) / 32768.0
+    """Read a whole normalised WAV as float32 samples in [-1, 1] (for short audio; see `windows`)."""
+    return to_float(open_audio(wav_path))
+
+
+def open_audio(wav_path: str | Path) -> np.ndarray:
+    """The int16 samples of a normalised WAV, mapped from disk: nothing is read until used."""
+    return np.memmap(wav_path, dtype=np.int16, mode="r", offset=_wav_data_offset(wav_path))
+
+
+def to_float(samples: np.ndarray) -> np.ndarray:
+    return samples.astype(np.float32) / 32768.0 if samples.dtype == np.int16 else samples
+
+
+# Long recordings are transcribed a window at a time, so memory stays flat whatever the length.
+WINDOW_SECONDS = 600.0
+# Each window ends at the quietest tenth of a second of its last half minute: never inside a word.
+CUT_SEARCH_SECONDS = 30.0
+_FRAME = SAMPLE_RATE // 10
+
+
+def windows(samples: np.ndarray, window_seconds: float | None = None) -> Iterator[tuple[float, np.ndarray]]:
+    """Yield (start in seconds, float32 samples) of consecutive windows covering `samples`, one at a time,
+    of about `window_seconds` (default WINDOW_SECONDS).
+
+    Only the current window is decoded to float32; `samples` may be the memory map of `open_audio`.
+    """
+    total, size = len(samples), int((window_seconds or WINDOW_SECONDS) * SAMPLE_RATE)
+    search = min(int(CUT_SEARCH_SECONDS * SAMPLE_RATE), size // 2)
+    start = 0
+    while start < total:
+        end = start + size
+        if end + search >= total:  # the rest fits: no short last window
+            end = total
+        else:
+            end = _quietest_point(samples, end - search, end)
+        yield start / SAMPLE_RATE, to_float(samples[start:end])
+        start = end
+
+
+def _quietest_point(samples: np.ndarray, begin: int, end: int) -> int:
+    frames = to_float(samples[begin:end])[: (end - begin) // _FRAME * _FRAME].reshape(-1, _FRAME)
+    quietest = int(np.argmin(np.square(frames).mean(axis=1)))
+    return begin + quietest * _FRAME + _FRAME // 2
 
 
 def _wav_data_offset(wav_path: str | Path) -> int:

@@ -59,16 +59,18 @@ def main(ctx: click.Context, config_file: str | None) -> None:
 @click.option("--language", help="spoken language (fr, en…, or auto)")
 @click.option("--translator", type=click.Choice(["argos", "whisper", "none"]), help="how English is made")
 @click.option("--retranslate", is_flag=True, help="redo the English of recordings already transcribed")
+@click.option("--task-runner", help='where tasks run: "threads", "dask" (a local cluster) or a Dask scheduler address')
 @click.option("--dry-run", is_flag=True, help="show what would be processed, change nothing")
 @click.option("--json", "as_json", is_flag=True, help="print the summary as JSON")
 @click.pass_context
-def run(ctx, paths, catalog, db, engine, model, language, translator, retranslate, dry_run, as_json):
+def run(ctx, paths, catalog, db, engine, model, language, translator, retranslate, task_runner, dry_run, as_json):
     """Index the recordings in PATHS and/or a catalog (normalise, transcribe, chunk, index)."""
     from . import pipeline
 
     if not paths and not catalog:
         raise click.UsageError("name recordings to index: PATHS and/or --catalog FILE")
-    overrides = {"engine": engine, "model": model, "language": language, "translator": translator}
+    overrides = {"engine": engine, "model": model, "language": language, "translator": translator,
+                 "task_runner": task_runner}
     settings = _settings(ctx).replace(**overrides)
     db = _db(ctx, db)
     recordings = pipeline.collect(list(paths), catalog)  # validates the catalog before anything runs
@@ -82,10 +84,12 @@ def run(ctx, paths, catalog, db, engine, model, language, translator, retranslat
         return
     # The temporary local API otherwise reports usage, which fails offline and clutters the output.
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    from recording_index_flows.index_recordings import index_recordings
+    from recording_index_flows.index_recordings import index_recordings, make_task_runner, temporary_api
 
-    # Ctrl-C also reaches Prefect's temporary API server (same process group), so what the flow
-    # raises next may be a connection error rather than KeyboardInterrupt: remember the key press.
+    flow = index_recordings.with_options(task_runner=make_task_runner(settings))
+
+    # What the flow raises after Ctrl-C may be Prefect's or Dask's own error rather than
+    # KeyboardInterrupt: remember the key press.
     interrupted = []
 
     def on_interrupt(signum, frame):
@@ -94,8 +98,9 @@ def run(ctx, paths, catalog, db, engine, model, language, translator, retranslat
 
     previous = signal.signal(signal.SIGINT, on_interrupt)
     try:
-        summary = index_recordings(paths=list(paths), catalog=catalog, db=db, settings_file=ctx.obj["config_file"],
-                                   overrides=overrides, retranslate=retranslate)
+        with temporary_api():
+            summary = flow(paths=list(paths), catalog=catalog, db=db, settings_file=ctx.obj["config_file"],
+                           overrides=overrides, retranslate=retranslate)
     except BaseException:
         if not interrupted:
             raise

@@ -40,7 +40,9 @@ class Settings:
     translator: str = "argos"  # "argos" (falls back to "whisper" when no package), "whisper", "none"
     subtitles_dir: str = ""  # where runs write SRT/VTT files; empty: "subtitles" beside the database
     ffmpeg: str = ""  # a path to ffmpeg; empty: the system's, else imageio-ffmpeg's
-    cache_dir: str = ""  # models and normalised audio; empty: the user's cache directory
+    cache_dir: str = ""  # models, normalised audio and stage results; empty: the user's cache directory
+    task_runner: str = "threads"  # "threads", "dask" (a local Dask cluster) or a Dask scheduler address
+    dask_workers: int = 2  # "dask": worker processes of the local cluster; recordings transcribed at once
     progress: bool = True
 
     @property
@@ -60,9 +62,14 @@ class Settings:
 
     def fingerprint(self, model_id: str) -> str:
         """What decides a recording's transcript: the same fingerprint and audio mean no transcription."""
-        parts = [PIPELINE_VERSION, self.engine, model_id, self.compute_type, self.language,
-                 str(self.vad), str(self.beam_size), str(self.chunk_seconds), str(self.batch_size)]
+        parts = [PIPELINE_VERSION, *self.transcription_settings(model_id)[:-1], str(self.chunk_seconds),
+                 str(self.batch_size)]
         return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
+
+    def transcription_settings(self, model_id: str) -> list[str]:
+        """The settings that decide a transcript (not how it is chunked or translated afterwards)."""
+        return [self.engine, model_id, self.compute_type, self.language, str(self.vad), str(self.beam_size),
+                str(self.batch_size)]
 
     def translation_fingerprint(self, translation_model_id: str) -> str:
         """What decides a recording's English; a change redoes translation alone, not transcription."""

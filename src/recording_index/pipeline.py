@@ -3,11 +3,13 @@ and any other code can call them in the same order without Prefect."""
 
 from __future__ import annotations
 
+import os
+import socket
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from . import audio
+from . import audio, cache_keys
 from .chunking import chunk_segments
 from .config import Settings, load_catalog
 from .errors import BadInputError
@@ -19,6 +21,7 @@ from .subtitle_files import FORMATS, render, write_atomically
 from .subtitles import cues_for
 from .transcribe import load_engine, model_id_for, transcribe
 from .translate import argos_translator, choose_translator, translate_speech, translate_text, translation_model_id
+from .utils import hms
 
 
 @dataclass
@@ -30,6 +33,10 @@ class Prepared:
     translator: str  # "argos", "whisper" or "none"
     translation_fingerprint: str
     work: str
+    # Names of each stage's output (see cache_keys): an orchestrator may reuse results stored under them.
+    transcription_key: str = ""
+    translation_key: str = ""
+    chunks_key: str = ""
 
     @property
     def up_to_date(self) -> bool:
@@ -46,6 +53,7 @@ class Transcript:
     engine: str
     model_id: str
     detected_language: str | None
+    worker: str = ""  # host:pid of the process that transcribed it (runs may spread over machines)
 
 
 @dataclass
@@ -61,6 +69,8 @@ class Outcome:
     error: str = ""
     segments: int = 0
     chunks: int = 0
+    transcription: str = ""  # "done", "reused" (a stored result of an earlier run) or "" (none needed)
+    worker: str = ""
 
 
 @dataclass
@@ -83,6 +93,16 @@ class Summary:
         redone = f"{self.count('retranslated')} retranslated, " if self.count("retranslated") else ""
         return (f"{self.count('indexed')} indexed, {redone}{self.count('skipped')} skipped (unchanged), "
                 f"{self.count('failed')} failed; {self.audio_hours:.2f} h of audio in {self.wall_seconds:.1f} s")
+
+    def markdown(self) -> str:
+        """The run as a Markdown table: one row a recording (a Prefect artifact shows it in the UI)."""
+        rows = ["| recording | duration | status | transcription | worker | seconds | error |",
+                "|---|---:|---|---|---|---:|---|"]
+        for o in self.outcomes:
+            cells = [o.title or o.recording_id, hms(o.duration), o.status, o.transcription or "–", o.worker or "–",
+                     f"{o.seconds:.1f}", o.error]
+            rows.append("| " + " | ".join(c.replace("|", "\\|").replace("\n", " ") for c in cells) + " |")
+        return f"**{self.line()}**\n\n" + "\n".join(rows)
 
     def to_dict(self) -> dict:
         return {"outcomes": [asdict(o) for o in self.outcomes], "wall_seconds": self.wall_seconds,
@@ -138,7 +158,10 @@ def prepare(recording: Recording, settings: Settings, db: str | Path, retranslat
             work = "translate"
         else:
             work = "none"
-    return Prepared(recording, fingerprint, translator, translation_fingerprint, work)
+    transcription_key = cache_keys.transcription_key(recording.content_hash, settings, model_id)
+    translation_key = cache_keys.translation_key(transcription_key, translation_fingerprint)
+    return Prepared(recording, fingerprint, translator, translation_fingerprint, work, transcription_key,
+                    translation_key, cache_keys.chunks_key(translation_key, settings))
 
 
 def normalise(recording: Recording, settings: Settings) -> Path:
@@ -147,6 +170,7 @@ def normalise(recording: Recording, settings: Settings) -> Path:
                            audio.find_ffmpeg(settings.ffmpeg), recording.content_hash)
 
 
+LANGUAGE_SAMPLE_SECONDS = 300
 # Below this, Whisper's language guess is too unsure to overrule the configured language.
 LANGUAGE_MISMATCH_PROBABILITY = 0.8
 
@@ -155,18 +179,21 @@ def transcribe_wav(wav: Path, settings: Settings, label: str = "", source: str =
     """Transcribe a normalised recording; refuse speech in another language than the configured one
     (Whisper would otherwise translate or garble it silently) and recordings with no speech at all."""
     engine = load_engine(settings)
-    samples = audio.load_audio(wav)
+    samples = audio.open_audio(wav)  # mapped, decoded a window at a time: flat memory for hours of audio
     source = source or str(wav)
     expected = settings.whisper_language
     if expected:
-        spoken, probability = engine.detect_language(samples)
+        # The opening minutes tell the language; VAD over hours of audio would only cost time.
+        opening = audio.to_float(samples[:int(LANGUAGE_SAMPLE_SECONDS * audio.SAMPLE_RATE)])
+        spoken, probability = engine.detect_language(opening)
         if spoken != expected and probability >= LANGUAGE_MISMATCH_PROBABILITY:
             raise BadInputError(source, f"spoken language looks like {spoken!r} ({probability:.0%}), not {expected!r} "
                                         f"as configured; set language = {spoken!r} or 'auto' to index it")
     segments = list(transcribe(samples, engine, expected, settings.progress, label))
     if not segments:
         raise BadInputError(source, "no speech found (silence, noise or music only)")
-    return Transcript(segments, engine.name, engine.model_id, getattr(engine, "detected_language", None))
+    return Transcript(segments, engine.name, engine.model_id, getattr(engine, "detected_language", None),
+                      worker=f"{socket.gethostname()}:{os.getpid()}")
 
 
 def stored_transcript(db: str | Path, prepared: Prepared) -> Transcript:
@@ -183,7 +210,7 @@ def translate(transcript: Transcript, prepared: Prepared, settings: Settings, wa
         translate_text(transcript.segments, argos_translator(settings, settings.whisper_language or "fr"),
                        settings.progress)
     elif prepared.translator == "whisper":
-        translate_speech(transcript.segments, audio.load_audio(wav), load_engine(settings), settings.whisper_language)
+        translate_speech(transcript.segments, audio.open_audio(wav), load_engine(settings), settings.whisper_language)
     else:
         for segment in transcript.segments:
             segment.text_en = segment.translation_engine = segment.translation_model = None

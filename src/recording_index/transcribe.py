@@ -10,7 +10,7 @@ from typing import Iterator, Protocol
 
 import numpy as np
 
-from .audio import SAMPLE_RATE
+from .audio import SAMPLE_RATE, windows
 from .config import Settings
 from .errors import ModelUnavailableError, RecordingIndexError
 from .models import Segment, Word
@@ -145,9 +145,27 @@ def load_engine(settings: Settings) -> Engine:
     return _ENGINES[key]
 
 
+def windowed_segments(samples: np.ndarray, engine: Engine, language: str | None,
+                      task: str = "transcribe") -> Iterator[Segment]:
+    """The engine's segments of `samples` (int16 memory map or float32), decoded a window at a time
+    (audio.windows), their times made relative to the whole recording and their indexes continued."""
+    index = 0
+    for offset, window in windows(samples):
+        for segment in engine.segments(window, language, task):
+            segment.index = index
+            segment.start, segment.end = segment.start + offset, segment.end + offset
+            for word in segment.words:
+                word.start, word.end = word.start + offset, word.end + offset
+            index += 1
+            yield segment
+
+
 def transcribe(audio: np.ndarray, engine: Engine, language: str | None = "fr", progress: bool = True,
                label: str = "") -> Iterator[Segment]:
-    """Stream guarded segments of `audio`, with a progress bar of audio time done over total."""
+    """Stream guarded segments of `audio`, with a progress bar of audio time done over total.
+
+    `audio` may be the memory map of `audio.open_audio`: hours of it are decoded window by window.
+    """
     total = len(audio) / SAMPLE_RATE
     bar = None
     if progress:
@@ -156,7 +174,7 @@ def transcribe(audio: np.ndarray, engine: Engine, language: str | None = "fr", p
         bar = tqdm(total=total, unit="s", desc=label or "transcribing", file=sys.stderr,
                    bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total:.0f} s audio [{elapsed}<{remaining}]")
     try:
-        for segment in guard_repetitions(engine.segments(audio, language)):
+        for segment in guard_repetitions(windowed_segments(audio, engine, language)):
             if bar is not None:
                 bar.update(max(0.0, min(segment.end, total) - bar.n))
             yield segment

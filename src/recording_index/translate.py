@@ -17,6 +17,7 @@ from .errors import RecordingIndexError
 from .models import Segment
 from .repetition import guard_repetitions
 from .sentences import assign_by_time, assign_english, keep_numbers, sentences_from_segments
+from .transcribe import windowed_segments
 
 TRANSLATORS = ("argos", "whisper", "none")
 BATCH_SIZE = 16
@@ -185,8 +186,10 @@ def translate_text(segments: Sequence[Segment], translator: ArgosTranslator, pro
 
 
 def translate_speech(segments: Sequence[Segment], audio: np.ndarray, engine, language: str | None) -> None:
-    """Fill `text_en` of every segment from Whisper's speech translation of the audio (in place)."""
-    english = list(guard_repetitions(engine.segments(audio, language, task="translate")))
+    """Fill `text_en` of every segment from Whisper's speech translation of the audio (in place).
+
+    `audio` may be the memory map of `audio.open_audio`: it is translated a window at a time."""
+    english = list(guard_repetitions(windowed_segments(audio, engine, language, task="translate")))
     assign_by_time(segments, english)
     for segment in segments:
         segment.translation_engine = "whisper"
