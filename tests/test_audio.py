@@ -129,8 +129,12 @@ def test_a_short_tail_joins_the_last_window_and_short_audio_is_one_window():
     assert list(audio.windows(samples[:0])) == []
 
 
-def test_open_audio_maps_the_file_and_decodes_nothing_up_front(media_dir, tmp_path, ffmpeg_exe):
+def test_open_audio_reads_only_the_slices_asked_for(media_dir, tmp_path, ffmpeg_exe):
     wav = audio.normalise(media_dir / "tone.wav", tmp_path, ffmpeg_exe)
-    mapped = audio.open_audio(wav)
-    assert isinstance(mapped, np.memmap) and mapped.dtype == np.int16
-    assert np.array_equal(audio.to_float(mapped), audio.load_audio(wav))
+    samples = audio.open_audio(wav)
+    whole = audio.load_audio(wav)
+    assert len(samples) == len(whole) and samples.dtype == np.int16
+    for part in (slice(0, 100), slice(1000, 1234), slice(len(whole) - 50, len(whole) + 99), slice(-10, None)):
+        assert np.array_equal(audio.to_float(samples[part]), whole[part])
+    assert len(samples[5:5]) == 0
+    assert np.array_equal(np.concatenate([w for _, w in audio.windows(samples, window_seconds=1)]), whole)

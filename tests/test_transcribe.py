@@ -54,10 +54,10 @@ def test_long_audio_is_transcribed_window_by_window_with_whole_recording_times(s
                                                                                aligned_words, sample_reference,
                                                                                monkeypatch):
     monkeypatch.setattr(audio, "WINDOW_SECONDS", 12.0)  # the 34 s sample in windows, as hours would be
-    mapped = audio.open_audio(audio.normalise(sample_mp3, cache_dir / "audio"))
-    assert len(list(audio.windows(mapped))) >= 3
-    segments = list(transcribe(mapped, load_engine(settings), "fr", progress=False))
-    check_segments(segments, len(mapped) / 16000)
+    samples = audio.open_audio(audio.normalise(sample_mp3, cache_dir / "audio"))
+    assert len(list(audio.windows(samples))) >= 3
+    segments = list(transcribe(samples, load_engine(settings), "fr", progress=False))
+    check_segments(segments, len(samples) / 16000)
     assert segments[-1].end > 25  # times count from the recording's start, not the window's
     assert word_error_rate(sample_reference, " ".join(s.text for s in segments)) < WER_BOUND
     heard = {w.text.strip(" ,.").lower(): w.start for s in segments for w in s.words}

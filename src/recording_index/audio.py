@@ -172,12 +172,36 @@ def normalise(path: str | Path, out_dir: str | Path, ffmpeg_exe: str | None = No
 
 def load_audio(wav_path: str | Path) -> np.ndarray:
     """Read a whole normalised WAV as float32 samples in [-1, 1] (for short audio; see `windows`)."""
-    return to_float(open_audio(wav_path))
+    return to_float(open_audio(wav_path)[:])
 
 
-def open_audio(wav_path: str | Path) -> np.ndarray:
-    """The int16 samples of a normalised WAV, mapped from disk: nothing is read until used."""
-    return np.memmap(wav_path, dtype=np.int16, mode="r", offset=_wav_data_offset(wav_path))
+class WavSamples:
+    """The int16 samples of a normalised WAV, read from disk only when sliced.
+
+    Not a memory map: every page of a map once read counts in the process's resident memory until the
+    kernel takes it back, so the peak would grow with the recording's length.
+    """
+
+    dtype = np.dtype(np.int16)
+
+    def __init__(self, wav_path: str | Path):
+        self.path = Path(wav_path)
+        self.offset = _wav_data_offset(wav_path)
+        self.length = (self.path.stat().st_size - self.offset) // 2
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, key: slice) -> np.ndarray:
+        start, stop, step = key.indices(self.length)
+        if step != 1:
+            raise ValueError("WavSamples reads contiguous slices only")
+        return np.fromfile(self.path, dtype="<i2", count=max(0, stop - start), offset=self.offset + 2 * start)
+
+
+def open_audio(wav_path: str | Path) -> WavSamples:
+    """The samples of a normalised WAV, for `windows`: nothing is read until used."""
+    return WavSamples(wav_path)
 
 
 def to_float(samples: np.ndarray) -> np.ndarray:
@@ -195,7 +219,7 @@ def windows(samples: np.ndarray, window_seconds: float | None = None) -> Iterato
     """Yield (start in seconds, float32 samples) of consecutive windows covering `samples`, one at a time,
     of about `window_seconds` (default WINDOW_SECONDS).
 
-    Only the current window is decoded to float32; `samples` may be the memory map of `open_audio`.
+    Only the current window is read and decoded to float32; `samples` may be `open_audio`'s.
     """
     total, size = len(samples), int((window_seconds or WINDOW_SECONDS) * SAMPLE_RATE)
     search = min(int(CUT_SEARCH_SECONDS * SAMPLE_RATE), size // 2)

@@ -34,7 +34,7 @@ class Settings:
     language: str = "fr"  # "auto" lets Whisper detect it
     vad: bool = True
     beam_size: int = 5
-    batch_size: int = 8  # faster-whisper batched inference over VAD chunks; 0: sequential decoding
+    batch_size: int = 4  # faster-whisper batched inference over VAD chunks; 0: sequential decoding
     cpu_threads: int = 0  # 0: all cores
     chunk_seconds: float = 30.0
     translator: str = "argos"  # "argos" (falls back to "whisper" when no package), "whisper", "none"

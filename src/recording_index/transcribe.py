@@ -147,7 +147,7 @@ def load_engine(settings: Settings) -> Engine:
 
 def windowed_segments(samples: np.ndarray, engine: Engine, language: str | None,
                       task: str = "transcribe") -> Iterator[Segment]:
-    """The engine's segments of `samples` (int16 memory map or float32), decoded a window at a time
+    """The engine's segments of `samples` (`audio.open_audio`'s, or float32), decoded a window at a time
     (audio.windows), their times made relative to the whole recording and their indexes continued."""
     index = 0
     for offset, window in windows(samples):
@@ -164,7 +164,7 @@ def transcribe(audio: np.ndarray, engine: Engine, language: str | None = "fr", p
                label: str = "") -> Iterator[Segment]:
     """Stream guarded segments of `audio`, with a progress bar of audio time done over total.
 
-    `audio` may be the memory map of `audio.open_audio`: hours of it are decoded window by window.
+    `audio` may be `audio.open_audio`'s: hours of it are read and decoded window by window.
     """
     total = len(audio) / SAMPLE_RATE
     bar = None

@@ -188,7 +188,7 @@ def translate_text(segments: Sequence[Segment], translator: ArgosTranslator, pro
 def translate_speech(segments: Sequence[Segment], audio: np.ndarray, engine, language: str | None) -> None:
     """Fill `text_en` of every segment from Whisper's speech translation of the audio (in place).
 
-    `audio` may be the memory map of `audio.open_audio`: it is translated a window at a time."""
+    `audio` may be `audio.open_audio`'s: it is read and translated a window at a time."""
     english = list(guard_repetitions(windowed_segments(audio, engine, language, task="translate")))
     assign_by_time(segments, english)
     for segment in segments:
