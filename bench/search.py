@@ -5,6 +5,7 @@ frequencies following Zipf's law so that common and rare terms both occur; one c
 """
 
 import argparse
+import itertools
 import random
 import re
 import statistics
@@ -21,7 +22,13 @@ CHUNKS_PER_HOUR = 120
 WORDS_PER_CHUNK = 75  # about 150 words a minute
 
 
-def vocabulary() -> tuple[list[str], list[str]]:
+# A seminar archive has tens of thousands of distinct words, most of them rare; the real transcripts
+# at hand have a few hundred. The rest are made from pieces of the real ones (a head of one word and
+# the tail of another: "traduction" + "neuronale" → "tradnale"), ranked after the real words.
+VOCABULARY_SIZE = 30_000
+
+
+def real_words() -> tuple[list[str], list[str]]:
     texts_fr = [(ROOT / "data" / "sample" / "ej-fra.txt").read_text()]
     texts_en = ["Hello, my name is Eric Joanis. I am a programmer in the team of technologies for indigenous "
                 "languages at the NRC. I spent a good part of my career in statistical machine translation, but "
@@ -35,12 +42,31 @@ def vocabulary() -> tuple[list[str], list[str]]:
     return words(texts_fr), words(texts_en)
 
 
+def extend(words: list[str], size: int, rng: random.Random) -> list[str]:
+    """`words` (shuffled: the most frequent ranks), then made-up words from their pieces, up to `size`."""
+    ranked = words[:]
+    rng.shuffle(ranked)
+    seen = set(ranked)
+    while len(ranked) < size:
+        head, tail = rng.choice(words), rng.choice(words)
+        word = head[:rng.randint(2, max(2, len(head)))] + tail[-rng.randint(2, max(2, len(tail))):]
+        if word not in seen:
+            seen.add(word)
+            ranked.append(word)
+    return ranked
+
+
+def vocabulary() -> tuple[list[str], list[str]]:
+    """French and English words in rank order (Zipf's law: the word of rank r has frequency ∝ 1/r)."""
+    fr, en = real_words()
+    rng = random.Random(1)
+    return extend(fr, VOCABULARY_SIZE, rng), extend(en, VOCABULARY_SIZE, rng)
+
+
 def build(hours: int, path: Path, rng: random.Random) -> float:
     fr, en = vocabulary()
-    weights_fr = [1 / (rank + 1) for rank in range(len(fr))]
-    weights_en = [1 / (rank + 1) for rank in range(len(en))]
-    rng.shuffle(fr)
-    rng.shuffle(en)
+    weights_fr = list(itertools.accumulate(1 / (rank + 1) for rank in range(len(fr))))
+    weights_en = list(itertools.accumulate(1 / (rank + 1) for rank in range(len(en))))
     speakers = [f"Intervenant {n}" for n in range(40)]
     started = time.perf_counter()
     with Index(path) as index:
@@ -50,8 +76,8 @@ def build(hours: int, path: Path, rng: random.Random) -> float:
                             speakers=[rng.choice(speakers)], event=f"Événement {hour % 50}",
                             date=f"{2010 + hour % 15}-0{1 + hour % 9}-15", duration=3600, content_hash=rid)
             chunks = [Chunk(rid, n, n * 30.0, n * 30.0 + 29.5,
-                            " ".join(rng.choices(fr, weights_fr, k=WORDS_PER_CHUNK)),
-                            " ".join(rng.choices(en, weights_en, k=WORDS_PER_CHUNK)))
+                            " ".join(rng.choices(fr, cum_weights=weights_fr, k=WORDS_PER_CHUNK)),
+                            " ".join(rng.choices(en, cum_weights=weights_en, k=WORDS_PER_CHUNK)))
                       for n in range(CHUNKS_PER_HOUR)]
             index.add(rec, [], chunks)
     return time.perf_counter() - started
@@ -59,22 +85,26 @@ def build(hours: int, path: Path, rng: random.Random) -> float:
 
 def queries(rng: random.Random, count: int) -> list[dict]:
     fr, en = vocabulary()
-    common_fr, rare_fr = fr[:10], fr[-40:]
+    common, middling, rare = fr[:20], fr[100:2000], fr[5000:]
     out = []
     for n in range(count):
-        kind = n % 6
+        kind = n % 8
         if kind == 0:
-            out.append({"query": rng.choice(common_fr), "lang": "fr"})
+            out.append({"query": rng.choice(common), "lang": "fr"})
         elif kind == 1:
-            out.append({"query": rng.choice(rare_fr), "lang": "fr"})
+            out.append({"query": rng.choice(middling), "lang": "fr"})
         elif kind == 2:
-            out.append({"query": " ".join(rng.sample(fr, 2)), "lang": "any"})
+            out.append({"query": rng.choice(rare), "lang": "fr"})
         elif kind == 3:
-            out.append({"query": f'"{" ".join(rng.sample(fr, 2))}"', "lang": "fr"})
+            out.append({"query": f"{rng.choice(middling)} {rng.choice(common + middling)}", "lang": "any"})
         elif kind == 4:
-            out.append({"query": rng.choice(en), "lang": "en"})
+            out.append({"query": f'"{rng.choice(common)} {rng.choice(middling)}"', "lang": "fr"})
+        elif kind == 5:
+            out.append({"query": rng.choice(en[:2000]), "lang": "en"})
+        elif kind == 6:
+            out.append({"query": rng.choice(middling), "lang": "any", "speaker": f"Intervenant {rng.randrange(40)}"})
         else:
-            out.append({"query": rng.choice(fr), "lang": "any", "speaker": f"Intervenant {rng.randrange(40)}"})
+            out.append({"query": rng.choice(common + middling), "lang": "any", "date": str(2010 + rng.randrange(15))})
     return out
 
 
@@ -92,7 +122,7 @@ def main() -> None:
             size = sum(p.stat().st_size for p in Path(tmp).glob(f"{hours}.db*"))
             latencies = []
             with Index(path, readonly=True) as index:
-                for q in queries(rng, 300):
+                for q in queries(rng, 400):
                     started = time.perf_counter()
                     index.search(q.pop("query"), limit=10, **q)
                     latencies.append((time.perf_counter() - started) * 1000)
@@ -100,8 +130,9 @@ def main() -> None:
             rows.append([f"{hours:,} h", f"{hours * CHUNKS_PER_HOUR:,}", f"{seconds:.1f} s", f"{size / 2**20:.0f} MiB",
                          f"{cuts[49]:.2f} ms", f"{cuts[94]:.2f} ms", f"{cuts[98]:.2f} ms"])
     body = table(["archive", "chunks", "build", "database", "p50", "p95", "p99"], rows)
-    body += ("\n\n300 queries per size: common and rare single words, two-word AND queries, phrases, English "
-             "words, and words with a speaker filter; limit 10, each query's snippets and moments included.")
+    body += ("\n\n400 queries per size, in equal parts: common words (the 20 most frequent), middling ones (ranks "
+             "100–2,000), rare ones (beyond 5,000), two-word AND queries, phrases, English words, words with a "
+             "speaker filter, words with a year filter; limit 10, each query's snippets and moments included.")
     report("Index and search at scale", f"{CHUNKS_PER_HOUR} chunks an hour of {WORDS_PER_CHUNK} words in each "
            "language, FTS5 (French unicode61 remove_diacritics 2; English porter)", body)
 

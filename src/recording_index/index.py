@@ -26,6 +26,10 @@ FRENCH_TOKENIZER = "unicode61 remove_diacritics 2"
 # English with stemming: "translating" finds "translation", "jobs" finds "job".
 ENGLISH_TOKENIZER = "porter unicode61 remove_diacritics 2"
 LANGUAGES = ("fr", "en", "any")
+# Ranking costs time in proportion to the chunks ranked: a word found in a third of a 10,000-hour
+# archive would take a second. So the newest RANKING_WINDOW matches (in indexing order) are ranked;
+# a query matching fewer, as nearly all do once they name something specific, is ranked exactly.
+RANKING_WINDOW = 5000
 SNIPPET_OPEN, SNIPPET_CLOSE = "**", "**"
 
 
@@ -285,18 +289,26 @@ class Index:
         return hits
 
     def _search_side(self, side: str, where: list[str], params: dict[str, Any]) -> list[dict[str, Any]]:
+        """The best chunks of one language side: rank the newest RANKING_WINDOW matches, then make
+        snippets for the kept ones alone (a snippet reads and tokenizes its whole chunk)."""
         fts = "chunks_fts" if side == "fr" else "chunks_en_fts"
-        sql = f"""
-            SELECT c.id, c.recording_id, c.idx, c.start, c.end, c.text_fr, c.text_en, r.title, r.speakers,
-                   r.event, r.source, '{side}' AS lang,
-                   snippet({fts}, 0, :open, :close, '…', 16) AS snippet,
-                   bm25({fts}) AS score
-            FROM {fts}
-            JOIN chunks c ON c.id = {fts}.rowid
-            JOIN recordings r ON r.id = c.recording_id
-            WHERE {' AND '.join([f"{fts} MATCH :match", *where])}
-            ORDER BY score LIMIT :limit"""
-        return list(self.db.query(sql, params))
+        joins = "" if not where else (f"JOIN chunks c ON c.id = {fts}.rowid "
+                                      "JOIN recordings r ON r.id = c.recording_id")
+        ranked = self.db.execute(f"""
+            SELECT id, score FROM (
+                SELECT {fts}.rowid AS id, bm25({fts}) AS score FROM {fts} {joins}
+                WHERE {' AND '.join([f"{fts} MATCH :match", *where])}
+                ORDER BY {fts}.rowid DESC LIMIT :window)
+            ORDER BY score LIMIT :limit""", {**params, "window": max(RANKING_WINDOW, params["limit"])}).fetchall()
+        rows = []
+        for chunk_id, score in ranked:
+            row = next(self.db.query(f"""
+                SELECT c.id, c.recording_id, c.idx, c.start, c.end, c.text_fr, c.text_en, r.title, r.speakers,
+                       r.event, r.source, '{side}' AS lang, snippet({fts}, 0, :open, :close, '…', 16) AS snippet
+                FROM {fts} JOIN chunks c ON c.id = {fts}.rowid JOIN recordings r ON r.id = c.recording_id
+                WHERE {fts} MATCH :match AND {fts}.rowid = :id""", {**params, "id": chunk_id}))
+            rows.append({**row, "score": score})
+        return rows
 
     def _moment(self, recording_id: str, start: float, end: float, wanted: set[str], lang: str = "fr") -> float:
         """When the first matched word is spoken inside a chunk: a better jump target than its start.
