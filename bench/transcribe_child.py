@@ -8,6 +8,16 @@ from recording_index.audio import open_audio
 from recording_index.config import Settings
 from recording_index.transcribe import load_engine, transcribe
 
+
+def peak_mib() -> float:
+    """This process's own peak resident memory. Not getrusage's ru_maxrss, which after fork and exec
+    still counts the parent's peak (the benchmark's parent holds hours of audio while making files)."""
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmHWM in /proc/self/status")
+
+
 engine_name, compute_type, wav, cache = sys.argv[1:5]
 settings = Settings(engine=engine_name, compute_type=compute_type, cache_dir=cache, progress=False)
 started = time.perf_counter()
@@ -15,4 +25,5 @@ engine = load_engine(settings)
 loaded = time.perf_counter()
 segments = list(transcribe(open_audio(wav), engine, "fr", progress=False))  # windowed, as the pipeline does
 done = time.perf_counter()
-print(json.dumps({"load": loaded - started, "transcribe": done - loaded, "text": " ".join(s.text for s in segments)}))
+print(json.dumps({"load": loaded - started, "transcribe": done - loaded, "peak_mib": peak_mib(),
+                  "text": " ".join(s.text for s in segments)}))

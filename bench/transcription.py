@@ -22,14 +22,12 @@ ENGINES = [("faster-whisper", "int8"), ("faster-whisper", "float32"), ("openai-w
 
 
 def run_engine(engine: str, compute: str, wav: Path, cache: str) -> tuple[dict, float]:
-    process = subprocess.Popen([sys.executable, str(ROOT / "bench" / "transcribe_child.py"), engine, compute, str(wav),
-                                cache], stdout=subprocess.PIPE, text=True)
-    out = process.stdout.read()
-    _, status, usage = os.wait4(process.pid, 0)
-    process.returncode = os.waitstatus_to_exitcode(status)
+    process = subprocess.run([sys.executable, str(ROOT / "bench" / "transcribe_child.py"), engine, compute, str(wav),
+                              cache], stdout=subprocess.PIPE, text=True)
     if process.returncode:
         raise SystemExit(f"{engine} {compute} failed on {wav}")
-    return json.loads(out.strip().splitlines()[-1]), usage.ru_maxrss / 1024  # MiB
+    result = json.loads(process.stdout.strip().splitlines()[-1])
+    return result, result["peak_mib"]
 
 
 def main() -> None:
