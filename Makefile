@@ -40,7 +40,7 @@ bench: install-test
 	cd bench && ../$(BIN)/python transcription.py && ../$(BIN)/python pipeline.py && ../$(BIN)/python search.py
 
 bench-full: install-test
-	cd bench && ../$(BIN)/python transcription.py --full && ../$(BIN)/python pipeline.py --full && ../$(BIN)/python search.py --full
+	cd bench && ../$(BIN)/python transcription.py --full && ../$(BIN)/python pipeline.py --full && ../$(BIN)/python search.py --full && ../$(BIN)/python memory.py
 
 clean:
 	rm -rf demo .pytest_cache

@@ -189,3 +189,19 @@ def test_many_tasks_opening_a_new_index_at_once_agree_on_one_schema(tmp_path):
     with Index(tmp_path / "new.db") as ix:
         assert ix.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         assert ix.integrity_check() == "ok"
+
+
+def test_a_word_in_more_chunks_than_the_ranking_window_ranks_the_newest_filters_first(tmp_path, monkeypatch):
+    import recording_index.index as index_module
+
+    monkeypatch.setattr(index_module, "RANKING_WINDOW", 4)
+    with Index(tmp_path / "i.db") as ix:
+        for n in range(6):  # talk-0 … talk-5, indexed in that order; "rare" only in the oldest
+            segs = make_segments(["commun " * (1 + n % 3) + ("rare" if n == 0 else "ordinaire")])
+            ix.add(make_recording(f"talk-{n}", speaker="Ancien" if n < 2 else "Nouveau"), segs, chunks_of(f"talk-{n}", segs))
+        best = {h.recording_id for h in ix.search("commun", limit=3)}
+        assert len(best) == 3 and best <= {"talk-2", "talk-3", "talk-4", "talk-5"}  # from the 4 newest matches
+        assert [h.recording_id for h in ix.search("commun rare")] == ["talk-0"]  # few matches: exact
+        assert {h.recording_id for h in ix.search("commun", speaker="Ancien")} == {"talk-0", "talk-1"}
+        best = ix.search("commun", limit=2)
+        assert best[0].score >= best[1].score

@@ -302,12 +302,13 @@ class Index:
             ORDER BY score LIMIT :limit""", {**params, "window": max(RANKING_WINDOW, params["limit"])}).fetchall()
         rows = []
         for chunk_id, score in ranked:
-            row = next(self.db.query(f"""
-                SELECT c.id, c.recording_id, c.idx, c.start, c.end, c.text_fr, c.text_en, r.title, r.speakers,
-                       r.event, r.source, '{side}' AS lang, snippet({fts}, 0, :open, :close, '…', 16) AS snippet
-                FROM {fts} JOIN chunks c ON c.id = {fts}.rowid JOIN recordings r ON r.id = c.recording_id
-                WHERE {fts} MATCH :match AND {fts}.rowid = :id""", {**params, "id": chunk_id}))
-            rows.append({**row, "score": score})
+            # A run may have replaced the chunk since: then it is simply not shown.
+            for row in self.db.query(f"""
+                    SELECT c.id, c.recording_id, c.idx, c.start, c.end, c.text_fr, c.text_en, r.title, r.speakers,
+                           r.event, r.source, '{side}' AS lang, snippet({fts}, 0, :open, :close, '…', 16) AS snippet
+                    FROM {fts} JOIN chunks c ON c.id = {fts}.rowid JOIN recordings r ON r.id = c.recording_id
+                    WHERE {fts} MATCH :match AND {fts}.rowid = :id""", {**params, "id": chunk_id}):
+                rows.append({**row, "score": score})
         return rows
 
     def _moment(self, recording_id: str, start: float, end: float, wanted: set[str], lang: str = "fr") -> float:
