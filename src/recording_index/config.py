@@ -62,6 +62,7 @@ class Settings:
 
     def fingerprint(self, model_id: str) -> str:
         """What decides a recording's transcript: the same fingerprint and audio mean no transcription."""
+        # In this order, the one indexes were made with, so that they stay current.
         parts = [PIPELINE_VERSION, *self.transcription_settings(model_id)[:-1], str(self.chunk_seconds),
                  str(self.batch_size)]
         return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]

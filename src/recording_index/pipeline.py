@@ -179,7 +179,7 @@ def transcribe_wav(wav: Path, settings: Settings, label: str = "", source: str =
     """Transcribe a normalised recording; refuse speech in another language than the configured one
     (Whisper would otherwise translate or garble it silently) and recordings with no speech at all."""
     engine = load_engine(settings)
-    samples = audio.open_audio(wav)  # mapped, decoded a window at a time: flat memory for hours of audio
+    samples = audio.open_audio(wav)  # read and decoded a window at a time: flat memory for hours of audio
     source = source or str(wav)
     expected = settings.whisper_language
     if expected:
