@@ -20,7 +20,6 @@ import sys
 from collections import deque
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 from unittest.mock import patch
 
@@ -186,7 +185,15 @@ def _error(exc: Exception) -> str:
     return str(exc) if isinstance(exc, RecordingIndexError) else f"{type(exc).__name__}: {exc}"
 
 
-def _start(recording, prepared_future, settings: Settings, db: str, retranslate: bool, storage: Path) -> _InFlight:
+def _stored_stages(settings: Settings, retranslate: bool) -> tuple:
+    """transcribe, translate and chunk, storing their results in the run's cache folder (made once a run)."""
+    storage = settings.cache_path / "results"
+    return (transcribe.with_options(result_storage=storage),
+            translate.with_options(result_storage=storage, refresh_cache=retranslate),
+            chunk.with_options(result_storage=storage))
+
+
+def _start(recording, prepared_future, settings: Settings, db: str, stages: tuple) -> _InFlight:
     work = _InFlight(recording, pipeline.Outcome(recording.id, recording.title, recording.source, "failed"), pipeline.timer())
     try:
         prepared = work.prepared = prepared_future.result()
@@ -194,14 +201,14 @@ def _start(recording, prepared_future, settings: Settings, db: str, retranslate:
         if prepared.up_to_date:
             work.outcome.status = "skipped"
             return work
+        transcribe_stored, translate_stored, chunk_stored = stages
         wav = normalise.submit(prepared, settings) if prepared.needs_audio else None
         if prepared.work == "all":
-            transcript = transcribe.with_options(result_storage=storage).submit(prepared, wav, settings)
+            transcript = transcribe_stored.submit(prepared, wav, settings)
         else:
             transcript = pipeline.stored_transcript(db, prepared)
-        translated = translate.with_options(result_storage=storage, refresh_cache=retranslate).submit(
-            transcript, prepared, settings, wav)
-        chunks = chunk.with_options(result_storage=storage).submit(prepared, translated, settings)
+        translated = translate_stored.submit(transcript, prepared, settings, wav)
+        chunks = chunk_stored.submit(prepared, translated, settings)
         work.stages = (wav, transcript, translated, chunks)
     except Exception as exc:  # one recording's failure is reported, never the end of the run
         work.outcome.error = _error(exc)
@@ -268,12 +275,12 @@ def _index_all(sources, settings: Settings, db: str, retranslate: bool) -> pipel
                                                      error=_error(exc)))
     # Every download starts now; recordings are transcribed a few at a time (one a worker), and
     # each is stored as soon as it is done, in the order of the catalog.
-    storage = settings.cache_path / "results"
+    stages = _stored_stages(settings, retranslate)
     prepared = [prepare.submit(r, settings, db, retranslate) for r in recordings]
     at_once = 1 if settings.task_runner == "threads" else max(1, settings.dask_workers)
     in_flight: deque[_InFlight] = deque()
     for recording, future in zip(recordings, prepared):
-        in_flight.append(_start(recording, future, settings, db, retranslate, storage))
+        in_flight.append(_start(recording, future, settings, db, stages))
         while len(in_flight) >= at_once or (in_flight and recording is recordings[-1]):
             summary.outcomes.append(_finish(in_flight.popleft(), settings, db))
     for outcome in summary.outcomes:

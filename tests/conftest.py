@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import tempfile
 from pathlib import Path
@@ -112,3 +113,13 @@ def readalong_words(path: Path = SAMPLE / "ej-fra.aligned.readalong") -> list[tu
 @pytest.fixture(scope="session")
 def aligned_words() -> list[tuple[str, float]]:
     return readalong_words()
+
+
+@pytest.fixture(scope="session")
+def two_talks(tmp_path_factory, sample_mp3, ffmpeg_exe):
+    """Two different recordings: the sample, and the sample slowed a little (other audio, other hash)."""
+    folder = tmp_path_factory.mktemp("talks")
+    shutil.copy(sample_mp3, folder / "one.mp3")
+    subprocess.run([ffmpeg_exe, "-nostdin", "-loglevel", "error", "-y", "-i", str(sample_mp3), "-af", "atempo=0.9",
+                    str(folder / "two.mp3")], check=True)
+    return [str(folder / "one.mp3"), str(folder / "two.mp3")]

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import socket
 import sqlite3
@@ -31,16 +30,6 @@ pytestmark = pytest.mark.slow
 def env(cache_dir, tmp_path):
     return {**os.environ, "RECORDING_INDEX_CACHE_DIR": str(fresh_cache(cache_dir, tmp_path / "cache")),
             "ARGOS_PACKAGES_DIR": str(tmp_path / "no-argos")}
-
-
-@pytest.fixture(scope="module")
-def two_talks(tmp_path_factory, sample_mp3, ffmpeg_exe):
-    """Two different recordings: the sample, and the sample a little slower (other audio, other hash)."""
-    folder = tmp_path_factory.mktemp("talks")
-    shutil.copy(sample_mp3, folder / "one.mp3")
-    subprocess.run([ffmpeg_exe, "-nostdin", "-loglevel", "error", "-y", "-i", str(sample_mp3), "-af",
-                    "atempo=0.85", str(folder / "two.mp3")], check=True)
-    return [str(folder / "one.mp3"), str(folder / "two.mp3")]
 
 
 def run_json(args, env, timeout=900) -> tuple[dict, subprocess.CompletedProcess]:

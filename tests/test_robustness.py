@@ -116,16 +116,6 @@ def check_whole(db: Path) -> None:
             conn.execute("SELECT count(*) FROM chunks").fetchone()[0]
 
 
-@pytest.fixture(scope="module")
-def two_talks(tmp_path_factory, sample_mp3, ffmpeg_exe):
-    folder = tmp_path_factory.mktemp("talks")
-    shutil.copy(sample_mp3, folder / "one.mp3")
-    # A second, different recording: the sample slowed a little, so its audio and hash differ.
-    subprocess.run([ffmpeg_exe, "-nostdin", "-loglevel", "error", "-y", "-i", str(sample_mp3), "-af", "atempo=0.9",
-                    str(folder / "two.mp3")], check=True)
-    return [str(folder / "one.mp3"), str(folder / "two.mp3")]
-
-
 def test_runs_killed_at_random_moments_end_in_the_same_index(two_talks, env, tmp_path):
     reference = tmp_path / "reference.db"
     assert run(["run", *two_talks, "--db", str(reference)], env).returncode == 0
