@@ -1,6 +1,7 @@
 """faster-whisper (int8, float32) against openai-whisper on the same audio and the same weights.
 
-Quick: one pass over the real clips (about 45 s). --full: files of 10 and 60 minutes.
+Quick: one pass over the real clips (about 45 s). --full: files of 10 and 60 minutes; --minutes 10
+for chosen lengths.
 Real-time factor = transcription time / audio time (model loading apart); peak memory of each
 engine's own process; word error rate on the references of the quick file.
 """
@@ -33,12 +34,14 @@ def run_engine(engine: str, compute: str, wav: Path, cache: str) -> tuple[dict, 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--full", action="store_true", help="also 10- and 60-minute files")
+    parser.add_argument("--minutes", type=float, nargs="*", default=None,
+                        help="long files of these lengths instead of --full's 10 and 60")
     args = parser.parse_args()
+    lengths = args.minutes if args.minutes is not None else ([10, 60] if args.full else [])
     cache = str(Settings().cache_path)
     with tempfile.TemporaryDirectory() as tmp:
         files = [long_audio(0, Path(tmp) / "one-pass.wav")]
-        if args.full:
-            files += [long_audio(10, Path(tmp) / "10min.wav"), long_audio(60, Path(tmp) / "60min.wav")]
+        files += [long_audio(minutes, Path(tmp) / f"{minutes:g}min.wav") for minutes in lengths]
         rows, wers, speeds = [], {}, {}
         for wav, reference, duration in files:
             for engine, compute in ENGINES:
