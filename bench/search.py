@@ -83,28 +83,34 @@ def build(hours: int, path: Path, rng: random.Random) -> float:
     return time.perf_counter() - started
 
 
+KINDS = ("common word", "middling word", "rare word", "two words (AND)", "phrase", "English word",
+         "word + speaker", "word + year")
+
+
 def queries(rng: random.Random, count: int) -> list[dict]:
+    """`count` queries, the KINDS in turn; each a dict of `Index.search` arguments and its kind."""
     fr, en = vocabulary()
     common, middling, rare = fr[:20], fr[100:2000], fr[5000:]
     out = []
     for n in range(count):
-        kind = n % 8
+        kind = n % len(KINDS)
         if kind == 0:
-            out.append({"query": rng.choice(common), "lang": "fr"})
+            q = {"query": rng.choice(common), "lang": "fr"}
         elif kind == 1:
-            out.append({"query": rng.choice(middling), "lang": "fr"})
+            q = {"query": rng.choice(middling), "lang": "fr"}
         elif kind == 2:
-            out.append({"query": rng.choice(rare), "lang": "fr"})
+            q = {"query": rng.choice(rare), "lang": "fr"}
         elif kind == 3:
-            out.append({"query": f"{rng.choice(middling)} {rng.choice(common + middling)}", "lang": "any"})
+            q = {"query": f"{rng.choice(middling)} {rng.choice(common + middling)}", "lang": "any"}
         elif kind == 4:
-            out.append({"query": f'"{rng.choice(common)} {rng.choice(middling)}"', "lang": "fr"})
+            q = {"query": f'"{rng.choice(common)} {rng.choice(middling)}"', "lang": "fr"}
         elif kind == 5:
-            out.append({"query": rng.choice(en[:2000]), "lang": "en"})
+            q = {"query": rng.choice(en[:2000]), "lang": "en"}
         elif kind == 6:
-            out.append({"query": rng.choice(middling), "lang": "any", "speaker": f"Intervenant {rng.randrange(40)}"})
+            q = {"query": rng.choice(middling), "lang": "any", "speaker": f"Intervenant {rng.randrange(40)}"}
         else:
-            out.append({"query": rng.choice(common + middling), "lang": "any", "date": str(2010 + rng.randrange(15))})
+            q = {"query": rng.choice(common + middling), "lang": "any", "date": str(2010 + rng.randrange(15))}
+        out.append({**q, "kind": KINDS[kind]})
     return out
 
 
@@ -114,25 +120,32 @@ def main() -> None:
     args = parser.parse_args()
     sizes = [100, 1000] + ([10000] if args.full else [])
     rng = random.Random(2018)
-    rows = []
+    rows, by_kind = [], {}
     with tempfile.TemporaryDirectory() as tmp:
         for hours in sizes:
             path = Path(tmp) / f"{hours}.db"
             seconds = build(hours, path, rng)
             size = sum(p.stat().st_size for p in Path(tmp).glob(f"{hours}.db*"))
-            latencies = []
+            latencies, by_kind = [], {kind: [] for kind in KINDS}  # the kinds of the largest archive are shown
             with Index(path, readonly=True) as index:
                 for q in queries(rng, 400):
+                    kind = q.pop("kind")
                     started = time.perf_counter()
                     index.search(q.pop("query"), limit=10, **q)
                     latencies.append((time.perf_counter() - started) * 1000)
+                    by_kind[kind].append(latencies[-1])
             cuts = statistics.quantiles(latencies, n=100)
             rows.append([f"{hours:,} h", f"{hours * CHUNKS_PER_HOUR:,}", f"{seconds:.1f} s", f"{size / 2**20:.0f} MiB",
                          f"{cuts[49]:.2f} ms", f"{cuts[94]:.2f} ms", f"{cuts[98]:.2f} ms"])
     body = table(["archive", "chunks", "build", "database", "p50", "p95", "p99"], rows)
     body += ("\n\n400 queries per size, in equal parts: common words (the 20 most frequent), middling ones (ranks "
-             "100–2,000), rare ones (beyond 5,000), two-word AND queries, phrases, English words, words with a "
-             "speaker filter, words with a year filter; limit 10, each query's snippets and moments included.")
+             "100–2,000), rare ones (beyond 5,000), two-word AND queries, phrases (common + middling), English words, "
+             "words with a speaker filter, words with a year filter; limit 10, each query's snippets and moments "
+             "included.")
+    body += f"\n\nBy kind of query, at {sizes[-1]:,} h (50 queries each):\n\n" + table(
+        ["kind", "p50", "p95", "max"],
+        [[kind, f"{statistics.median(ms):.2f} ms", f"{statistics.quantiles(ms, n=100)[94]:.2f} ms", f"{max(ms):.2f} ms"]
+         for kind, ms in by_kind.items()])
     report("Index and search at scale", f"{CHUNKS_PER_HOUR} chunks an hour of {WORDS_PER_CHUNK} words in each "
            "language, FTS5 (French unicode61 remove_diacritics 2; English porter)", body)
 

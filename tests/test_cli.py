@@ -13,6 +13,7 @@ def db(tmp_path):
     path = tmp_path / "index.db"
     with Index(path) as ix:
         rec = make_recording()
+        rec.date = "2018-02-14"
         segments = make_segments(TEXTS)
         ix.add(rec, segments, chunks_of(rec.id, segments))
     return str(path)
@@ -53,6 +54,19 @@ def test_search_filters_and_limit(db):
     assert json.loads(invoke("search", "coordination", "--db", db, "--json", "--speaker", "Nobody").output) == []
     assert len(json.loads(invoke("search", "la", "--db", db, "--json", "--limit", "1").output)) == 1
     assert "No match" in invoke("search", "xylophone", "--db", db).output
+    found = lambda *args: len(json.loads(invoke("search", "coordination", "--db", db, "--json", *args).output))  # noqa: E731
+    assert found("--speaker", "brisebois", "--event", "mini-conf", "--date", "2018-02") == found() == 2
+    assert found("--date", "2019") == 0
+
+
+def test_a_version_1_index_is_upgraded_by_the_first_command(tmp_path):
+    from test_index import make_version_1_index
+
+    make_version_1_index(tmp_path / "old.db")
+    rows = json.loads(invoke("list", "--db", str(tmp_path / "old.db"), "--json").output)
+    assert [r["id"] for r in rows] == ["old-talk"]
+    hits = json.loads(invoke("search", "polonium", "--db", str(tmp_path / "old.db"), "--speaker", "curie", "--json").output)
+    assert [h["recording_id"] for h in hits] == ["old-talk"]
 
 
 def test_list_and_transcript(db):

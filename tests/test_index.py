@@ -97,6 +97,86 @@ def test_filters(index, tmp_path):
     assert index.search("coordination", limit=1, offset=1)[0].recording_id != index.search("coordination", limit=1)[0].recording_id
 
 
+def test_filters_match_words_of_names_without_accents_and_dates_from_the_year(index):
+    other = make_recording("talk-2", speaker="François Lévesque", event="Journée d'étude")
+    other.date = "2019-03-07"
+    segs = make_segments(["La coordination se mesure.", "Une coordination réussie."])
+    index.add(other, segs, chunks_of(other.id, segs, per_chunk=1))
+    found = lambda **filters: {h.recording_id for h in index.search("coordination", **filters)}  # noqa: E731
+    assert found(speaker="francois levesque") == found(speaker="Lévesq") == found(speaker="FRANÇOIS") == {"talk-2"}
+    assert found(speaker="levesque francois") == set()  # the words of a name, in their order
+    assert found(speaker="René-André") == found(speaker="rene andre brise") == {"talk-1"}
+    assert found(event="journee d etude") == found(event="étude") == {"talk-2"}
+    assert found(date="2019") == found(date="2019-03") == found(date="2019-03-07") == found(date="2019-0") == {"talk-2"}
+    assert found(date="2019-04") == found(date="03") == found(date="2018") == set()
+    assert found(speaker="?") == found(event="–") == set()  # no word: nothing can match
+    assert found(speaker="Lévesque", event="étude", date="2019", lang="en") == set()  # no English yet
+    assert len(index.search("coordination", recording="talk-2")) == 2
+    assert index.search("coordination", speaker="Brisebois", recording="talk-2") == []
+    assert index.integrity_check() == "ok"
+
+
+def test_a_recordings_new_speakers_event_or_date_are_searchable_at_once(index):
+    assert index.search("coordination", speaker="Brisebois")
+    index.db["recordings"].update("talk-1", {"speakers": '["Nadia Roy"]', "event": "Colloque", "date": "2020-01-02"})
+    assert index.search("coordination", speaker="Brisebois") == []
+    hits = index.search("coordination", speaker="Nadia Roy", event="colloque", date="2020")
+    assert {h.recording_id for h in hits} == {"talk-1"} and hits[0].speakers == ["Nadia Roy"]
+    assert index.integrity_check() == "ok"
+    index.db["recordings"].delete("talk-1")  # its chunks go with it, from the full-text tables too
+    assert index.db["chunks"].count == 0 and index.integrity_check() == "ok"
+
+
+def test_integrity_check_compares_the_full_text_tables_with_the_chunks(index):
+    index.db.execute("DROP TRIGGER chunks_search_au")
+    index.db.execute("UPDATE chunks SET text_fr = 'autre chose' WHERE idx = 0")
+    assert index.integrity_check().startswith("chunks_fts:")
+
+
+def make_version_1_index(path):
+    """An index as version 1 wrote it: the text alone in each full-text table."""
+    db = sqlite_utils.Database(path)
+    db.executescript("""
+        CREATE TABLE recordings (id TEXT PRIMARY KEY, title TEXT, speakers TEXT, event TEXT, date TEXT,
+            language TEXT, source TEXT, media_path TEXT, duration FLOAT, content_hash TEXT, uploader TEXT,
+            engine TEXT, model TEXT, settings TEXT, fingerprint TEXT, translation_engine TEXT,
+            translation_model TEXT, translation_fingerprint TEXT, detected_language TEXT, status TEXT,
+            error TEXT, indexed_at TEXT);
+        CREATE TABLE chunks (id INTEGER PRIMARY KEY, recording_id TEXT REFERENCES recordings(id), idx INTEGER,
+            start FLOAT, "end" FLOAT, text_fr TEXT, text_en TEXT);
+        CREATE VIRTUAL TABLE chunks_fts USING fts5(text_fr, content=[chunks],
+            tokenize='unicode61 remove_diacritics 2');
+        CREATE TRIGGER chunks_ai AFTER INSERT ON chunks BEGIN
+            INSERT INTO chunks_fts(rowid, text_fr) VALUES (new.id, new.text_fr); END;
+        CREATE VIRTUAL TABLE chunks_en_fts USING fts5(text_en, content='chunks', content_rowid='id',
+            tokenize='porter unicode61 remove_diacritics 2');
+        CREATE TRIGGER chunks_en_ai AFTER INSERT ON chunks BEGIN
+            INSERT INTO chunks_en_fts(rowid, text_en) VALUES (new.id, new.text_en); END;
+        INSERT INTO recordings (id, title, speakers, event, date, source, status)
+            VALUES ('old-talk', 'Ancien', '["Marie Curie"]', 'Séminaire', '2017-05-04', '/media/old.mp3', 'indexed');
+        INSERT INTO chunks (recording_id, idx, start, "end", text_fr, text_en)
+            VALUES ('old-talk', 0, 0, 9, 'la radioactivité du polonium', 'the radioactivity of polonium');
+        PRAGMA user_version = 1;
+    """)
+    db.close()
+
+
+def test_a_version_1_index_is_upgraded_in_place_and_keeps_its_chunks(tmp_path):
+    path = tmp_path / "old.db"
+    make_version_1_index(path)
+    with pytest.raises(Exception, match="schema version 1, not 2; `recording-index list` upgrades it"):
+        Index(path, readonly=True)
+    with Index(path, create=False) as ix:
+        assert ix.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+        assert ix.integrity_check() == "ok"
+        assert [h.recording_id for h in ix.search("polonium", speaker="Curie", date="2017", lang="fr")] == ["old-talk"]
+        assert [h.snippet for h in ix.search("radioactive", event="seminaire", lang="en")] == \
+            ["the **radioactivity** of polonium"]
+        assert not ix.db.execute("SELECT name FROM sqlite_master WHERE name IN ('chunks_ai', 'chunks_en_ai')").fetchall()
+    with Index(path, readonly=True) as ix:
+        assert ix.search("polonium")
+
+
 @pytest.mark.parametrize("query", NASTY_QUERIES)
 def test_any_typed_text_searches_without_error(index, query):
     assert isinstance(index.search(query), list)

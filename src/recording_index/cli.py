@@ -125,17 +125,18 @@ def run(ctx, paths, catalog, db, engine, model, language, translator, retranslat
 @click.option("--limit", default=10, show_default=True, type=click.IntRange(1, 1000))
 @click.option("--offset", default=0, type=click.IntRange(0))
 @click.option("--recording", help="only this recording (id or source)")
-@click.option("--speaker", help="only recordings with a speaker matching this")
-@click.option("--event", help="only recordings of an event matching this")
+@click.option("--speaker", help="only recordings with a speaker of these words (the last may be cut: 'lem')")
+@click.option("--event", help="only recordings of an event of these words")
+@click.option("--date", help="only recordings of this year, month or day (2018, 2018-02, 2018-02-14)")
 @click.option("--lang", type=click.Choice(["fr", "en", "any"]), default="any", show_default=True,
               help="search the French, the English, or both")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
-def search(ctx, query, db, limit, offset, recording, speaker, event, lang, as_json):
+def search(ctx, query, db, limit, offset, recording, speaker, event, date, lang, as_json):
     """Search what was said, in French or English: ranked hits with the moment and a link to it."""
     with Index(_db(ctx, db), create=False) as index:
         hits = index.search(query, limit=limit, offset=offset, recording=recording, speaker=speaker, event=event,
-                            lang=lang)
+                            date=date, lang=lang)
     if as_json:
         click.echo(json.dumps([h.to_dict() for h in hits], ensure_ascii=False, indent=2))
         return
