@@ -63,6 +63,14 @@ def test_assign_by_time_uses_word_times_and_falls_back_to_overlap():
     assert [s.text_en for s in french] == ["Hello,", "I am a programmer.", "Silence."]
 
 
+def test_english_without_word_times_is_spread_over_the_french_it_covers():
+    french = [seg(0, "Bonjour à tous.", 0, 4), seg(1, "Je suis programmeur.", 4, 8), seg(2, "Fin.", 20, 21)]
+    # A batched English pass: one segment per VAD chunk, no word times.
+    english = [Segment(0, 0, 8, "Hello everyone. I am a programmer."), Segment(1, 20, 21, "End.")]
+    assign_by_time(french, english)
+    assert [s.text_en for s in french] == ["Hello everyone. I", "am a programmer.", "End."]
+
+
 def test_numbers_changed_by_the_translator_are_put_back():
     assert keep_numbers("Le 28 février 2018, 120 personnes.", "On February 28, 2019, 12 people.") == \
         "On February 28, 2018, 120 people."

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Sequence
 
 from .models import Segment
+from .subtitles import spread_words
 
 # A sentence ends at . ? ! … (with closing quotes or brackets) before a space, except after a few
 # French abbreviations that end in a full stop.
@@ -133,11 +134,9 @@ def assign_by_time(segments: Sequence[Segment], english: Sequence[Segment]) -> N
     shares: dict[int, list[str]] = {s.index: [] for s in segments}
     if segments:
         for en in english:
-            units = [((w.start + w.end) / 2, w.text.strip()) for w in en.words] if en.words else \
-                [((en.start + en.end) / 2, en.text.strip())]
-            for middle, text in units:
-                if text:
-                    shares[_nearest(segments, middle).index].append(text)
+            for word in en.words or spread_words(en.text, en.start, en.end):
+                if word.text.strip():
+                    shares[_nearest(segments, (word.start + word.end) / 2).index].append(word.text.strip())
     for segment in segments:
         segment.text_en = " ".join(shares[segment.index])
 
