@@ -67,7 +67,7 @@ def build(hours: int, path: Path, rng: random.Random) -> float:
     fr, en = vocabulary()
     weights_fr = list(itertools.accumulate(1 / (rank + 1) for rank in range(len(fr))))
     weights_en = list(itertools.accumulate(1 / (rank + 1) for rank in range(len(en))))
-    speakers = [f"Intervenant {n}" for n in range(40)]
+    speakers = SPEAKERS
     started = time.perf_counter()
     with Index(path) as index:
         for hour in range(hours):
@@ -82,6 +82,15 @@ def build(hours: int, path: Path, rng: random.Random) -> float:
             index.add(rec, [], chunks)
     return time.perf_counter() - started
 
+
+# 40 speakers with names as a seminar series in Québec would have them (first names repeat).
+FIRST_NAMES = ["Marie", "Jean", "Sophie", "Pierre", "Nathalie", "Michel", "Isabelle", "Luc", "Catherine", "François"]
+SURNAMES = ["Tremblay", "Gagnon", "Roy", "Côté", "Bouchard", "Gauthier", "Morin", "Lavoie", "Fortin", "Gagné",
+            "Ouellet", "Pelletier", "Bélanger", "Lévesque", "Bergeron", "Leblanc", "Paquette", "Girard", "Simard",
+            "Boucher", "Caron", "Beaulieu", "Cloutier", "Dubé", "Poirier", "Fournier", "Lapointe", "Leclerc",
+            "Lefebvre", "Poulin", "Thibault", "St-Pierre", "Nadeau", "Martin", "Landry", "Martel", "Bédard",
+            "Grenier", "Lessard", "Bernier"]
+SPEAKERS = [f"{FIRST_NAMES[n % len(FIRST_NAMES)]} {surname}" for n, surname in enumerate(SURNAMES)]
 
 KINDS = ("common word", "middling word", "rare word", "two words (AND)", "phrase", "English word",
          "word + speaker", "word + year")
@@ -107,7 +116,9 @@ def queries(rng: random.Random, count: int) -> list[dict]:
         elif kind == 5:
             q = {"query": rng.choice(en[:2000]), "lang": "en"}
         elif kind == 6:
-            q = {"query": rng.choice(middling), "lang": "any", "speaker": f"Intervenant {rng.randrange(40)}"}
+            # What a person types: a surname, or the whole name.
+            name = rng.choice(SPEAKERS)
+            q = {"query": rng.choice(middling), "lang": "any", "speaker": rng.choice([name, name.split()[-1]])}
         else:
             q = {"query": rng.choice(common + middling), "lang": "any", "date": str(2010 + rng.randrange(15))}
         out.append({**q, "kind": KINDS[kind]})

@@ -31,10 +31,10 @@ LANGUAGES = ("fr", "en", "any")
 SEARCH_TABLES = (("chunks_fts", "text_fr", FRENCH_TOKENIZER), ("chunks_en_fts", "text_en", ENGLISH_TOKENIZER))
 FACETS = ("speakers", "event", "date")
 TEXT_COLUMN = {"fr": "text_fr", "en": "text_en"}
-# Ranking costs time in proportion to the chunks ranked: a word found in a third of a 10,000-hour
-# archive would take a second. So the newest RANKING_WINDOW matches (in indexing order) are ranked;
-# a query matching fewer, as nearly all do once they name something specific, is ranked exactly.
-RANKING_WINDOW = 5000
+# Ranking costs time in proportion to the chunks a query's terms are in (see Index._search_side): a
+# query matching more than RANKING_WINDOW chunks (filters included) lists the newest first; one
+# matching fewer, as nearly all do once they name something specific, is ranked by bm25.
+RANKING_WINDOW = 2000
 SNIPPET_OPEN, SNIPPET_CLOSE = "**", "**"
 
 
@@ -298,12 +298,12 @@ class Index:
         if not match:
             return []
         filters = []
-        for column, value, anchored in (("speakers", speaker, False), ("event", event, False), ("date", date, True)):
+        for column, value in (("speakers", speaker), ("event", event), ("date", date)):
             if value:
-                term = facet_query(value, anchored)
+                term = facet_query(value, column)
                 if not term:
                     return []  # a filter with no word in it names nothing that can match
-                filters.append(f"{column} : {term}")
+                filters.append(term)
         params = {"limit": limit + offset, "low": None, "high": None}
         if recording:
             # A recording's chunks are written in one transaction, so their ids are one range.
@@ -314,11 +314,11 @@ class Index:
         params["open"], params["close"] = marks
         best: dict[int, dict[str, Any]] = {}
         for side in (("fr", "en") if lang == "any" else (lang,)):
-            side_match = " AND ".join([f"{TEXT_COLUMN[side]} : ({match})", *filters])
-            for row in self._search_side(side, {**params, "match": side_match}):
+            words = f"{TEXT_COLUMN[side]} : ({match})"
+            for row in self._search_side(side, {**params, "words": words, "match": " AND ".join([words, *filters])}):
                 if row["id"] not in best or row["score"] < best[row["id"]]["score"]:
                     best[row["id"]] = row
-        rows = sorted(best.values(), key=lambda r: r["score"])[offset:offset + limit]
+        rows = sorted(best.values(), key=lambda r: (r["score"], -r["id"]))[offset:offset + limit]
         wanted = {fold(t) for t in _TOKEN.findall(query)}
         hits = []
         for r in rows:
@@ -333,16 +333,31 @@ class Index:
         return hits
 
     def _search_side(self, side: str, params: dict[str, Any]) -> list[dict[str, Any]]:
-        """The best chunks of one language side: rank the newest RANKING_WINDOW matches, then make
-        snippets for the kept ones alone (a snippet reads and tokenizes its whole chunk)."""
+        """The best chunks of one language side, then snippets for the kept ones alone (a snippet
+        reads and tokenizes its whole chunk).
+
+        bm25 first counts every chunk holding each term of the query, filters included, so its cost
+        grows with the most common term, not with the results: 30 ms for a word in most chunks of
+        10,000 hours. So the newest matches come first, filters included, walking FTS5's lists from
+        the newest chunk; up to RANKING_WINDOW of them are ranked by bm25 on the words alone; more
+        than that, and the query is too common to rank: the newest come first (score 0).
+        """
         fts = "chunks_fts" if side == "fr" else "chunks_en_fts"
         in_range = f" AND {fts}.rowid BETWEEN :low AND :high" if params["low"] is not None else ""
-        ranked = self.db.execute(f"""
-            SELECT id, score FROM (
-                SELECT rowid AS id, bm25({fts}, 1.0{", 0.0" * len(FACETS)}) AS score FROM {fts}
-                WHERE {fts} MATCH :match{in_range}
-                ORDER BY rowid DESC LIMIT :window)
-            ORDER BY score LIMIT :limit""", {**params, "window": max(RANKING_WINDOW, params["limit"])}).fetchall()
+        newest = [row[0] for row in self.db.execute(
+            f"SELECT rowid FROM {fts} WHERE {fts} MATCH :match{in_range} ORDER BY rowid DESC LIMIT :window",
+            {**params, "window": RANKING_WINDOW + 1})]
+        if len(newest) > RANKING_WINDOW:
+            ranked = [(chunk_id, 0.0) for chunk_id in newest[:params["limit"]]]
+        else:
+            # Without filters, the words' matches in that id range are exactly `newest`.
+            filtered = " AND +rowid IN (SELECT value FROM json_each(:ids))" if params["match"] != params["words"] else ""
+            ranked = self.db.execute(f"""
+                SELECT rowid, bm25({fts}, 1.0{", 0.0" * len(FACETS)}) AS score FROM {fts}
+                WHERE {fts} MATCH :words AND rowid BETWEEN :first AND :last{filtered}
+                ORDER BY score, rowid DESC LIMIT :limit""",
+                {**params, "first": min(newest, default=0), "last": max(newest, default=-1),
+                 "ids": json.dumps(newest)}).fetchall()
         rows = []
         for chunk_id, score in ranked:
             # A run may have replaced the chunk since: then it is simply not shown.
@@ -403,12 +418,17 @@ def _stem_match(token: str, wanted: set[str]) -> bool:
                for w in wanted)
 
 
-def facet_query(value: str, anchored: bool = False) -> str:
-    """A filter as an FTS5 phrase whose last word may be the start of a word: "Lemaire" and
-    "lem" find "Pier-Alexandre Lemaire", "2018-0" finds any date of 2018 from January to September.
-    `anchored` ties it to the start of the column (a date is filtered from its year on)."""
+def facet_query(value: str, column: str) -> str:
+    """A filter as an FTS5 phrase on one column. A name's last word of 3 letters or more may be the
+    start of a word: "Lemaire" and "lem" find "Pier-Alexandre Lemaire" (a shorter start would pull
+    in every word of the archive that begins with it). A date is matched from its year on: "2018",
+    "2018-02" and "2018-02-14" are the phrases "^2018", "^2018 02" and "^2018 02 14"."""
     tokens = _TOKEN.findall(value)
-    return ("^" if anchored else "") + '"' + " ".join(tokens) + '"*' if tokens else ""
+    if not tokens:
+        return ""
+    if column == "date":
+        return f'{column} : ^"{" ".join(tokens)}"'
+    return f'{column} : "{" ".join(tokens)}"' + ("*" if len(tokens[-1]) >= 3 else "")
 
 
 def fts_query(text: str) -> str:
