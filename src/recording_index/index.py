@@ -6,10 +6,8 @@ The database is plain sqlite-utils tables, so it opens in Datasette as it is.
 from __future__ import annotations
 
 import json
-import re
 import sqlite3
 import time
-import unicodedata
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Iterable
@@ -18,6 +16,7 @@ import sqlite_utils
 
 from .errors import RecordingIndexError
 from .models import Chunk, Recording, SearchHit, Segment, Word
+from .query import TOKEN, facet_query, fold, fts_query, stem_match
 from .sources import moment_url
 
 # 2: the recordings' speakers, event and date are indexed with each chunk's text (filters in FTS5).
@@ -319,7 +318,7 @@ class Index:
                 if row["id"] not in best or row["score"] < best[row["id"]]["score"]:
                     best[row["id"]] = row
         rows = sorted(best.values(), key=lambda r: (r["score"], -r["id"]))[offset:offset + limit]
-        wanted = {fold(t) for t in _TOKEN.findall(query)}
+        wanted = {fold(t) for t in TOKEN.findall(query)}
         hits = []
         for r in rows:
             moment = self._moment(r["recording_id"], r["start"], r["end"], wanted, r["lang"])
@@ -377,13 +376,13 @@ class Index:
         if lang == "en":
             for row in self.db.query("SELECT start, text_en FROM segments WHERE recording_id = ? AND start >= ? "
                                      "AND start <= ? ORDER BY start", [recording_id, start, end]):
-                if any(_stem_match(fold(t), wanted) for t in _TOKEN.findall(row["text_en"] or "")):
+                if any(stem_match(fold(t), wanted) for t in TOKEN.findall(row["text_en"] or "")):
                     return row["start"]
             return start
         rows = self.db.query("SELECT start, text FROM words WHERE recording_id = ? AND start >= ? AND start <= ? "
                              "ORDER BY start", [recording_id, start, end])
         for row in rows:
-            if any(fold(t) in wanted for t in _TOKEN.findall(row["text"])):
+            if any(fold(t) in wanted for t in TOKEN.findall(row["text"])):
                 return row["start"]
         return start
 
@@ -398,55 +397,7 @@ class Index:
         return result
 
 
-_TOKEN = re.compile(r"\w+", re.UNICODE)
-
-
 def _recording_row(recording: Recording) -> dict[str, Any]:
     row = asdict(recording)
     del row["pick"]  # how a catalog chose it from a page, not a fact about the recording
     return {**row, "speakers": json.dumps(recording.speakers, ensure_ascii=False)}
-
-
-def fold(text: str) -> str:
-    """Lower case without accents, as the French full-text tokenizer compares words."""
-    return "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c)).casefold()
-
-
-def _stem_match(token: str, wanted: set[str]) -> bool:
-    """A rough stand-in for Porter stemming: the same word, or a shared stem of 4+ letters."""
-    return any(token == w or (len(w) >= 4 and len(token) >= 4 and (token.startswith(w[:max(4, len(w) - 3)])))
-               for w in wanted)
-
-
-def facet_query(value: str, column: str) -> str:
-    """A filter as an FTS5 phrase on one column. A name's last word of 3 letters or more may be the
-    start of a word: "Lemaire" and "lem" find "Pier-Alexandre Lemaire" (a shorter start would pull
-    in every word of the archive that begins with it). A date is matched from its year on: "2018",
-    "2018-02" and "2018-02-14" are the phrases "^2018", "^2018 02" and "^2018 02 14"."""
-    tokens = _TOKEN.findall(value)
-    if not tokens:
-        return ""
-    if column == "date":
-        return f'{column} : ^"{" ".join(tokens)}"'
-    return f'{column} : "{" ".join(tokens)}"' + ("*" if len(tokens[-1]) >= 3 else "")
-
-
-def fts_query(text: str) -> str:
-    """Turn what a person typed into an FTS5 query of quoted words (all must match).
-
-    Balanced double quotes keep their words together as a phrase; everything else, including
-    AND/OR/NOT/NEAR, `*`, `-`, parentheses and a lone quote, is just words or ignored.
-    """
-    parts = text.split('"')
-    if len(parts) % 2 == 0:  # an unbalanced quote: treat the whole text as loose words
-        parts = [text.replace('"', " ")]
-    terms = []
-    for i, part in enumerate(parts):
-        tokens = _TOKEN.findall(part)
-        if not tokens:
-            continue
-        if i % 2 == 1:
-            terms.append('"' + " ".join(tokens) + '"')
-        else:
-            terms.extend(f'"{token}"' for token in tokens)
-    return " ".join(terms)

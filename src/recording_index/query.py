@@ -1,0 +1,53 @@
+"""What a person typed, turned into FTS5 queries; and the word folding that search compares with."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+TOKEN = re.compile(r"\w+", re.UNICODE)
+
+
+def fold(text: str) -> str:
+    """Lower case without accents, as the French full-text tokenizer compares words."""
+    return "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c)).casefold()
+
+
+def stem_match(token: str, wanted: set[str]) -> bool:
+    """A rough stand-in for Porter stemming: the same word, or a shared stem of 4+ letters."""
+    return any(token == w or (len(w) >= 4 and len(token) >= 4 and (token.startswith(w[:max(4, len(w) - 3)])))
+               for w in wanted)
+
+
+def facet_query(value: str, column: str) -> str:
+    """A filter as an FTS5 phrase on one column. A name's last word of 3 letters or more may be the
+    start of a word: "Lemaire" and "lem" find "Pier-Alexandre Lemaire" (a shorter start would pull
+    in every word of the archive that begins with it). A date is matched from its year on: "2018",
+    "2018-02" and "2018-02-14" are the phrases "^2018", "^2018 02" and "^2018 02 14"."""
+    tokens = TOKEN.findall(value)
+    if not tokens:
+        return ""
+    if column == "date":
+        return f'{column} : ^"{" ".join(tokens)}"'
+    return f'{column} : "{" ".join(tokens)}"' + ("*" if len(tokens[-1]) >= 3 else "")
+
+
+def fts_query(text: str) -> str:
+    """Turn what a person typed into an FTS5 query of quoted words (all must match).
+
+    Balanced double quotes keep their words together as a phrase; everything else, including
+    AND/OR/NOT/NEAR, `*`, `-`, parentheses and a lone quote, is just words or ignored.
+    """
+    parts = text.split('"')
+    if len(parts) % 2 == 0:  # an unbalanced quote: treat the whole text as loose words
+        parts = [text.replace('"', " ")]
+    terms = []
+    for i, part in enumerate(parts):
+        tokens = TOKEN.findall(part)
+        if not tokens:
+            continue
+        if i % 2 == 1:
+            terms.append('"' + " ".join(tokens) + '"')
+        else:
+            terms.extend(f'"{token}"' for token in tokens)
+    return " ".join(terms)
