@@ -302,6 +302,11 @@ class Index:
                 term = facet_query(value, column)
                 if not term:
                     return []  # a filter with no word in it names nothing that can match
+                # Whole words when some recording has them (an FTS5 prefix query merges the lists
+                # of every word with that start: a few ms a query), else the last word as a start.
+                if column != "date" and not self.db.execute(
+                        "SELECT 1 FROM chunks_fts WHERE chunks_fts MATCH ? LIMIT 1", [term]).fetchone():
+                    term = facet_query(value, column, by_start=True)
                 filters.append(term)
         params = {"limit": limit + offset, "low": None, "high": None}
         if recording:
@@ -335,11 +340,11 @@ class Index:
         """The best chunks of one language side, then snippets for the kept ones alone (a snippet
         reads and tokenizes its whole chunk).
 
-        bm25 first counts every chunk holding each term of the query, filters included, so its cost
-        grows with the most common term, not with the results: 30 ms for a word in most chunks of
-        10,000 hours. So the newest matches come first, filters included, walking FTS5's lists from
-        the newest chunk; up to RANKING_WINDOW of them are ranked by bm25 on the words alone; more
-        than that, and the query is too common to rank: the newest come first (score 0).
+        bm25 first counts every chunk holding each term of the query, so its cost grows with the
+        most common term, not with the results: 30 ms for a word in most chunks of 10,000 hours.
+        So the matches are listed first, filters included, from the newest chunk back (FTS5 walks
+        its lists in that order and stops early). Up to RANKING_WINDOW of them are ranked by bm25;
+        more, and the query is too common to rank: the newest come first (score 0).
         """
         fts = "chunks_fts" if side == "fr" else "chunks_en_fts"
         in_range = f" AND {fts}.rowid BETWEEN :low AND :high" if params["low"] is not None else ""
@@ -348,15 +353,14 @@ class Index:
             {**params, "window": RANKING_WINDOW + 1})]
         if len(newest) > RANKING_WINDOW:
             ranked = [(chunk_id, 0.0) for chunk_id in newest[:params["limit"]]]
-        else:
-            # Without filters, the words' matches in that id range are exactly `newest`.
-            filtered = " AND +rowid IN (SELECT value FROM json_each(:ids))" if params["match"] != params["words"] else ""
+        elif newest:
+            # Facet columns weigh nothing: a filter selects, it does not rank.
             ranked = self.db.execute(f"""
                 SELECT rowid, bm25({fts}, 1.0{", 0.0" * len(FACETS)}) AS score FROM {fts}
-                WHERE {fts} MATCH :words AND rowid BETWEEN :first AND :last{filtered}
-                ORDER BY score, rowid DESC LIMIT :limit""",
-                {**params, "first": min(newest, default=0), "last": max(newest, default=-1),
-                 "ids": json.dumps(newest)}).fetchall()
+                WHERE {fts} MATCH :match AND rowid BETWEEN :first AND :last
+                ORDER BY score, rowid DESC LIMIT :limit""", {**params, "first": newest[-1], "last": newest[0]}).fetchall()
+        else:
+            ranked = []
         rows = []
         for chunk_id, score in ranked:
             # A run may have replaced the chunk since: then it is simply not shown.
@@ -364,7 +368,7 @@ class Index:
                     SELECT c.id, c.recording_id, c.idx, c.start, c.end, c.text_fr, c.text_en, r.title, r.speakers,
                            r.event, r.source, '{side}' AS lang, snippet({fts}, 0, :open, :close, '…', 16) AS snippet
                     FROM {fts} JOIN chunks c ON c.id = {fts}.rowid JOIN recordings r ON r.id = c.recording_id
-                    WHERE {fts} MATCH :match AND {fts}.rowid = :id""", {**params, "id": chunk_id}):
+                    WHERE {fts} MATCH :words AND {fts}.rowid = :id""", {**params, "id": chunk_id}):
                 rows.append({**row, "score": score})
         return rows
 

@@ -19,17 +19,17 @@ def stem_match(token: str, wanted: set[str]) -> bool:
                for w in wanted)
 
 
-def facet_query(value: str, column: str) -> str:
-    """A filter as an FTS5 phrase on one column. A name's last word of 3 letters or more may be the
-    start of a word: "Lemaire" and "lem" find "Pier-Alexandre Lemaire" (a shorter start would pull
-    in every word of the archive that begins with it). A date is matched from its year on: "2018",
-    "2018-02" and "2018-02-14" are the phrases "^2018", "^2018 02" and "^2018 02 14"."""
+def facet_query(value: str, column: str, by_start: bool = False) -> str:
+    """A filter as an FTS5 phrase on one column: the words of a name ("Pier-Alexandre Lemaire",
+    "lemaire"), or of a date from its year on ("2018", "2018-02" and "2018-02-14" are the phrases
+    "^2018", "^2018 02" and "^2018 02 14"). `by_start` lets a name's last word be the start of a
+    word ("lem"), from 3 letters: a shorter start would pull in every word that begins with it."""
     tokens = TOKEN.findall(value)
     if not tokens:
         return ""
     if column == "date":
         return f'{column} : ^"{" ".join(tokens)}"'
-    return f'{column} : "{" ".join(tokens)}"' + ("*" if len(tokens[-1]) >= 3 else "")
+    return f'{column} : "{" ".join(tokens)}"' + ("*" if by_start and len(tokens[-1]) >= 3 else "")
 
 
 def fts_query(text: str) -> str:
