@@ -116,6 +116,16 @@ def test_filters_match_words_of_names_without_accents_and_dates_from_the_year(in
     assert index.integrity_check() == "ok"
 
 
+def test_a_speaker_filter_takes_whole_words_when_some_recording_has_them(index):
+    for rid, name in (("talk-2", "Luc Martin"), ("talk-3", "Anne Martineau")):
+        segs = make_segments(["La coordination des acteurs."])
+        index.add(make_recording(rid, speaker=name), segs, chunks_of(rid, segs))
+    found = lambda speaker: {h.recording_id for h in index.search("coordination", speaker=speaker)}  # noqa: E731
+    assert found("Martin") == {"talk-2"}  # a whole word: not Martineau
+    assert found("Mart") == {"talk-2", "talk-3"}  # no speaker has the word "mart": its start
+    assert found("Martinea") == {"talk-3"} and found("Ma") == set()
+
+
 def test_a_recordings_new_speakers_event_or_date_are_searchable_at_once(index):
     assert index.search("coordination", speaker="Brisebois")
     index.db["recordings"].update("talk-1", {"speakers": '["Nadia Roy"]', "event": "Colloque", "date": "2020-01-02"})
