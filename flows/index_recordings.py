@@ -145,7 +145,8 @@ def normalise(prepared, settings: Settings):
 @task(cache_policy=_stored_under("transcription_key"), persist_result=True)
 def transcribe(prepared, wav, settings: Settings):
     recording = prepared.recording
-    return pipeline.transcribe_wav(wav, settings, recording.title or recording.id, recording.source)
+    return pipeline.transcribe_wav(wav, settings, recording.title or recording.id, recording.source,
+                                   english=prepared.translator == "whisper")
 
 
 @task(cache_policy=_stored_under("translation_key"), persist_result=True)

@@ -64,6 +64,26 @@ def test_long_audio_is_transcribed_window_by_window_with_whole_recording_times(s
     assert heard["parallèle"] == pytest.approx(dict(aligned_words)["parallèle"], abs=0.5)
 
 
+@pytest.mark.parametrize("window", [audio.WINDOW_SECONDS, 12.0])  # one window of two VAD chunks; three windows
+def test_english_decoded_with_the_french_equals_a_separate_translation_pass(sample_mp3, cache_dir, settings,
+                                                                            window, monkeypatch):
+    from recording_index.transcribe import windowed_segments
+
+    monkeypatch.setattr(audio, "WINDOW_SECONDS", window)
+    samples = audio.open_audio(audio.normalise(sample_mp3, cache_dir / "audio"))
+    engine = load_engine(settings)
+    assert engine.shares_encoder  # faster-whisper, batched (the default settings)
+    separate = list(windowed_segments(samples, engine, "fr", task="translate"))
+    english = []
+    french = list(transcribe(samples, engine, "fr", progress=False, english=english))
+    assert [s.text for s in english] == [s.text for s in separate] and len(english) >= 2
+    assert "programmer" in " ".join(s.text for s in english).lower()  # English, not French again
+    assert [s.index for s in english] == list(range(len(english)))
+    for shared, alone in zip(english, separate):
+        assert 0 <= shared.start < shared.end <= 35 and max(shared.start, alone.start) < min(shared.end, alone.end)
+    assert [s.text for s in french] == [s.text for s in transcribe(samples, engine, "fr", progress=False)]
+
+
 def test_progress_bar_counts_audio_seconds(sample_audio, settings, capsys):
     list(transcribe(sample_audio, load_engine(settings), "fr", progress=True, label="sample"))
     err = capsys.readouterr().err

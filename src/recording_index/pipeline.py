@@ -54,6 +54,8 @@ class Transcript:
     model_id: str
     detected_language: str | None
     worker: str = ""  # host:pid of the process that transcribed it (runs may spread over machines)
+    # Whisper's English of the same audio, when decoded with the transcription (one encoder pass).
+    english_speech: list[Segment] | None = None
 
 
 @dataclass
@@ -175,9 +177,13 @@ LANGUAGE_SAMPLE_SECONDS = 300
 LANGUAGE_MISMATCH_PROBABILITY = 0.8
 
 
-def transcribe_wav(wav: Path, settings: Settings, label: str = "", source: str = "") -> Transcript:
+def transcribe_wav(wav: Path, settings: Settings, label: str = "", source: str = "",
+                   english: bool = False) -> Transcript:
     """Transcribe a normalised recording; refuse speech in another language than the configured one
-    (Whisper would otherwise translate or garble it silently) and recordings with no speech at all."""
+    (Whisper would otherwise translate or garble it silently) and recordings with no speech at all.
+
+    `english`: English will come from Whisper; an engine that can decodes it from the same encoder
+    pass (Transcript.english_speech), and `translate` then needs no second pass over the audio."""
     engine = load_engine(settings)
     samples = audio.open_audio(wav)  # read and decoded a window at a time: flat memory for hours of audio
     source = source or str(wav)
@@ -189,11 +195,12 @@ def transcribe_wav(wav: Path, settings: Settings, label: str = "", source: str =
         if spoken != expected and probability >= LANGUAGE_MISMATCH_PROBABILITY:
             raise BadInputError(source, f"spoken language looks like {spoken!r} ({probability:.0%}), not {expected!r} "
                                         f"as configured; set language = {spoken!r} or 'auto' to index it")
-    segments = list(transcribe(samples, engine, expected, settings.progress, label))
+    english_speech = [] if english and engine.shares_encoder else None
+    segments = list(transcribe(samples, engine, expected, settings.progress, label, english_speech))
     if not segments:
         raise BadInputError(source, "no speech found (silence, noise or music only)")
     return Transcript(segments, engine.name, engine.model_id, getattr(engine, "detected_language", None),
-                      worker=f"{socket.gethostname()}:{os.getpid()}")
+                      worker=f"{socket.gethostname()}:{os.getpid()}", english_speech=english_speech)
 
 
 def stored_transcript(db: str | Path, prepared: Prepared) -> Transcript:
@@ -210,7 +217,9 @@ def translate(transcript: Transcript, prepared: Prepared, settings: Settings, wa
         translate_text(transcript.segments, argos_translator(settings, settings.whisper_language or "fr"),
                        settings.progress)
     elif prepared.translator == "whisper":
-        translate_speech(transcript.segments, audio.open_audio(wav), load_engine(settings), settings.whisper_language)
+        english = transcript.english_speech
+        translate_speech(transcript.segments, audio.open_audio(wav) if english is None else None,
+                         load_engine(settings), settings.whisper_language, english)
     else:
         for segment in transcript.segments:
             segment.text_en = segment.translation_engine = segment.translation_model = None

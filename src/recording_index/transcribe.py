@@ -24,8 +24,10 @@ class Engine(Protocol):
     name: str
     model_id: str
 
-    def segments(self, audio: np.ndarray, language: str | None, task: str = "transcribe") -> Iterator[Segment]:
-        """Yield the segments of `audio` (16 kHz mono float32) as they are decoded."""
+    def segments(self, audio: np.ndarray, language: str | None, task: str = "transcribe",
+                 english: list[Segment] | None = None) -> Iterator[Segment]:
+        """Yield the segments of `audio` (16 kHz mono float32) as they are decoded. An engine whose
+        `shares_encoder` is true also appends Whisper's English of the same audio to `english`."""
 
     def detect_language(self, audio: np.ndarray) -> tuple[str, float]:
         """The language most likely spoken in `audio`'s speech, and its probability."""
@@ -43,7 +45,12 @@ class FasterWhisperEngine:
                                   cpu_threads=settings.threads)
         self.detected_language: str | None = None
 
-    def segments(self, audio: np.ndarray, language: str | None, task: str = "transcribe") -> Iterator[Segment]:
+    @property
+    def shares_encoder(self) -> bool:
+        return self.settings.batch_size > 0 and self.settings.vad
+
+    def segments(self, audio: np.ndarray, language: str | None, task: str = "transcribe",
+                 english: list[Segment] | None = None) -> Iterator[Segment]:
         batched = self.settings.batch_size > 0 and self.settings.vad
         common = dict(language=language, task=task, beam_size=self.settings.beam_size,
                       # English word times only place English on the French segments; batched, both
@@ -58,18 +65,27 @@ class FasterWhisperEngine:
             # (BENCHMARKS.md), and windows are independent, so no loop can carry from one to the next.
             from faster_whisper import BatchedInferencePipeline
 
-            found, info = BatchedInferencePipeline(self.model).transcribe(
-                audio, batch_size=self.settings.batch_size, vad_filter=True, **common)
+            english_by_chunk: dict[int, str] = {}
+            pipeline = BatchedInferencePipeline(self.model) if english is None else _bilingual(self.model,
+                                                                                              english_by_chunk)
+            found, info = pipeline.transcribe(audio, batch_size=self.settings.batch_size, vad_filter=True, **common)
         else:
             found, info = self.model.transcribe(audio, vad_filter=self.settings.vad, **common)
         self.detected_language = info.language
+        spans: dict[int, tuple[float, float]] = {}  # seek → the time its French covers, in the audio
         for i, s in enumerate(found):
+            first, last = spans.get(s.seek, (s.start, s.end))
+            spans[s.seek] = (min(first, s.start), max(last, s.end))
             yield Segment(
                 index=i, start=float(s.start), end=float(s.end), text=s.text.strip(),
                 words=[Word(float(w.start), float(w.end), w.word, float(w.probability)) for w in s.words or []],
                 avg_logprob=float(s.avg_logprob), no_speech_prob=float(s.no_speech_prob),
                 compression_ratio=float(s.compression_ratio),
             )
+        if english is not None:
+            for seek, (start, end) in sorted(spans.items()):
+                if english_by_chunk.get(seek):
+                    english.append(Segment(len(english), float(start), float(end), english_by_chunk[seek]))
 
 
     def detect_language(self, audio: np.ndarray) -> tuple[str, float]:
@@ -108,7 +124,10 @@ class OpenAIWhisperEngine:
             self.model.register_buffer("alignment_heads", mask.to_sparse(), persistent=False)
         self.detected_language = None
 
-    def segments(self, audio: np.ndarray, language: str | None, task: str = "transcribe") -> Iterator[Segment]:
+    shares_encoder = False
+
+    def segments(self, audio: np.ndarray, language: str | None, task: str = "transcribe",
+                 english: list[Segment] | None = None) -> Iterator[Segment]:
         result = self.model.transcribe(
             np.ascontiguousarray(audio), language=language, task=task, word_timestamps=True, fp16=False,
             beam_size=self.settings.beam_size, best_of=self.settings.beam_size,
@@ -150,26 +169,67 @@ def load_engine(settings: Settings) -> Engine:
     return _ENGINES[key]
 
 
-def windowed_segments(samples: np.ndarray, engine: Engine, language: str | None,
-                      task: str = "transcribe") -> Iterator[Segment]:
+def _bilingual(model, english_by_chunk: dict[int, str]):
+    """faster-whisper's batched pipeline, also decoding each batch's English from the same encoder
+    output: Whisper's speech translation then costs its decoding alone, not a second pass over the
+    audio (VAD, features and encoder again). The English of each VAD chunk is put in
+    `english_by_chunk` under the `seek` that the chunk's French segments carry."""
+    from faster_whisper import BatchedInferencePipeline
+    from faster_whisper.tokenizer import Tokenizer
+
+    class Bilingual(BatchedInferencePipeline):
+        def forward(self, features, tokenizer, chunks_metadata, options):
+            self.batch_chunks = chunks_metadata
+            return super().forward(features, tokenizer, chunks_metadata, options)
+
+        def generate_segment_batched(self, features, tokenizer, options):
+            encoder_output, outputs = super().generate_segment_batched(features, tokenizer, options)
+            to_english = Tokenizer(self.model.hf_tokenizer, True, task="translate", language=tokenizer.language_code)
+            prompt = self.model.get_prompt(to_english, [], without_timestamps=True)
+            results = self.model.model.generate(
+                encoder_output, [list(prompt) for _ in outputs], beam_size=options.beam_size,
+                patience=options.patience, length_penalty=options.length_penalty, max_length=self.model.max_length,
+                suppress_blank=options.suppress_blank, suppress_tokens=options.suppress_tokens,
+                repetition_penalty=options.repetition_penalty, no_repeat_ngram_size=options.no_repeat_ngram_size)
+            for chunk, result in zip(self.batch_chunks, results):
+                seek = int(chunk["offset"] * self.model.frames_per_second)  # as BatchedInferencePipeline.forward
+                english_by_chunk[seek] = to_english.decode(result.sequences_ids[0]).strip()
+            return encoder_output, outputs
+
+    return Bilingual(model)
+
+
+def windowed_segments(samples: np.ndarray, engine: Engine, language: str | None, task: str = "transcribe",
+                      english: list[Segment] | None = None) -> Iterator[Segment]:
     """The engine's segments of `samples` (`audio.open_audio`'s, or float32), decoded a window at a time
-    (audio.windows), their times made relative to the whole recording and their indexes continued."""
+    (audio.windows), their times made relative to the whole recording and their indexes continued.
+    With `english` (an engine that `shares_encoder`), the English of each window is added to it."""
     index = 0
     for offset, window in windows(samples):
-        for segment in engine.segments(window, language, task):
+        window_english: list[Segment] | None = None if english is None else []
+        for segment in engine.segments(window, language, task, window_english):
             segment.index = index
-            segment.start, segment.end = segment.start + offset, segment.end + offset
-            for word in segment.words:
-                word.start, word.end = word.start + offset, word.end + offset
+            _shift(segment, offset)
             index += 1
             yield segment
+        for segment in window_english or []:
+            segment.index = len(english)
+            _shift(segment, offset)
+            english.append(segment)
+
+
+def _shift(segment: Segment, offset: float) -> None:
+    segment.start, segment.end = segment.start + offset, segment.end + offset
+    for word in segment.words:
+        word.start, word.end = word.start + offset, word.end + offset
 
 
 def transcribe(audio: np.ndarray, engine: Engine, language: str | None = "fr", progress: bool = True,
-               label: str = "") -> Iterator[Segment]:
+               label: str = "", english: list[Segment] | None = None) -> Iterator[Segment]:
     """Stream guarded segments of `audio`, with a progress bar of audio time done over total.
 
-    `audio` may be `audio.open_audio`'s: hours of it are read and decoded window by window.
+    `audio` may be `audio.open_audio`'s: hours of it are read and decoded window by window. With
+    `english` (an engine that `shares_encoder`), Whisper's English of the audio is added to it.
     """
     total = len(audio) / SAMPLE_RATE
     bar = None
@@ -179,7 +239,7 @@ def transcribe(audio: np.ndarray, engine: Engine, language: str | None = "fr", p
         bar = tqdm(total=total, unit="s", desc=label or "transcribing", file=sys.stderr,
                    bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total:.0f} s audio [{elapsed}<{remaining}]")
     try:
-        for segment in guard_repetitions(windowed_segments(audio, engine, language)):
+        for segment in guard_repetitions(windowed_segments(audio, engine, language, english=english)):
             if bar is not None:
                 bar.update(max(0.0, min(segment.end, total) - bar.n))
             yield segment

@@ -185,12 +185,15 @@ def translate_text(segments: Sequence[Segment], translator: ArgosTranslator, pro
         segment.translation_model = translator.model_id
 
 
-def translate_speech(segments: Sequence[Segment], audio: np.ndarray, engine, language: str | None) -> None:
+def translate_speech(segments: Sequence[Segment], audio: np.ndarray | None, engine, language: str | None,
+                     english: Sequence[Segment] | None = None) -> None:
     """Fill `text_en` of every segment from Whisper's speech translation of the audio (in place).
 
-    `audio` may be `audio.open_audio`'s: it is read and translated a window at a time."""
-    english = list(guard_repetitions(windowed_segments(audio, engine, language, task="translate")))
-    assign_by_time(segments, english)
+    `english`: that translation, when it was decoded with the transcription (`transcribe(english=…)`);
+    otherwise a translation pass over `audio` (`audio.open_audio`'s: read a window at a time)."""
+    if english is None:
+        english = windowed_segments(audio, engine, language, task="translate")
+    assign_by_time(segments, list(guard_repetitions(english)))
     for segment in segments:
         segment.translation_engine = "whisper"
         segment.translation_model = engine.model_id
