@@ -85,3 +85,12 @@ def report(title: str, settings: str, body: str) -> None:
                           "newest at the end.\n")
     with REPORT.open("a") as handle:
         handle.write(text)
+
+
+def peak_mib() -> float:
+    """This process's own peak resident memory. Not getrusage's ru_maxrss, which after fork and exec
+    still counts the parent's peak (the benchmark's parent holds hours of audio while making files)."""
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmHWM in /proc/self/status")

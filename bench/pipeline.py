@@ -9,7 +9,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import long_audio, report, table
+from common import long_audio, peak_mib, report, table
 
 from recording_index import pipeline
 from recording_index.config import Settings
@@ -51,7 +51,8 @@ def main() -> None:
             for stage, t in times.items()]
     body = table(["stage", "time", "share"], rows)
     body += (f"\n\nAudio: {duration / 60:.1f} min; pipeline time {work:.1f} s (model loading apart): "
-             f"**{duration / work:.1f}× real time**, {duration / work:.1f} audio hours per wall-clock hour.")
+             f"**{duration / work:.1f}× real time**, {duration / work:.1f} audio hours per wall-clock hour. "
+             f"Peak memory of the process (which also made the test audio): {peak_mib():.0f} MiB.")
     report("Whole pipeline", f"Whisper base int8, translator {prepared.translator}, chunks of "
            f"{settings.chunk_seconds:g} s, {settings.threads} threads", body)
 

@@ -4,18 +4,11 @@ import json
 import sys
 import time
 
+from common import peak_mib
+
 from recording_index.audio import open_audio
 from recording_index.config import Settings
 from recording_index.transcribe import load_engine, transcribe
-
-
-def peak_mib() -> float:
-    """This process's own peak resident memory. Not getrusage's ru_maxrss, which after fork and exec
-    still counts the parent's peak (the benchmark's parent holds hours of audio while making files)."""
-    for line in open("/proc/self/status"):
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmHWM in /proc/self/status")
 
 
 engine_name, compute_type, wav, cache = sys.argv[1:5]
