@@ -47,11 +47,12 @@ class FasterWhisperEngine:
 
     @property
     def shares_encoder(self) -> bool:
+        """Batched decoding (the default) can decode English from the French's encoder pass."""
         return self.settings.batch_size > 0 and self.settings.vad
 
     def segments(self, audio: np.ndarray, language: str | None, task: str = "transcribe",
                  english: list[Segment] | None = None) -> Iterator[Segment]:
-        batched = self.settings.batch_size > 0 and self.settings.vad
+        batched = self.shares_encoder
         common = dict(language=language, task=task, beam_size=self.settings.beam_size,
                       # English word times only place English on the French segments; batched, both
                       # passes have one segment per VAD chunk, so segment times do that, and skipping
