@@ -67,13 +67,12 @@ def build(hours: int, path: Path, rng: random.Random) -> float:
     fr, en = vocabulary()
     weights_fr = list(itertools.accumulate(1 / (rank + 1) for rank in range(len(fr))))
     weights_en = list(itertools.accumulate(1 / (rank + 1) for rank in range(len(en))))
-    speakers = SPEAKERS
     started = time.perf_counter()
     with Index(path) as index:
         for hour in range(hours):
             rid = f"talk-{hour:05d}"
             rec = Recording(id=rid, source=f"https://example.org/{rid}.mp3", title=f"Séminaire {hour}",
-                            speakers=[rng.choice(speakers)], event=f"Événement {hour % 50}",
+                            speakers=[rng.choice(SPEAKERS)], event=f"Événement {hour % 50}",
                             date=f"{2010 + hour % 15}-0{1 + hour % 9}-15", duration=3600, content_hash=rid)
             chunks = [Chunk(rid, n, n * 30.0, n * 30.0 + 29.5,
                             " ".join(rng.choices(fr, cum_weights=weights_fr, k=WORDS_PER_CHUNK)),

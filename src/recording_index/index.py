@@ -26,10 +26,10 @@ FRENCH_TOKENIZER = "unicode61 remove_diacritics 2"
 # English with stemming: "translating" finds "translation", "jobs" finds "job".
 ENGLISH_TOKENIZER = "porter unicode61 remove_diacritics 2"
 LANGUAGES = ("fr", "en", "any")
-# (full-text table, its text column, tokenizer) for each language side.
-SEARCH_TABLES = (("chunks_fts", "text_fr", FRENCH_TOKENIZER), ("chunks_en_fts", "text_en", ENGLISH_TOKENIZER))
+# Each language side's full-text table, its text column and tokenizer.
+SEARCH_TABLES = {"fr": ("chunks_fts", "text_fr", FRENCH_TOKENIZER),
+                 "en": ("chunks_en_fts", "text_en", ENGLISH_TOKENIZER)}
 FACETS = ("speakers", "event", "date")
-TEXT_COLUMN = {"fr": "text_fr", "en": "text_en"}
 # Ranking costs time in proportion to the chunks a query's terms are in (see Index._search_side): a
 # query matching more than RANKING_WINDOW chunks (filters included) lists the newest first; one
 # matching fewer, as nearly all do once they name something specific, is ranked by bm25.
@@ -124,19 +124,21 @@ class Index:
         filter on a common word took a second at 10,000 hours). Triggers keep both tables in step
         with `chunks`, and with `recordings` when a recording's facets change.
         """
-        facets = ", ".join(FACETS)
+        def facets(of: str = "") -> str:
+            return ", ".join(f"{of}{f}" for f in FACETS)
+
+        tables = SEARCH_TABLES.values()
         statements = [f"""CREATE VIEW chunk_texts AS
-            SELECT c.id, c.text_fr, c.text_en, {", ".join(f"r.{f}" for f in FACETS)}
+            SELECT c.id, c.text_fr, c.text_en, {facets("r.")}
             FROM chunks c JOIN recordings r ON r.id = c.recording_id"""]
-        for fts, text, tokenizer in SEARCH_TABLES:
-            statements.append(f"""CREATE VIRTUAL TABLE {fts} USING fts5({text}, {facets},
+        for fts, text, tokenizer in tables:
+            statements.append(f"""CREATE VIRTUAL TABLE {fts} USING fts5({text}, {facets()},
                 content='chunk_texts', content_rowid='id', tokenize='{tokenizer}')""")
-        add = "; ".join(f"INSERT INTO {fts}(rowid, {text}, {facets}) SELECT new.id, new.{text}, "
-                        f"{', '.join(f'r.{f}' for f in FACETS)} FROM recordings r WHERE r.id = new.recording_id"
-                        for fts, text, _ in SEARCH_TABLES)
-        remove = "; ".join(f"INSERT INTO {fts}({fts}, rowid, {text}, {facets}) SELECT 'delete', old.id, old.{text}, "
-                           f"{', '.join(f'r.{f}' for f in FACETS)} FROM recordings r WHERE r.id = old.recording_id"
-                           for fts, text, _ in SEARCH_TABLES)
+        add = "; ".join(f"INSERT INTO {fts}(rowid, {text}, {facets()}) SELECT new.id, new.{text}, {facets('r.')} "
+                        "FROM recordings r WHERE r.id = new.recording_id" for fts, text, _ in tables)
+        remove = "; ".join(f"INSERT INTO {fts}({fts}, rowid, {text}, {facets()}) SELECT 'delete', old.id, "
+                           f"old.{text}, {facets('r.')} FROM recordings r WHERE r.id = old.recording_id"
+                           for fts, text, _ in tables)
         statements += [
             f"CREATE TRIGGER chunks_search_ai AFTER INSERT ON chunks BEGIN {add}; END",
             f"CREATE TRIGGER chunks_search_ad AFTER DELETE ON chunks BEGIN {remove}; END",
@@ -144,13 +146,13 @@ class Index:
         ]
         changed = " OR ".join(f"old.{f} IS NOT new.{f}" for f in FACETS)
         refacet = "; ".join(
-            f"INSERT INTO {fts}({fts}, rowid, {text}, {facets}) SELECT 'delete', c.id, c.{text}, "
-            f"{', '.join(f'old.{f}' for f in FACETS)} FROM chunks c WHERE c.recording_id = old.id; "
-            f"INSERT INTO {fts}(rowid, {text}, {facets}) SELECT c.id, c.{text}, "
-            f"{', '.join(f'new.{f}' for f in FACETS)} FROM chunks c WHERE c.recording_id = new.id"
-            for fts, text, _ in SEARCH_TABLES)
+            f"INSERT INTO {fts}({fts}, rowid, {text}, {facets()}) SELECT 'delete', c.id, c.{text}, {facets('old.')} "
+            f"FROM chunks c WHERE c.recording_id = old.id; "
+            f"INSERT INTO {fts}(rowid, {text}, {facets()}) SELECT c.id, c.{text}, {facets('new.')} "
+            f"FROM chunks c WHERE c.recording_id = new.id"
+            for fts, text, _ in tables)
         statements += [
-            f"CREATE TRIGGER recordings_search_au AFTER UPDATE OF {facets} ON recordings WHEN {changed} "
+            f"CREATE TRIGGER recordings_search_au AFTER UPDATE OF {facets()} ON recordings WHEN {changed} "
             f"BEGIN {refacet}; END",
             # The chunks go first, while the facets they were indexed with can still be read.
             "CREATE TRIGGER recordings_search_bd BEFORE DELETE ON recordings BEGIN "
@@ -158,14 +160,14 @@ class Index:
         ]
         for statement in statements:
             self.db.execute(statement)
-        for fts, _, _ in SEARCH_TABLES:
+        for fts, _, _ in tables:
             self.db.execute(f"INSERT INTO {fts}({fts}) VALUES ('rebuild')")
 
     def _drop_version_1_search(self) -> None:
         """Version 1 indexed the text alone (no facets); its tables are rebuilt from `chunks`."""
         for trigger in ("chunks_ai", "chunks_ad", "chunks_au", "chunks_en_ai", "chunks_en_ad", "chunks_en_au"):
             self.db.execute(f"DROP TRIGGER IF EXISTS {trigger}")
-        for fts in ("chunks_fts", "chunks_en_fts"):
+        for fts, _, _ in SEARCH_TABLES.values():
             self.db.execute(f"DROP TABLE IF EXISTS {fts}")
 
     # --- writes ---------------------------------------------------------------------------------
@@ -304,8 +306,9 @@ class Index:
                     return []  # a filter with no word in it names nothing that can match
                 # Whole words when some recording has them (an FTS5 prefix query merges the lists
                 # of every word with that start: a few ms a query), else the last word as a start.
+                fts = SEARCH_TABLES["fr"][0]  # both tables index the same facets
                 if column != "date" and not self.db.execute(
-                        "SELECT 1 FROM chunks_fts WHERE chunks_fts MATCH ? LIMIT 1", [term]).fetchone():
+                        f"SELECT 1 FROM {fts} WHERE {fts} MATCH ? LIMIT 1", [term]).fetchone():
                     term = facet_query(value, column, by_start=True)
                 filters.append(term)
         params = {"limit": limit + offset, "low": None, "high": None}
@@ -318,7 +321,7 @@ class Index:
         params["open"], params["close"] = marks
         best: dict[int, dict[str, Any]] = {}
         for side in (("fr", "en") if lang == "any" else (lang,)):
-            words = f"{TEXT_COLUMN[side]} : ({match})"
+            words = f"{SEARCH_TABLES[side][1]} : ({match})"
             for row in self._search_side(side, {**params, "words": words, "match": " AND ".join([words, *filters])}):
                 if row["id"] not in best or row["score"] < best[row["id"]]["score"]:
                     best[row["id"]] = row
@@ -346,7 +349,7 @@ class Index:
         its lists in that order and stops early). Up to RANKING_WINDOW of them are ranked by bm25;
         more, and the query is too common to rank: the newest come first (score 0).
         """
-        fts = "chunks_fts" if side == "fr" else "chunks_en_fts"
+        fts = SEARCH_TABLES[side][0]
         in_range = f" AND {fts}.rowid BETWEEN :low AND :high" if params["low"] is not None else ""
         newest = [row[0] for row in self.db.execute(
             f"SELECT rowid FROM {fts} WHERE {fts} MATCH :match{in_range} ORDER BY rowid DESC LIMIT :window",
@@ -393,7 +396,7 @@ class Index:
     def integrity_check(self) -> str:
         """"ok", or what is wrong: SQLite's own check, then both full-text tables against their text."""
         result = self.db.execute("PRAGMA integrity_check").fetchone()[0]
-        for fts, _, _ in SEARCH_TABLES if result == "ok" else ():
+        for fts, _, _ in SEARCH_TABLES.values() if result == "ok" else ():
             try:
                 self.db.execute(f"INSERT INTO {fts}({fts}, rank) VALUES ('integrity-check', 1)")
             except sqlite3.DatabaseError as exc:
