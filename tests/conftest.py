@@ -78,6 +78,8 @@ def media_dir(tmp_path_factory, ffmpeg_exe) -> Path:
     (out / "empty.mp3").write_bytes(b"")
     (out / "random.mp3").write_bytes(os.urandom(20000))
     (out / "text.wav").write_text("this is not a wave file\n" * 50)
+    # Lyrics that ffmpeg reads as subtitles: a "media" file that holds neither audio nor video.
+    (out / "lyrics.mp3").write_text("[00:01.00]Bonjour à tous\n[00:04.50]et bienvenue\n")
     full = (out / "tone.mp3").read_bytes()
     (out / "truncated.mp3").write_bytes(full[:300])
     return out

@@ -36,6 +36,7 @@ def test_video_is_detected_beside_its_audio(media_dir, ffmpeg_exe):
     ("empty.mp3", "empty file"),
     ("random.mp3", "not a media file"),
     ("text.wav", "not a media file"),
+    ("lyrics.mp3", "not a media file (no audio or video stream; read as lrc)"),
     ("video-only.mp4", "no audio stream"),
 ])
 def test_bad_media_fails_with_one_line_naming_file_and_cause(name, cause, media_dir, ffmpeg_exe):

@@ -67,8 +67,12 @@ def probe(path: str | Path, ffmpeg_exe: str | None = None) -> MediaInfo:
     ffmpeg_exe = ffmpeg_exe or find_ffmpeg()
     ffprobe = _ffprobe_beside(ffmpeg_exe)
     info = _probe_with_ffprobe(path, ffprobe) if ffprobe else _probe_with_ffmpeg(path, ffmpeg_exe)
+    if not info.audio_codec and info.has_video:
+        raise BadInputError(name, "no audio stream (video only)")
     if not info.audio_codec:
-        raise BadInputError(name, "no audio stream" + (" (video only)" if info.has_video else ""))
+        # ffmpeg guesses a format for any bytes: about 1 random file in 100 reads as "lrc" lyrics
+        # with one subtitle stream. Without audio or video it is not a recording, whatever the guess.
+        raise BadInputError(name, f"not a media file (no audio or video stream; read as {info.format or 'unknown'})")
     if info.duration <= 0:
         raise BadInputError(name, "audio stream has no duration (0 seconds)")
     return info
