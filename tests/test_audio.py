@@ -1,4 +1,5 @@
 import wave
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -46,6 +47,29 @@ def test_bad_media_fails_with_one_line_naming_file_and_cause(name, cause, media_
     assert str(media_dir / name) in message
     assert cause in message
     assert "\n" not in message
+
+
+def test_random_bytes_that_ffmpeg_reads_as_video_are_not_media(ffmpeg_exe):
+    # 2 KB of random bytes in which this ffmpeg finds an h263 start code ("low score of 25").
+    path = Path(__file__).parent / "data" / "random-bytes-read-as-h263.mp3"
+    with pytest.raises(BadInputError, match=r"random-bytes-read-as-h263\.mp3: not a media file"):
+        audio.probe(path, ffmpeg_exe)
+
+
+@pytest.mark.parametrize("guess, cause", [
+    (dict(format="lrc", audio_codec="", probe_score=5), "not a media file (ffmpeg's best guess, lrc, is unsure)"),
+    (dict(format="h263", audio_codec="", has_video=True, probe_score=25),
+     "not a media file (ffmpeg's best guess, h263, is unsure)"),
+    (dict(format="mp3", audio_codec="mp3", duration=0.0, probe_score=1),
+     "not a media file (ffmpeg's best guess, mp3, is unsure)"),
+    (dict(format="mov,mp4", audio_codec="", has_video=True), "no audio stream (video only)"),
+    (dict(format="lrc", audio_codec=""), "not a media file (no audio or video stream; read as lrc)"),
+    (dict(format="wav", audio_codec="pcm_s16le", duration=0.0), "audio stream has no duration (0 seconds)"),
+    (dict(format="mp3", audio_codec="mp3", probe_score=1), None),  # an unsure guess that holds audio is used
+])
+def test_why_a_probed_file_is_unusable(guess, cause):
+    info = audio.MediaInfo(**{"path": "x.mp3", "duration": 3.0, "has_video": False, **guess})
+    assert audio.unusable(info) == cause
 
 
 def test_missing_path_and_directory(media_dir, tmp_path, ffmpeg_exe):

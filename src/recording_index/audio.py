@@ -28,6 +28,11 @@ class MediaInfo:
     duration: float
     audio_codec: str
     has_video: bool
+    probe_score: int = 100  # ffmpeg's confidence in `format`, 0 to 100
+
+
+# At this score or below ffmpeg itself warns "misdetection possible" (its AVPROBE_SCORE_RETRY).
+UNSURE_PROBE_SCORE = 25
 
 
 @lru_cache(maxsize=None)
@@ -67,15 +72,25 @@ def probe(path: str | Path, ffmpeg_exe: str | None = None) -> MediaInfo:
     ffmpeg_exe = ffmpeg_exe or find_ffmpeg()
     ffprobe = _ffprobe_beside(ffmpeg_exe)
     info = _probe_with_ffprobe(path, ffprobe) if ffprobe else _probe_with_ffmpeg(path, ffmpeg_exe)
-    if not info.audio_codec and info.has_video:
-        raise BadInputError(name, "no audio stream (video only)")
-    if not info.audio_codec:
-        # ffmpeg guesses a format for any bytes: about 1 random file in 100 reads as "lrc" lyrics
-        # with one subtitle stream. Without audio or video it is not a recording, whatever the guess.
-        raise BadInputError(name, f"not a media file (no audio or video stream; read as {info.format or 'unknown'})")
-    if info.duration <= 0:
-        raise BadInputError(name, "audio stream has no duration (0 seconds)")
+    if problem := unusable(info):
+        raise BadInputError(name, problem)
     return info
+
+
+def unusable(info: MediaInfo) -> str | None:
+    """Why a probed file holds no audio to transcribe, in a few words; None when it does."""
+    if info.audio_codec and info.duration > 0:
+        return None
+    # ffmpeg guesses a format for any bytes: of 2,000 files of random bytes, 7 read as "lrc" lyrics,
+    # 2 as raw h263 or vvc video and 1 as audio of no length, each with a low score. Such a guess
+    # says nothing about what the file is meant to be.
+    if info.probe_score <= UNSURE_PROBE_SCORE:
+        return f"not a media file (ffmpeg's best guess, {info.format or 'none'}, is unsure)"
+    if not info.audio_codec and info.has_video:
+        return "no audio stream (video only)"
+    if not info.audio_codec:
+        return f"not a media file (no audio or video stream; read as {info.format or 'unknown'})"
+    return "audio stream has no duration (0 seconds)"
 
 
 def _probe_with_ffprobe(path: Path, ffprobe: str) -> MediaInfo:
@@ -85,14 +100,15 @@ def _probe_with_ffprobe(path: Path, ffprobe: str) -> MediaInfo:
         raise BadInputError(str(path), f"not a media file ({_last_line(exc.stderr)})") from None
     streams = data.get("streams", [])
     audio = next((s for s in streams if s.get("codec_type") == "audio"), None)
-    duration = float(data.get("format", {}).get("duration") or (audio or {}).get("duration") or 0)
+    container = data.get("format", {})
     return MediaInfo(
         path=str(path),
-        format=data.get("format", {}).get("format_name", ""),
-        duration=duration,
+        format=container.get("format_name", ""),
+        duration=float(container.get("duration") or (audio or {}).get("duration") or 0),
         audio_codec=(audio or {}).get("codec_name", ""),
         has_video=any(s.get("codec_type") == "video" and not s.get("disposition", {}).get("attached_pic")
                       for s in streams),
+        probe_score=int(container.get("probe_score", 100)),
     )
 
 
@@ -100,6 +116,7 @@ _DURATION = re.compile(r"Duration: (\d+):(\d\d):(\d\d(?:\.\d+)?)")
 _INPUT = re.compile(r"Input #0, ([^,]+(?:,[^,]+)*?), from")
 _AUDIO = re.compile(r"Stream #0:\d+.*?: Audio: (\w+)")
 _VIDEO = re.compile(r"Stream #0:\d+.*?: Video: (\w+)(?!.*attached pic)")
+_LOW_SCORE = re.compile(r"detected only with low score of (\d+)")
 
 
 def _probe_with_ffmpeg(path: Path, ffmpeg_exe: str) -> MediaInfo:
@@ -120,6 +137,7 @@ def _probe_with_ffmpeg(path: Path, ffmpeg_exe: str) -> MediaInfo:
         duration=duration,
         audio_codec=audio.group(1) if audio else "",
         has_video=bool(_VIDEO.search(text)),
+        probe_score=int(m.group(1)) if (m := _LOW_SCORE.search(text)) else 100,
     )
 
 
