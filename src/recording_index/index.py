@@ -364,16 +364,23 @@ class Index:
                 ORDER BY score, rowid DESC LIMIT :limit""", {**params, "first": newest[-1], "last": newest[0]}).fetchall()
         else:
             ranked = []
-        rows = []
-        for chunk_id, score in ranked:
-            # A run may have replaced the chunk since: then it is simply not shown.
-            for row in self.db.query(f"""
-                    SELECT c.id, c.recording_id, c.idx, c.start, c.end, c.text_fr, c.text_en, r.title, r.speakers,
-                           r.event, r.source, '{side}' AS lang, snippet({fts}, 0, :open, :close, '…', 16) AS snippet
-                    FROM {fts} JOIN chunks c ON c.id = {fts}.rowid JOIN recordings r ON r.id = c.recording_id
-                    WHERE {fts} MATCH :words AND {fts}.rowid = :id""", {**params, "id": chunk_id}):
-                rows.append({**row, "score": score})
-        return rows
+        if not ranked:
+            return []
+        kept = dict(ranked)
+        shown = self._rows(f"""
+            SELECT c.id, c.recording_id, c.idx, c.start, c.end, c.text_fr, c.text_en, r.title, r.speakers,
+                   r.event, r.source, '{side}' AS lang, snippet({fts}, 0, :open, :close, '…', 16) AS snippet
+            FROM {fts} JOIN chunks c ON c.id = {fts}.rowid JOIN recordings r ON r.id = c.recording_id
+            WHERE {fts} MATCH :words AND {fts}.rowid IN ({", ".join(map(str, kept))})""", params)
+        # A run may have replaced a chunk since it was listed: then it is simply not shown.
+        return [{**row, "score": kept[row["id"]]} for row in shown]
+
+    def _rows(self, sql: str, params: Any) -> list[dict[str, Any]]:
+        """Rows as dicts. `db.query` would wrap each read in a savepoint: three statements instead of
+        one, a third of the time of a search that shows ten hits."""
+        cursor = self.db.execute(sql, params)
+        keys = [column[0] for column in cursor.description]
+        return [dict(zip(keys, row)) for row in cursor]
 
     def _moment(self, recording_id: str, start: float, end: float, wanted: set[str], lang: str = "fr") -> float:
         """When the first matched word is spoken inside a chunk: a better jump target than its start.
@@ -381,13 +388,13 @@ class Index:
         English has no word times: there, the start of the first segment whose English matches.
         """
         if lang == "en":
-            for row in self.db.query("SELECT start, text_en FROM segments WHERE recording_id = ? AND start >= ? "
-                                     "AND start <= ? ORDER BY start", [recording_id, start, end]):
+            for row in self._rows("SELECT start, text_en FROM segments WHERE recording_id = ? AND start >= ? "
+                                  "AND start <= ? ORDER BY start", [recording_id, start, end]):
                 if any(stem_match(fold(t), wanted) for t in TOKEN.findall(row["text_en"] or "")):
                     return row["start"]
             return start
-        rows = self.db.query("SELECT start, text FROM words WHERE recording_id = ? AND start >= ? AND start <= ? "
-                             "ORDER BY start", [recording_id, start, end])
+        rows = self._rows("SELECT start, text FROM words WHERE recording_id = ? AND start >= ? AND start <= ? "
+                          "ORDER BY start", [recording_id, start, end])
         for row in rows:
             if any(fold(t) in wanted for t in TOKEN.findall(row["text"])):
                 return row["start"]
