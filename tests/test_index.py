@@ -1,4 +1,5 @@
 import sqlite3
+import unicodedata
 
 import pytest
 import sqlite_utils
@@ -78,6 +79,14 @@ def test_moment_falls_back_to_chunk_start_without_words(tmp_path):
 def test_search_is_accent_and_case_insensitive(index):
     for query in ("equipe", "ÉQUIPE", "équipe", "prevention criminalite"):
         assert index.search(query), query
+
+
+def test_accents_typed_apart_from_their_letter_stay_in_the_word(index):
+    decomposed = unicodedata.normalize("NFD", "évalue")
+    assert decomposed != "évalue"
+    hits = index.search(decomposed, speaker=unicodedata.normalize("NFD", "René-André"))
+    assert [h.chunk_index for h in hits] == [1]
+    assert hits[0].moment == hits[0].start + 3  # when "évalue" is said, the 4th word of the chunk
 
 
 def test_phrases_in_quotes_keep_word_order(index):

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
+import unicodedata
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Iterable
@@ -295,6 +296,9 @@ class Index:
         """
         if lang not in LANGUAGES:
             raise RecordingIndexError(f"unknown search language {lang!r}: use one of {', '.join(LANGUAGES)}")
+        # An accent typed apart from its letter (some keyboards and pastes do) stays in its word.
+        query, speaker, event = (unicodedata.normalize("NFC", text) if text else text
+                                 for text in (query, speaker, event))
         match = fts_query(query)
         if not match:
             return []
