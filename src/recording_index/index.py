@@ -380,8 +380,7 @@ class Index:
         return [{**row, "score": kept[row["id"]]} for row in shown]
 
     def _rows(self, sql: str, params: Any) -> list[dict[str, Any]]:
-        """Rows as dicts. `db.query` would wrap each read in a savepoint: three statements instead of
-        one, a third of the time of a search that shows ten hits."""
+        """Rows as dicts, read in one statement: `db.query` wraps each read in a savepoint (three)."""
         cursor = self.db.execute(sql, params)
         keys = [column[0] for column in cursor.description]
         return [dict(zip(keys, row)) for row in cursor]
