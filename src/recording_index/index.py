@@ -358,19 +358,16 @@ class Index:
         newest = [row[0] for row in self.db.execute(
             f"SELECT rowid FROM {fts} WHERE {fts} MATCH :match{in_range} ORDER BY rowid DESC LIMIT :window",
             {**params, "window": RANKING_WINDOW + 1})]
+        if not newest:
+            return []
         if len(newest) > RANKING_WINDOW:
-            ranked = [(chunk_id, 0.0) for chunk_id in newest[:params["limit"]]]
-        elif newest:
+            kept = dict.fromkeys(newest[:params["limit"]], 0.0)
+        else:
             # Facet columns weigh nothing: a filter selects, it does not rank.
-            ranked = self.db.execute(f"""
+            kept = dict(self.db.execute(f"""
                 SELECT rowid, bm25({fts}, 1.0{", 0.0" * len(FACETS)}) AS score FROM {fts}
                 WHERE {fts} MATCH :match AND rowid BETWEEN :first AND :last
-                ORDER BY score, rowid DESC LIMIT :limit""", {**params, "first": newest[-1], "last": newest[0]}).fetchall()
-        else:
-            ranked = []
-        if not ranked:
-            return []
-        kept = dict(ranked)
+                ORDER BY score, rowid DESC LIMIT :limit""", {**params, "first": newest[-1], "last": newest[0]}))
         shown = self._rows(f"""
             SELECT c.id, c.recording_id, c.idx, c.start, c.end, c.text_fr, c.text_en, r.title, r.speakers,
                    r.event, r.source, '{side}' AS lang, snippet({fts}, 0, :open, :close, '…', 16) AS snippet
