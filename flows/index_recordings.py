@@ -32,7 +32,8 @@ from prefect.tasks import exponential_backoff
 
 from recording_index import pipeline
 from recording_index.config import Settings, load_settings
-from recording_index.errors import BadInputError, ConfigError, ModelUnavailableError, RecordingIndexError
+from recording_index.errors import BadInputError, ConfigError, DiskFullError, ModelUnavailableError, RecordingIndexError
+from recording_index.index import Index
 from recording_index.locks import exclusive_run
 from recording_index.models import Recording
 
@@ -163,12 +164,7 @@ def chunk(prepared, transcript, settings: Settings):
 # process, so the database has one writer however the other stages are spread.
 @task(cache_policy=NO_CACHE)
 def store(db: str, prepared, transcript, chunks, settings: Settings):
-    pipeline.store(db, prepared, transcript, chunks, settings)
-
-
-@task(cache_policy=NO_CACHE)
-def publish_subtitles(db: str, recording: Recording, transcript, settings: Settings):
-    return pipeline.publish_subtitles(db, recording, transcript, settings)
+    return pipeline.store_and_publish(db, prepared, transcript, chunks, settings)
 
 
 @dataclass
@@ -225,16 +221,21 @@ def _finish(work: _InFlight, settings: Settings, db: str) -> pipeline.Outcome:
                 if isinstance(stage, PrefectFuture):
                     stage.result()
             english, pieces = translated.result(), chunks.result()
-            store(db, work.prepared, english, pieces, settings)
-            publish_subtitles(db, work.prepared.recording, english, settings)
-            outcome.status = "indexed" if work.prepared.work == "all" else "retranslated"
+            stored = store(db, work.prepared, english, pieces, settings)
+            if stored.disk_full:
+                raise DiskFullError(stored.error)
+            if stored.error:
+                raise RecordingIndexError(stored.error)
+            outcome.status, outcome.warning = ("indexed" if work.prepared.work == "all" else "retranslated"), stored.warning
             outcome.segments, outcome.chunks, outcome.worker = len(english.segments), len(pieces), english.worker
             if isinstance(transcript, PrefectFuture):
                 outcome.transcription = "reused" if transcript.state.name == "Cached" else "done"
+        except DiskFullError:
+            raise
         except Exception as exc:
             outcome.error = _error(exc)
-    if outcome.status == "failed":
-        pipeline.store_failure(db, work.recording, outcome.error)
+    if outcome.status == "failed" and (unstored := pipeline.store_failure(db, work.recording, outcome.error)).disk_full:
+        raise DiskFullError(unstored.error)
     outcome.seconds = pipeline.timer() - work.started
     return outcome
 
@@ -250,6 +251,7 @@ def index_recordings(paths: list[str] | None = None, catalog: str | None = None,
     db = db or settings.db
     sources = pipeline.collect(paths, catalog)  # a bad catalog stops the run before anything else
     with exclusive_run(db):
+        Index(db).close()  # created, or upgraded, or refused (another program's database) before any work
         summary = _index_all(sources, share_cores(settings), db, retranslate)
     summary.wall_seconds = pipeline.timer() - started
     get_run_logger().info(summary.line())
@@ -267,23 +269,48 @@ def share_cores(settings: Settings) -> Settings:
 def _index_all(sources, settings: Settings, db: str, retranslate: bool) -> pipeline.Summary:
     logger = get_run_logger()
     summary = pipeline.Summary()
-    recordings = []
+    recordings: list[Recording] = []
+    taken: dict[str, str] = {}  # id -> source: what two pages (or a page and a file) share is done once
     for source, found in zip(sources, [resolve.submit(s, settings) for s in sources]):
         try:
-            recordings += found.result()
+            resolved = found.result()
         except Exception as exc:
             summary.outcomes.append(pipeline.Outcome(source.id, source.title, source.source, "failed",
                                                      error=_error(exc)))
+            continue
+        for refused in resolved.refused:
+            summary.outcomes.append(pipeline.Outcome(source.id, source.title, source.source, "failed",
+                                                     error=str(refused)))
+        for recording in resolved.recordings:
+            if recording.id in taken:
+                if taken[recording.id] != recording.source:
+                    summary.outcomes.append(pipeline.Outcome(
+                        recording.id, recording.title, recording.source, "failed",
+                        error=f"id {recording.id!r} is already that of {taken[recording.id]}; not indexed twice"))
+                continue
+            taken[recording.id] = recording.source
+            recordings.append(recording)
     # Every download starts now; recordings are transcribed a few at a time (one a worker), and
     # each is stored as soon as it is done, in the order of the catalog.
     stages = _stored_stages(settings, retranslate)
     prepared = [prepare.submit(r, settings, db, retranslate) for r in recordings]
     at_once = 1 if settings.task_runner == "threads" else max(1, settings.dask_workers)
     in_flight: deque[_InFlight] = deque()
-    for recording, future in zip(recordings, prepared):
+    full = None
+    for number, (recording, future) in enumerate(zip(recordings, prepared)):
+        if full is not None:  # no space left: the others are not tried, and say so
+            summary.outcomes.append(pipeline.Outcome(recording.id, recording.title, recording.source, "failed",
+                                                     error=f"not tried: {full}"))
+            continue
         in_flight.append(_start(recording, future, settings, db, stages))
-        while len(in_flight) >= at_once or (in_flight and recording is recordings[-1]):
-            summary.outcomes.append(_finish(in_flight.popleft(), settings, db))
+        while in_flight and (len(in_flight) >= at_once or number == len(recordings) - 1 or full is not None):
+            work = in_flight.popleft()
+            try:
+                summary.outcomes.append(_finish(work, settings, db))
+            except DiskFullError as exc:
+                full = str(exc)
+                summary.outcomes.append(pipeline.Outcome(work.recording.id, work.recording.title,
+                                                         work.recording.source, "failed", error=full))
     for outcome in summary.outcomes:
         line = f"{outcome.status}: {outcome.title or outcome.recording_id}"
         (logger.warning if outcome.error else logger.info)(line + (f" — {outcome.error}" if outcome.error else ""))

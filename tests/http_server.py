@@ -19,6 +19,8 @@ class Site:
         self.drop_once: set[str] = set()  # paths whose first response stops halfway
         self.slow: dict[str, float] = {}  # path -> seconds to wait before answering
         self.redirects: dict[str, str] = {}
+        self.auth: dict[str, str] = {}  # path -> the Authorization header it requires
+        self.gzipped: set[str] = set()  # paths sent gzip-encoded whatever the client asked
         self.mtime = formatdate(1_700_000_000, usegmt=True)
 
 
@@ -37,6 +39,13 @@ def make_handler(site: Site):
                 time.sleep(site.slow[path])
             if path in site.redirects:
                 return self._send(302, b"", "text/plain", {"Location": site.redirects[path]})
+            if path in site.auth and self.headers.get("Authorization") != site.auth[path]:
+                return self._send(401, b"who are you?", "text/plain", {"WWW-Authenticate": 'Basic realm="x"'})
+            if path in site.gzipped:
+                import gzip
+
+                body, kind = site.files[path]
+                return self._send(200, gzip.compress(body, 9), kind, {"Content-Encoding": "gzip"})
             if site.flaky.get(path, 0) > 0:
                 site.flaky[path] -= 1
                 return self._send(500, b"try again", "text/plain")

@@ -19,8 +19,10 @@ def db(tmp_path):
     return str(path)
 
 
-def invoke(*args):
+def invoke(*args, code=None):
     result = CliRunner().invoke(main, list(args), catch_exceptions=False)
+    if code is not None:
+        assert result.exit_code == code, result.output
     return result
 
 
@@ -59,10 +61,17 @@ def test_search_filters_and_limit(db):
     assert found("--date", "2019") == 0
 
 
-def test_a_version_1_index_is_upgraded_by_the_first_command(tmp_path):
+def test_a_version_1_index_is_left_alone_by_reads_and_upgraded_by_upgrade(tmp_path):
+    import hashlib
+
     from test_index import make_version_1_index
 
     make_version_1_index(tmp_path / "old.db")
+    before = hashlib.sha256((tmp_path / "old.db").read_bytes()).hexdigest()
+    refused = invoke("list", "--db", str(tmp_path / "old.db"), code=2)
+    assert "schema version 1, not 3; `recording-index upgrade` upgrades it" in refused.output
+    assert hashlib.sha256((tmp_path / "old.db").read_bytes()).hexdigest() == before
+    assert "schema version 3" in invoke("upgrade", "--db", str(tmp_path / "old.db")).output
     rows = json.loads(invoke("list", "--db", str(tmp_path / "old.db"), "--json").output)
     assert [r["id"] for r in rows] == ["old-talk"]
     hits = json.loads(invoke("search", "polonium", "--db", str(tmp_path / "old.db"), "--speaker", "curie", "--json").output)

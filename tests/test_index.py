@@ -4,7 +4,7 @@ import unicodedata
 import pytest
 import sqlite_utils
 
-from recording_index.index import SCHEMA_VERSION, Index, fts_query
+from recording_index.index import APPLICATION_ID, SCHEMA_VERSION, Index, fts_query
 from recording_index.models import Chunk, Recording, Segment, Word
 
 NASTY_QUERIES = ['"coordination (locale', "AND", "*", "-", "", "   ", "OR NOT", "NEAR(a b)", "a AND", '"""',
@@ -183,10 +183,11 @@ def make_version_1_index(path):
 def test_a_version_1_index_is_upgraded_in_place_and_keeps_its_chunks(tmp_path):
     path = tmp_path / "old.db"
     make_version_1_index(path)
-    with pytest.raises(Exception, match="schema version 1, not 2; `recording-index list` upgrades it"):
+    with pytest.raises(Exception, match="schema version 1, not 3; `recording-index upgrade` upgrades it"):
         Index(path, readonly=True)
     with Index(path, create=False) as ix:
-        assert ix.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+        assert ix.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
+        assert ix.db.execute("PRAGMA application_id").fetchone()[0] == APPLICATION_ID
         assert ix.integrity_check() == "ok"
         assert [h.recording_id for h in ix.search("polonium", speaker="Curie", date="2017", lang="fr")] == ["old-talk"]
         assert [h.snippet for h in ix.search("radioactive", event="seminaire", lang="en")] == \

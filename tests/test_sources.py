@@ -29,17 +29,18 @@ EVENT_PAGE = """<!doctype html><html><head><base href="/events/"></head><body>
 
 
 def test_discovery_finds_every_pattern_in_page_order_with_titles():
-    found = discover(EVENT_PAGE, "https://cipc-icpc.org/en/events/seminar.html")
-    assert [(f.url, f.title, f.kind) for f in found] == [
-        ("https://cipc-icpc.org/events/media/part1.mp3", "Partie 1", "media"),
-        ("https://cipc-icpc.org/events/media/part1.ogg", "Partie 1", "media"),
-        ("https://cipc-icpc.org/media/part2.mp4", "Part 2: Assessing coordination", "media"),
-        ("https://cipc-icpc.org/events/downloads/Q%26A.m4a", "the questions and answers", "media"),
-        ("https://www.youtube.com/watch?v=abcDEF12345", "on YouTube", "video-site"),
-        ("https://vimeo.com/123456789", "Keynote", "video-site"),
-        ("https://www.dailymotion.com/video/x8abcde", "Part 2: Assessing coordination", "video-site"),
-        ("https://www.youtube.com/watch?v=XyZ_12345ab", "Part 2: Assessing coordination", "video-site"),
+    links = discover(EVENT_PAGE, "https://cipc-icpc.org/en/events/seminar.html")
+    assert [(f.url, f.title) for f in links.found] == [
+        ("https://cipc-icpc.org/events/media/part1.mp3", "Partie 1"),
+        ("https://cipc-icpc.org/events/media/part1.ogg", "Partie 1"),
+        ("https://cipc-icpc.org/media/part2.mp4", "Part 2: Assessing coordination"),
+        ("https://cipc-icpc.org/events/downloads/Q%26A.m4a", "the questions and answers"),
+        ("https://www.youtube.com/watch?v=abcDEF12345", "on YouTube"),
+        ("https://vimeo.com/123456789", "Keynote"),
+        ("https://www.dailymotion.com/video/x8abcde", "Part 2: Assessing coordination"),
+        ("https://www.youtube.com/watch?v=XyZ_12345ab", "Part 2: Assessing coordination"),
     ]
+    assert links.refused == []
 
 
 def test_video_page_urls():
@@ -65,7 +66,7 @@ def site(media_dir):
 
 
 def test_a_page_becomes_its_recordings(site):
-    recordings = resolve(Recording(id="p", source=site.url("/event.html"), event="Séminaire"), FAST)
+    recordings = resolve(Recording(id="p", source=site.url("/event.html"), event="Séminaire"), FAST).recordings
     assert [(r.source, r.title, r.event) for r in recordings] == [
         (site.url("/media/one.mp3"), "Première partie", "Séminaire"),
         (site.url("/media/two.ogg"), "Deuxième partie", "Séminaire")]
@@ -92,7 +93,7 @@ id = "part-1"
 pick = "première"
 ''')
     recs = load_catalog(catalog).recordings
-    resolved = [r for rec in recs for r in resolve(rec, FAST)]
+    resolved = [r for rec in recs for r in resolve(rec, FAST).recordings]
     assert [(r.id, r.source, r.title, r.date) for r in resolved] == [
         ("part-2", site.url("/media/two.ogg"), "Partie deux", "2018-02-28"),
         ("part-1", site.url("/media/one.mp3"), "Première partie", "2018-02-28")]
@@ -111,7 +112,7 @@ def test_page_problems_are_clear(site):
 
 def test_a_url_without_extension_serving_media_is_a_recording(site, tmp_path):
     rec = Recording(id="n", source=site.url("/media/noext"))
-    assert resolve(rec, FAST) == [rec]
+    assert resolve(rec, FAST).recordings == [rec]
     located = locate(rec, Settings(cache_dir=str(tmp_path), progress=False), FAST)
     assert located.media_path.startswith(str(tmp_path / "downloads")) and len(located.content_hash) == 64
 

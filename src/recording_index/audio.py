@@ -17,6 +17,7 @@ import ffmpeg  # ffmpeg-python
 import numpy as np
 
 from .errors import BadInputError, RecordingIndexError
+from .safety import open_regular
 
 SAMPLE_RATE = 16000
 
@@ -29,10 +30,14 @@ class MediaInfo:
     audio_codec: str
     has_video: bool
     probe_score: int = 100  # ffmpeg's confidence in `format`, 0 to 100
+    sample_rate: int = 0  # of the audio stream, as its header declares (0: unknown)
 
 
 # At this score or below ffmpeg itself warns "misdetection possible" (its AVPROBE_SCORE_RETRY).
 UNSURE_PROBE_SCORE = 25
+# Below this no speech can be heard; a header declaring 1 Hz once made a 213-KB file into 3.4 GB
+# of 16-kHz samples and minutes of CPU.
+MIN_SAMPLE_RATE = 2000
 
 
 @lru_cache(maxsize=None)
@@ -59,8 +64,9 @@ def _ffprobe_beside(ffmpeg_exe: str) -> str | None:
     return shutil.which("ffprobe") if shutil.which("ffmpeg") == ffmpeg_exe else None
 
 
-def probe(path: str | Path, ffmpeg_exe: str | None = None) -> MediaInfo:
-    """Describe a media file; raise BadInputError when it is empty, not media, or has no audio."""
+def probe(path: str | Path, ffmpeg_exe: str | None = None, max_hours: float | None = None) -> MediaInfo:
+    """Describe a media file; raise BadInputError when it is empty, not media, has no audio, or
+    declares more than `max_hours` of it."""
     path = Path(path)
     name = str(path)
     if not path.exists():
@@ -74,11 +80,15 @@ def probe(path: str | Path, ffmpeg_exe: str | None = None) -> MediaInfo:
     info = _probe_with_ffprobe(path, ffprobe) if ffprobe else _probe_with_ffmpeg(path, ffmpeg_exe)
     if problem := unusable(info):
         raise BadInputError(name, problem)
+    if max_hours and info.duration > max_hours * 3600:
+        raise BadInputError(name, f"declares {info.duration / 3600:.1f} h of audio, more than max_hours = {max_hours:g}")
     return info
 
 
 def unusable(info: MediaInfo) -> str | None:
     """Why a probed file holds no audio to transcribe, in a few words; None when it does."""
+    if info.audio_codec and 0 < info.sample_rate < MIN_SAMPLE_RATE:
+        return f"audio declared at {info.sample_rate} Hz: no speech can be heard below {MIN_SAMPLE_RATE} Hz"
     if info.audio_codec and info.duration > 0:
         return None
     # ffmpeg guesses a format for any bytes: of 2,000 files of random bytes, 7 read as "lrc" lyrics,
@@ -109,12 +119,13 @@ def _probe_with_ffprobe(path: Path, ffprobe: str) -> MediaInfo:
         has_video=any(s.get("codec_type") == "video" and not s.get("disposition", {}).get("attached_pic")
                       for s in streams),
         probe_score=int(container.get("probe_score", 100)),
+        sample_rate=int((audio or {}).get("sample_rate") or 0),
     )
 
 
 _DURATION = re.compile(r"Duration: (\d+):(\d\d):(\d\d(?:\.\d+)?)")
 _INPUT = re.compile(r"Input #0, ([^,]+(?:,[^,]+)*?), from")
-_AUDIO = re.compile(r"Stream #0:\d+.*?: Audio: (\w+)")
+_AUDIO = re.compile(r"Stream #0:\d+.*?: Audio: (\w+)(?:.*?, (\d+) Hz)?")
 _VIDEO = re.compile(r"Stream #0:\d+.*?: Video: (\w+)(?!.*attached pic)")
 _LOW_SCORE = re.compile(r"detected only with low score of (\d+)")
 
@@ -138,6 +149,7 @@ def _probe_with_ffmpeg(path: Path, ffmpeg_exe: str) -> MediaInfo:
         audio_codec=audio.group(1) if audio else "",
         has_video=bool(_VIDEO.search(text)),
         probe_score=int(m.group(1)) if (m := _LOW_SCORE.search(text)) else 100,
+        sample_rate=int(audio.group(2)) if audio and audio.group(2) else 0,
     )
 
 
@@ -151,15 +163,28 @@ def _last_line(stderr: bytes | str | None) -> str:
 def file_hash(path: str | Path, block_size: int = 1 << 20) -> str:
     """SHA-256 of a file, read in blocks so that hours of audio never sit in memory."""
     digest = hashlib.sha256()
-    with open(path, "rb") as handle:
+    with open_regular(path) as handle:
         while block := handle.read(block_size):
             digest.update(block)
     return digest.hexdigest()
 
 
+def decoding_limit(declared_seconds: float, max_hours: float) -> float:
+    """How much audio to decode at most from a file that declares `declared_seconds`: twice that
+    (duration estimates of some files are rough) and ten minutes more, never over `max_hours`."""
+    cap = max_hours * 3600
+    return min(cap, max(2 * declared_seconds, declared_seconds + 600)) if declared_seconds > 0 else cap
+
+
+def decoded_seconds(wav: str | Path) -> float:
+    """The length of a normalised WAV, from its size."""
+    return len(open_audio(wav)) / SAMPLE_RATE
+
+
 def normalise(path: str | Path, out_dir: str | Path, ffmpeg_exe: str | None = None,
-              content_hash: str | None = None) -> Path:
-    """Decode the first audio stream to 16 kHz mono 16-bit WAV in `out_dir`, named by content hash.
+              content_hash: str | None = None, max_seconds: float | None = None) -> Path:
+    """Decode the first audio stream to 16 kHz mono 16-bit WAV in `out_dir`, named by content hash,
+    `max_seconds` of it at most (a bound on disk and CPU, whatever the file's header says).
 
     The file is written under a temporary name and renamed, so a crash never leaves a partial WAV
     that a later run would take for finished; an existing one is reused.
@@ -176,7 +201,8 @@ def normalise(path: str | Path, out_dir: str | Path, ffmpeg_exe: str | None = No
     try:
         (
             ffmpeg.input(str(path))
-            .output(tmp_name, map="0:a:0", ac=1, ar=SAMPLE_RATE, acodec="pcm_s16le", f="wav")
+            .output(tmp_name, map="0:a:0", ac=1, ar=SAMPLE_RATE, acodec="pcm_s16le", f="wav",
+                    **({"t": f"{max_seconds:.3f}"} if max_seconds else {}))
             .global_args("-nostdin", "-hide_banner", "-loglevel", "error")
             .overwrite_output()
             .run(cmd=ffmpeg_exe, capture_stdout=True, capture_stderr=True)

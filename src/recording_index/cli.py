@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import sys
@@ -13,7 +12,18 @@ import click
 from .config import Settings, load_settings
 from .errors import RecordingIndexError
 from .index import Index
+from .safety import json_text, printable, printable_lines, redact, redact_url
 from .utils import hms
+
+
+def echo(*fields: object, sep: str = "\t", err: bool = False) -> None:
+    """Print one line of fields, each cleaned of control characters: titles, sources and
+    transcripts come from outside (a page's link text can hold terminal escapes)."""
+    click.echo(sep.join(printable(f) for f in fields), err=err)
+
+
+def echo_json(data: object) -> None:
+    click.echo(json_text(data))
 
 
 def _settings(ctx: click.Context) -> Settings:
@@ -34,7 +44,7 @@ class FriendlyGroup(click.Group):
         try:
             return super().invoke(ctx)
         except RecordingIndexError as exc:
-            click.echo(f"error: {exc}", err=True)
+            echo(f"error: {exc}", err=True)
             sys.exit(2)
 
 
@@ -79,14 +89,28 @@ def run(ctx, paths, catalog, db, engine, model, language, translator, retranslat
             try:
                 lines = pipeline.plan(rec, settings, db, retranslate)
             except RecordingIndexError as exc:
-                lines = [f"{rec.id}\t{rec.title}\t{rec.source}\twould fail: {exc}"]
-            click.echo("\n".join(lines))
+                lines = ["\t".join([rec.id, rec.title, redact_url(rec.source), f"would fail: {redact(str(exc))}"])]
+            for line in lines:
+                echo(*line.split("\t"))
         return
+    from recording_index_flows.index_recordings import make_task_runner
+
+    from .locks import exclusive_run
+
+    # Refused here, in this order, before anything is written or Prefect starts: a bad task runner,
+    # a database that is no index (left untouched), and a second run on the same index.
+    task_runner = make_task_runner(settings)
+    Index(db).close()
+    with exclusive_run(db):
+        _run_flow(paths, catalog, db, ctx.obj["config_file"], overrides, task_runner, retranslate, as_json)
+
+
+def _run_flow(paths, catalog, db, config_file, overrides, task_runner, retranslate, as_json) -> None:
     # The temporary local API otherwise reports usage, which fails offline and clutters the output.
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    from recording_index_flows.index_recordings import index_recordings, make_task_runner, temporary_api
+    from recording_index_flows.index_recordings import index_recordings, temporary_api
 
-    flow = index_recordings.with_options(task_runner=make_task_runner(settings))
+    flow = index_recordings.with_options(task_runner=task_runner)
 
     # What the flow raises after Ctrl-C may be Prefect's or Dask's own error rather than
     # KeyboardInterrupt: remember the key press.
@@ -99,7 +123,7 @@ def run(ctx, paths, catalog, db, engine, model, language, translator, retranslat
     previous = signal.signal(signal.SIGINT, on_interrupt)
     try:
         with temporary_api():
-            summary = flow(paths=list(paths), catalog=catalog, db=db, settings_file=ctx.obj["config_file"],
+            summary = flow(paths=list(paths), catalog=catalog, db=db, settings_file=config_file,
                            overrides=overrides, retranslate=retranslate)
     except BaseException:
         if not interrupted:
@@ -114,8 +138,14 @@ def run(ctx, paths, catalog, db, engine, model, language, translator, retranslat
         sys.exit(130)
     for failure in summary.failed:
         named = failure.error.startswith(failure.source)
-        click.echo(f"FAILED {failure.error if named else failure.source + ': ' + failure.error}", err=True)
-    click.echo(json.dumps(summary.to_dict(), ensure_ascii=False, indent=2) if as_json else summary.line())
+        echo(f"FAILED {failure.error if named else failure.source + ': ' + failure.error}", err=True)
+    for outcome in summary.outcomes:
+        if outcome.warning:
+            echo(f"WARNING {outcome.title or outcome.recording_id}: {outcome.warning}", err=True)
+    if as_json:
+        echo_json(summary.to_dict())
+    else:
+        echo(summary.line())
     sys.exit(1 if summary.failed else 0)
 
 
@@ -134,23 +164,23 @@ def run(ctx, paths, catalog, db, engine, model, language, translator, retranslat
 @click.pass_context
 def search(ctx, query, db, limit, offset, recording, speaker, event, date, lang, as_json):
     """Search what was said, in French or English: ranked hits with the moment and a link to it."""
-    with Index(_db(ctx, db), create=False) as index:
+    with Index(_db(ctx, db), readonly=True) as index:
         hits = index.search(query, limit=limit, offset=offset, recording=recording, speaker=speaker, event=event,
                             date=date, lang=lang)
     if as_json:
-        click.echo(json.dumps([h.to_dict() for h in hits], ensure_ascii=False, indent=2))
+        echo_json([h.to_dict() for h in hits])
         return
     if not hits:
-        click.echo(f"No match for {query!r}.")
+        echo(f"No match for {query!r}.")
         return
     for n, hit in enumerate(hits, 1 + offset):
         who = f" — {', '.join(hit.speakers)}" if hit.speakers else ""
-        click.echo(f"{n}. {hit.title}{who}")
-        click.echo(f"   {hms(hit.moment)}  [{hit.lang}] {hit.snippet}")
+        echo(f"{n}. {hit.title}{who}")
+        echo(f"   {hms(hit.moment)}  [{hit.lang}] {hit.snippet}")
         other = hit.text_en if hit.lang == "fr" else hit.text_fr
         if other:
-            click.echo(f"   {'en' if hit.lang == 'fr' else 'fr'}: {_shorten(other)}")
-        click.echo(f"   {hit.url}")
+            echo(f"   {'en' if hit.lang == 'fr' else 'fr'}: {_shorten(other)}")
+        echo(f"   {hit.url}")
 
 
 def _shorten(text: str, width: int = 160) -> str:
@@ -163,14 +193,14 @@ def _shorten(text: str, width: int = 160) -> str:
 @click.pass_context
 def list_(ctx, db, as_json):
     """List the indexed recordings."""
-    with Index(_db(ctx, db), create=False) as index:
+    with Index(_db(ctx, db), readonly=True) as index:
         rows = index.list()
     if as_json:
-        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        echo_json(rows)
         return
     for r in rows:
-        click.echo(f"{r['id']}\t{r['title']}\t{', '.join(r['speakers'])}\t{hms(r['duration'] or 0)}\t"
-                   f"{r['status']}{' (' + r['error'] + ')' if r['error'] else ''}\t{r['source']}")
+        status = r["status"] + "".join(f" ({r[k]})" for k in ("error", "warning") if r[k])
+        echo(r["id"], r["title"], ", ".join(r["speakers"]), hms(r["duration"] or 0), status, r["source"])
 
 
 @main.command()
@@ -181,18 +211,18 @@ def list_(ctx, db, as_json):
 @click.pass_context
 def transcript(ctx, recording, db, fmt, lang):
     """Print one recording's timed transcript (RECORDING: its id or its source path)."""
-    with Index(_db(ctx, db), create=False) as index:
+    with Index(_db(ctx, db), readonly=True) as index:
         rec, segments = index.get(recording)
     if fmt == "json":
         rows = [{"index": s.index, "start": s.start, "end": s.end, "text": s.text, "text_fr": s.text,
                  "text_en": s.text_en, "translation_engine": s.translation_engine,
                  "words": [w.__dict__ for w in s.words]} for s in segments]
-        click.echo(json.dumps({"recording": rec.to_dict(), "segments": rows}, ensure_ascii=False, indent=2))
+        echo_json({"recording": rec.to_dict(), "segments": rows})
         return
-    click.echo(f"# {rec.title} ({rec.id})")
+    echo(f"# {rec.title} ({rec.id})")
     for s in segments:
         sides = {"fr": [s.text], "en": [s.text_en or ""], "both": [s.text, "   " + (s.text_en or "")]}[lang]
-        click.echo(f"[{hms(s.start)} → {hms(s.end)}] " + "\n".join(sides))
+        click.echo(f"[{hms(s.start)} → {hms(s.end)}] " + "\n".join(printable(side) for side in sides))
 
 
 @main.command()
@@ -223,17 +253,17 @@ def subtitles(ctx, targets, db, lang, fmt, bilingual, output, check, strict):
         for path in targets:
             violations = check_file(path, bilingual=bilingual)
             for v in violations:
-                click.echo(f"{path}: {v.line()}")
+                echo(f"{path}: {v.line()}")
             counted = [v for v in violations if strict or not v.unavoidable]
             unavoidable = len(violations) - len(counted) if not strict else 0
-            click.echo(f"{path}: {len(counted)} violation(s)" + (f", {unavoidable} unavoidable" if unavoidable else ""),
-                       err=True)
+            echo(f"{path}: {len(counted)} violation(s)" + (f", {unavoidable} unavoidable" if unavoidable else ""),
+                 err=True)
             failed = failed or bool(counted)
         sys.exit(1 if failed else 0)
     if len(targets) != 1:
         raise click.UsageError("name one RECORDING (id or source), or --check FILE...")
     recording = targets[0]
-    with Index(_db(ctx, db), create=False) as index:
+    with Index(_db(ctx, db), readonly=True) as index:
         _rec, segments = index.get(recording)
     if lang == "en" and not bilingual and not any(s.text_en for s in segments):
         raise RecordingIndexError(f"{recording}: no English in the index (run with a translator)")
@@ -243,7 +273,7 @@ def subtitles(ctx, targets, db, lang, fmt, bilingual, output, check, strict):
         write_atomically(Path(output), text)
         click.echo(f"wrote {output}: {report.line()}", err=True)
     else:
-        click.echo(text, nl=False)
+        click.echo(printable_lines(text), nl=False)
 
 
 @main.command()
@@ -263,6 +293,17 @@ def serve(ctx, db, host, port):
     uvicorn.run(create_app(path), host=host, port=port, log_level="warning")
 
 
+@main.command()
+@db_option
+@click.pass_context
+def upgrade(ctx, db):
+    """Upgrade an index of an older schema in place (read commands never write, so they cannot)."""
+    path = _db(ctx, db)
+    with Index(path, create=False) as index:
+        version = index.db.execute("PRAGMA user_version").fetchone()[0]
+    echo(f"{path}: index schema version {version}")
+
+
 @main.group()
 def models():
     """The models this machine has: Whisper and Argos Translate."""
@@ -277,10 +318,10 @@ def models_list(ctx, as_json):
 
     rows = installed_models(_settings(ctx))
     if as_json:
-        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        echo_json(rows)
         return
     for row in rows:
-        click.echo(f"{row['kind']}\t{row['name']}\t{row['status']}\t{row['path']}")
+        echo(row["kind"], row["name"], row["status"], row["path"])
 
 
 @models.command(name="install")

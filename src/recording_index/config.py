@@ -10,11 +10,14 @@ import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
+from urllib.request import url2pathname
 
 import platformdirs
 
-from .errors import ConfigError
+from .errors import BadInputError, ConfigError
 from .models import Recording
+from .safety import open_regular, why_bad_id
 
 # Bumped whenever a stage's output changes for the same input and settings, so old rows are redone.
 PIPELINE_VERSION = "1"
@@ -44,6 +47,10 @@ class Settings:
     task_runner: str = "threads"  # "threads", "dask" (a local Dask cluster) or a Dask scheduler address
     dask_workers: int = 2  # "dask": worker processes of the local cluster; recordings transcribed at once
     progress: bool = True
+    # Bounds on what outside input can make a run do (see safety.py and fetch.py).
+    max_page_recordings: int = 100  # recordings one event page may add to a run
+    max_hours: float = 12.0  # longest recording accepted, as declared and as decoded
+    download_minutes: float = 60.0  # total time one download may take, whatever the server does
 
     @property
     def cache_path(self) -> Path:
@@ -90,9 +97,11 @@ def load_settings(path: str | Path | None = None, env: dict[str, str] | None = N
     elif path != DEFAULT_SETTINGS_FILE:
         raise ConfigError(f"{path}: settings file not found")
     known = {f.name: f for f in fields(Settings)}
-    for key in values:
+    for key, value in values.items():
         if key not in known:
             raise ConfigError(f"{path}:{_line_of(path, key)}: unknown setting {key!r}")
+        if isinstance(value, (dict, list)):
+            raise ConfigError(f"{path}:{_line_of(path, key)}: setting {key!r} must be a single value")
     for f in known.values():
         raw = env.get(ENV_PREFIX + f.name.upper())
         if raw is not None:
@@ -118,13 +127,27 @@ def _coerce(name: str, value: Any, type_name: Any, origin: Path) -> Any:
         raise ConfigError(f"{origin}: setting {name!r} must be a {kind}, got {value!r}") from None
 
 
+MAX_CONFIG_BYTES = 1024**2
+
+
 def _read_toml(path: Path) -> dict[str, Any]:
     try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: {exc}") from None
+        with open_regular(path) as handle:  # a FIFO named as a catalog would block the run
+            raw = handle.read(MAX_CONFIG_BYTES + 1)
+    except BadInputError as exc:
+        raise ConfigError(f"{path}: {exc.cause}") from None
     except OSError as exc:
         raise ConfigError(f"{path}: {exc.strerror}") from None
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{path}: larger than {MAX_CONFIG_BYTES // 1024} KiB: not a settings file or catalog")
+    try:
+        return tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: nested too deeply") from None
 
 
 def _line_of(path: Path, key: str, value: str | None = None, nth: int = 1) -> int:
@@ -171,14 +194,16 @@ def load_catalog(path: str | Path) -> Catalog:
         key = sorted(unknown_top)[0]
         raise ConfigError(f"{path}:{_line_of(path, key)}: unknown section {key!r} (expected recordings or events)")
     catalog = Catalog(path=path)
-    for number, entry in enumerate(data.get("recordings", []), 1):
+    for number, entry in enumerate(_tables(path, data, "recordings", "recordings"), 1):
         catalog.recordings.append(_recording(path, entry, {}, f"recordings[{number}]"))
-    for e_number, event in enumerate(data.get("events", []), 1):
+    for e_number, event in enumerate(_tables(path, data, "events", "events"), 1):
         where = f"events[{e_number}]"
         _check_fields(path, event, EVENT_FIELDS, where)
+        for key in ("title", "date", "language", "source"):
+            _check_string(path, event, key, where)
         inherited = {"event": event.get("title", ""), "date": event.get("date", ""),
                      "language": event.get("language", ""), "source": event.get("source", "")}
-        entries = event.get("recordings", [])
+        entries = _tables(path, event, "recordings", f"{where}.recordings")
         if not entries and event.get("source"):
             entries = [{}]  # everything the event's page links
         elif not entries:
@@ -191,6 +216,21 @@ def load_catalog(path: str | Path) -> Catalog:
             raise ConfigError(f"{path}:{_line_of(path, 'id', rec.id, nth=2)}: duplicate recording id {rec.id!r}")
         seen.add(rec.id)
     return catalog
+
+
+def _tables(path: Path, data: dict, key: str, where: str) -> list[dict]:
+    """`data[key]`, checked to be a list of tables ([[key]] in TOML)."""
+    value = data.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
+        raise ConfigError(f"{path}:{_line_of(path, key)}: {where}: must be a list of tables ([[{key}]])")
+    return value
+
+
+def _check_string(path: Path, entry: dict, key: str, where: str) -> None:
+    if key in entry and not isinstance(entry[key], str):
+        raise ConfigError(f"{path}:{_line_of(path, key)}: {where}.{key}: must be a string")
+    if key in entry and "\x00" in entry[key]:
+        raise ConfigError(f"{path}:{_line_of(path, key)}: {where}.{key}: holds a NUL character")
 
 
 def _check_fields(path: Path, entry: Any, allowed: set[str], where: str) -> None:
@@ -215,17 +255,34 @@ def _recording(path: Path, entry: Any, inherited: dict[str, str], where: str) ->
         speakers = [speakers]
     if not all(isinstance(s, str) for s in speakers):
         raise ConfigError(f"{path}:{_line_of(path, 'speakers')}: {where}.speakers: must be a list of names")
-    for key in ("title", "event", "date", "language", "id"):
-        if key in entry and not isinstance(entry[key], str):
-            raise ConfigError(f"{path}:{_line_of(path, key)}: {where}.{key}: must be a string")
-    if "://" not in source:
-        source = str((path.parent / source).resolve())
+    for key in ("title", "event", "date", "language", "id", "source"):
+        _check_string(path, entry, key, where)
+    if "\x00" in source or any("\x00" in s for s in speakers):
+        raise ConfigError(f"{path}: {where}: holds a NUL character")
+    if "id" in entry and (why := why_bad_id(entry["id"])):
+        raise ConfigError(f"{path}:{_line_of(path, 'id')}: {where}.id {entry['id']!r}: {why}")
+    if "://" not in source or source.startswith("file://"):
+        source = local_source(source, path.parent)
     values = {**{k: v for k, v in inherited.items() if v}, **{k: v for k, v in entry.items() if k != "note"}}
     values["speakers"] = list(speakers)
     values["source"] = source
     values["pick"] = str(pick)
     values.setdefault("id", recording_id_for(source + (f"#{pick}" if pick else "")))
     return Recording(**values)
+
+
+def local_source(path: str, base: Path | None = None) -> str:
+    """The absolute path of a local source (a plain path or a file:// URL), links resolved where
+    they can be: a loop or a missing file is kept as written and fails alone when it is read."""
+    if path.startswith("file://"):
+        path = url2pathname(urlsplit(path).path)
+    local = Path(path).expanduser()
+    if base is not None and not local.is_absolute():
+        local = base / local
+    try:
+        return str(local.resolve())
+    except (OSError, RuntimeError):  # a symbolic link loop
+        return os.path.abspath(local)
 
 
 def recording_id_for(source: str) -> str:

@@ -1,5 +1,10 @@
 """Find the recordings an HTML page links: <audio>/<video> and their <source>s, links to media files,
-and embedded players or links of video sites, in page order, with a title for each."""
+and embedded players or links of video sites, in page order, with a title for each.
+
+A page is outside input: what it links is kept only as an absolute http(s) URL. A media source
+or link of any other scheme (file:, ftp:, data:…) is refused by name, and a <base> that is not
+http(s) is not followed, so a page can never make a run read a local file.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,8 @@ import re
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from urllib.parse import parse_qs, urljoin, urlsplit
+
+from .safety import is_web_url, printable, scheme_of
 
 MEDIA_EXTENSIONS = (".mp3", ".m4a", ".aac", ".ogg", ".oga", ".opus", ".wav", ".flac", ".mp4", ".m4v", ".webm",
                     ".mkv", ".mov")
@@ -17,7 +24,18 @@ VIDEO_SITES = ("youtube.com", "youtube-nocookie.com", "youtu.be", "vimeo.com", "
 class Found:
     url: str
     title: str
-    kind: str  # "media" or "video-site"
+
+
+@dataclass
+class Refused:
+    url: str
+    why: str
+
+
+@dataclass
+class PageLinks:
+    found: list[Found]
+    refused: list[Refused]
 
 
 def is_video_site(url: str) -> bool:
@@ -55,37 +73,54 @@ class _PageParser(HTMLParser):
         super().__init__(convert_charrefs=True)
         self.base = base
         self.found: list[Found] = []
+        self.refused: list[Refused] = []
         self.heading = ""  # the latest heading's text: a title for what follows it
         self._heading_text: list[str] | None = None
         self._link: tuple[str, list[str]] | None = None
         self._media_title: str | None = None  # inside <audio>/<video>
 
     def _url(self, value: str | None) -> str | None:
-        if not value or value.startswith(("javascript:", "data:", "mailto:", "#")):
+        """The absolute URL of a link or source (of any scheme), or None when there is none."""
+        value = (value or "").strip()
+        if not value or value.startswith("#"):
             return None
-        return urljoin(self.base, value.strip())
+        try:
+            return urljoin(self.base, value)
+        except ValueError:  # a malformed URL (a bad IPv6 host, say) links nothing
+            return None
 
-    def _add(self, url: str | None, title: str, kind: str) -> None:
-        if url and not any(f.url == url for f in self.found):
-            self.found.append(Found(url, " ".join(title.split()), kind))
+    def _add(self, url: str | None, title: str) -> None:
+        if not url:
+            return
+        if not is_web_url(url):
+            if not any(r.url == url for r in self.refused):
+                scheme = scheme_of(url)
+                self.refused.append(Refused(url, f"scheme {scheme!r} refused" if scheme else "not an absolute URL"))
+            return
+        if not any(f.url == url for f in self.found):
+            self.found.append(Found(url, printable(" ".join(title.split()))))
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         a = dict(attrs)
         if tag == "base" and a.get("href"):
-            self.base = urljoin(self.base, a["href"])
+            base = self._url(a["href"])
+            if base and is_web_url(base):
+                self.base = base
+            elif base:
+                self.refused.append(Refused(base, f"<base> of scheme {scheme_of(base)!r} not followed"))
         elif tag in ("h1", "h2", "h3", "h4", "h5", "h6"):
             self._heading_text = []
         elif tag in ("audio", "video"):
             self._media_title = a.get("title") or a.get("aria-label") or self.heading
             url = self._url(a.get("src"))
             if url:
-                self._add(url, self._media_title, "media")
+                self._add(url, self._media_title)
         elif tag == "source" and self._media_title is not None:
-            self._add(self._url(a.get("src")), self._media_title, "media")
+            self._add(self._url(a.get("src")), self._media_title)
         elif tag == "iframe":
             url = self._url(a.get("src") or a.get("data-src"))
             if url and is_video_site(url) and (page := video_page_url(url)):
-                self._add(page, a.get("title") or self.heading, "video-site")
+                self._add(page, a.get("title") or self.heading)
         elif tag == "a":
             url = self._url(a.get("href"))
             if url:
@@ -101,9 +136,9 @@ class _PageParser(HTMLParser):
             url, text = self._link
             title = " ".join("".join(text[1:]).split()) or text[0] or self.heading
             if is_media_url(url):
-                self._add(url, title, "media")
+                self._add(url, title)
             elif is_video_site(url) and (page := video_page_url(url)):
-                self._add(page, title, "video-site")
+                self._add(page, title)
             self._link = None
 
     def handle_data(self, data: str) -> None:
@@ -113,9 +148,10 @@ class _PageParser(HTMLParser):
             self._link[1].append(data)
 
 
-def discover(html: str, base_url: str) -> list[Found]:
-    """The recordings of a page, in page order, relative URLs resolved, each once."""
+def discover(html: str, base_url: str) -> PageLinks:
+    """The recordings of a page, in page order, relative URLs resolved, each once; and the media
+    links it was refused (not http or https)."""
     parser = _PageParser(base_url)
     parser.feed(html)
     parser.close()
-    return parser.found
+    return PageLinks(parser.found, parser.refused)

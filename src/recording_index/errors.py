@@ -1,5 +1,14 @@
 """Errors that end the work on one recording, with a message a person can act on."""
 
+import re
+
+_CREDENTIALS = re.compile(r"(?i)\b(https?://)[^/@\s]*@")
+
+
+def redact(text: str) -> str:
+    """Any text (an error message, say) with the user names and passwords of its URLs taken out."""
+    return _CREDENTIALS.sub(r"\1", text) if "@" in text else text
+
 
 class RecordingIndexError(Exception):
     """Base class of this package's errors."""
@@ -12,6 +21,8 @@ class BadInputError(RecordingIndexError):
     """
 
     def __init__(self, source: str, cause: str):
+        # What a URL carried to fetch it never reaches a message (nor the logs and the index after it).
+        source, cause = redact(source), redact(cause)
         super().__init__(f"{source}: {cause}")
         self.source = source
         self.cause = cause
@@ -23,3 +34,11 @@ class ModelUnavailableError(RecordingIndexError):
 
 class ConfigError(RecordingIndexError):
     """A settings or catalog file that is wrong, with the file, the field and the cause."""
+
+
+class IndexBusyError(RecordingIndexError):
+    """Another run holds the index."""
+
+
+class DiskFullError(RecordingIndexError):
+    """The index or its files could not be written for want of space: the run stops cleanly."""

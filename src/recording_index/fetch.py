@@ -12,13 +12,17 @@ import json
 import os
 import shutil
 import sys
+import threading
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Iterator
 
 import httpx
 
 from .errors import BadInputError
+from .safety import redact_url
 
 MEDIA_TYPES = {
     "audio/mpeg": ".mp3", "audio/mp3": ".mp3", "audio/mp4": ".m4a", "audio/x-m4a": ".m4a", "audio/aac": ".aac",
@@ -30,12 +34,21 @@ MEDIA_TYPES = {
 # Servers often label media generically; ffmpeg's probe decides afterwards whether it is media.
 GENERIC_TYPES = {"application/octet-stream", "binary/octet-stream", "application/x-download", ""}
 USER_AGENT = "recording-index/0.1 (+https://pypi.org/project/recording-index)"
+# While a download grows past what the server declared, free space is checked again this often.
+SPACE_CHECK_BYTES = 64 * 1024**2
 
 
 @dataclass
 class FetchOptions:
     max_bytes: int = 4 * 1024**3  # 4 GiB: a long talk in video is well under
-    timeout: float = 30.0
+    timeout: float = 30.0  # for each connection and each read
+    deadline: float = 3600.0  # for a whole download, whatever the server does (dripping bytes, say)
+    page_deadline: float = 60.0  # for a whole page
+    max_page_bytes: int = 5 * 1024**2
+    # Slower than this over a whole stall window is a server that drips bytes to hold a run.
+    min_bytes_per_window: int = 16 * 1024
+    stall_window: float = 30.0
+    max_redirects: int = 5
     retries: int = 4
     backoff: float = 1.0  # seconds; doubled at each retry
     progress: bool = True
@@ -50,7 +63,6 @@ class Downloaded:
     content_type: str
     etag: str = ""
     last_modified: str = ""
-    unchanged: bool = False  # the server said 304: the file on disk is current
 
 
 class TransientError(Exception):
@@ -70,28 +82,118 @@ def is_media_type(content_type: str) -> bool:
     return kind in MEDIA_TYPES or kind in GENERIC_TYPES or kind.startswith(("audio/", "video/"))
 
 
-def download(url: str, dest: str | Path, options: FetchOptions | None = None,
-             client: httpx.Client | None = None) -> Downloaded:
+def _client(options: FetchOptions, **headers: str) -> httpx.Client:
+    # httpx follows http and https alone: a redirect to file: or ftp: is an UnsupportedProtocol error.
+    return httpx.Client(follow_redirects=True, max_redirects=options.max_redirects, timeout=options.timeout,
+                        headers={"User-Agent": USER_AGENT, **headers})
+
+
+@contextmanager
+def _deadline(client: httpx.Client, seconds: float, url: str) -> Iterator[None]:
+    """Close `client` after `seconds`, whatever it is doing: httpx's time-outs are per read, so a
+    server answering a byte at a time would otherwise hold a run (and its SIGTERM) for ever."""
+    expired = threading.Event()
+
+    def expire() -> None:
+        expired.set()
+        client.close()
+
+    timer = threading.Timer(seconds, expire)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    except Exception:
+        if expired.is_set():
+            raise BadInputError(url, f"took longer than the {seconds:.0f}-s limit") from None
+        raise
+    finally:
+        timer.cancel()
+
+
+def _bad_request(url: str, exc: httpx.HTTPError) -> BadInputError | None:
+    """What no retry can mend, as one line; None for what may pass next time."""
+    if isinstance(exc, httpx.TooManyRedirects):
+        return BadInputError(url, "too many redirects (a redirect loop?)")
+    if isinstance(exc, httpx.UnsupportedProtocol):
+        return BadInputError(url, f"redirected to a URL that is not http or https ({exc})")
+    if isinstance(exc, (httpx.InvalidURL, httpx.DecodingError, httpx.LocalProtocolError)):
+        return BadInputError(url, f"{type(exc).__name__}: {exc}")
+    return None
+
+
+def guarded_blocks(response: httpx.Response, url: str, options: FetchOptions) -> Iterator[bytes]:
+    """The body as it arrives (decoded), refusing a server that drips it slower than
+    `min_bytes_per_window` a `stall_window`."""
+    window_start, window_bytes = time.monotonic(), 0
+    for block in response.iter_bytes():  # no chunk size: each read is seen as it lands
+        window_bytes += len(block)
+        now = time.monotonic()
+        if now - window_start >= options.stall_window:
+            if window_bytes < options.min_bytes_per_window:
+                raise BadInputError(url, f"too slow ({window_bytes} bytes in {now - window_start:.0f} s)")
+            window_start, window_bytes = now, 0
+        yield block
+
+
+def fetch_page(url: str, options: FetchOptions) -> tuple[str, str] | None:
+    """(final URL, HTML) of a page, or None when the URL turns out to serve media."""
+    shown = redact_url(url)
+    client = _client(options)
+    try:
+        with client, _deadline(client, options.page_deadline, shown), client.stream("GET", url) as response:
+            if response.status_code >= 400:
+                raise BadInputError(shown, f"HTTP {response.status_code} {response.reason_phrase}".strip())
+            kind = media_type(response.headers.get("content-type", ""))
+            if kind in ("text/html", "application/xhtml+xml"):
+                body = bytearray()
+                for block in guarded_blocks(response, shown, options):
+                    body.extend(block)
+                    if len(body) > options.max_page_bytes:
+                        raise BadInputError(shown, f"page larger than {options.max_page_bytes} bytes")
+                return str(response.url), bytes(body).decode(response.encoding or "utf-8", "replace")
+            if is_media_type(kind):
+                return None
+            raise BadInputError(shown, f"neither a page nor media (content type {kind})")
+    except httpx.ConnectError as exc:
+        raise BadInputError(shown, f"connection failed ({exc})") from None
+    except httpx.HTTPError as exc:
+        raise _bad_request(shown, exc) or BadInputError(shown, f"page fetch failed ({type(exc).__name__})") from None
+
+
+def download(url: str, dest: str | Path, options: FetchOptions | None = None) -> Downloaded:
     """Fetch `url` into `dest` and return what was saved; raise BadInputError on what retrying cannot fix."""
     options = options or FetchOptions()
     dest = Path(dest)
     for folder in (dest, dest / ".partial", dest / ".state"):
         folder.mkdir(parents=True, exist_ok=True)
-    own_client = client is None
-    client = client or httpx.Client(follow_redirects=True, timeout=options.timeout,
-                                    headers={"User-Agent": USER_AGENT})
+    shown = redact_url(url)
+    # Media is not compressed by HTTP: asking for it as it is keeps the free-space check and the
+    # length check honest (a gzipped response of 200 KB once became a 200-MB file).
+    client = _client(options, **{"Accept-Encoding": "identity"})
     try:
-        for attempt in range(options.retries + 1):
-            try:
-                return _attempt(url, dest, options, client)
-            except TransientError as exc:
-                if attempt == options.retries:
-                    raise BadInputError(url, f"download failed after {options.retries + 1} attempts ({exc})") from None
-                time.sleep(options.backoff * 2**attempt)
-    finally:
-        if own_client:
-            client.close()
+        with client, _deadline(client, options.deadline, shown):
+            for attempt in range(options.retries + 1):
+                try:
+                    return _attempt(url, dest, options, client)
+                except TransientError as exc:
+                    if attempt == options.retries:
+                        raise BadInputError(shown, f"download failed after {options.retries + 1} attempts ({exc})") from None
+                    time.sleep(options.backoff * 2**attempt)
+    except BadInputError:
+        (dest / ".partial" / url_key(url)).unlink(missing_ok=True)  # a failed download leaves nothing behind
+        raise
     raise AssertionError("unreachable")
+
+
+def discard(dest: str | Path, url: str) -> None:
+    """Forget a download that proved unusable: the file, its partial, and what the server said of it."""
+    dest, key = Path(dest), url_key(url)
+    done = _load_state(dest, key).get("done") or {}
+    for path in (dest / ".partial" / key, dest / ".state" / f"{key}.json", done.get("path")):
+        if path and Path(path).parent.resolve() in (dest.resolve(), (dest / ".partial").resolve(),
+                                                     (dest / ".state").resolve()):
+            Path(path).unlink(missing_ok=True)
 
 
 def _load_state(dest: Path, key: str) -> dict:
@@ -111,6 +213,7 @@ def _save_state(dest: Path, key: str, state: dict) -> None:
 
 def _attempt(url: str, dest: Path, options: FetchOptions, client: httpx.Client) -> Downloaded:
     key = url_key(url)
+    shown = redact_url(url)
     state = _load_state(dest, key)
     partial = dest / ".partial" / key
     headers = {}
@@ -127,22 +230,22 @@ def _attempt(url: str, dest: Path, options: FetchOptions, client: httpx.Client) 
     try:
         with client.stream("GET", url, headers=headers) as response:
             if response.status_code == 304 and done:
-                return Downloaded(**{**done, "unchanged": True})
+                return Downloaded(**{k: v for k, v in done.items() if k in Downloaded.__dataclass_fields__})
             if response.status_code >= 500 or response.status_code == 429:
                 raise TransientError(f"HTTP {response.status_code}")
             if response.status_code >= 400:
-                raise BadInputError(url, f"HTTP {response.status_code} {response.reason_phrase}".strip())
+                raise BadInputError(shown, f"HTTP {response.status_code} {response.reason_phrase}".strip())
             content_type = response.headers.get("content-type", "")
             if not is_media_type(content_type):
-                raise BadInputError(url, f"not media (content type {media_type(content_type)})")
+                raise BadInputError(shown, f"not media (content type {media_type(content_type)})")
             resumed = response.status_code == 206
             if not resumed:
                 offset = 0
             length = response.headers.get("content-length")
             total = offset + int(length) if length and length.isdigit() else None
             if total is not None and total > options.max_bytes:
-                raise BadInputError(url, f"too large ({total} bytes > limit of {options.max_bytes})")
-            _check_space(dest, url, (total or 0) - offset)
+                raise BadInputError(shown, f"too large ({total} bytes > limit of {options.max_bytes})")
+            _check_space(dest, shown, (total or 0) - offset)
             validator = response.headers.get("etag") or response.headers.get("last-modified") or ""
             state["partial_validator"] = validator
             _save_state(dest, key, state)
@@ -152,13 +255,17 @@ def _attempt(url: str, dest: Path, options: FetchOptions, client: httpx.Client) 
                     while block := handle.read(1 << 20):
                         digest.update(block)
             size = offset
-            bar = _bar(total, offset, url, options.progress)
+            bar = _bar(total, offset, shown, options.progress)
+            checked = size
             try:
                 with open(partial, "ab" if resumed else "wb") as out:
-                    for block in response.iter_bytes(1 << 16):
+                    for block in guarded_blocks(response, shown, options):
                         size += len(block)
                         if size > options.max_bytes:
-                            raise BadInputError(url, f"too large (over the limit of {options.max_bytes} bytes)")
+                            raise BadInputError(shown, f"too large (over the limit of {options.max_bytes} bytes)")
+                        if size - checked > SPACE_CHECK_BYTES:  # what was declared may not be what comes
+                            _check_space(dest, shown, SPACE_CHECK_BYTES)
+                            checked = size
                         out.write(block)
                         digest.update(block)
                         if bar:
@@ -169,15 +276,15 @@ def _attempt(url: str, dest: Path, options: FetchOptions, client: httpx.Client) 
             if total is not None and size < total:
                 raise TransientError(f"connection closed after {size} of {total} bytes")
     except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as exc:
+        if client.is_closed:  # the deadline closed it: not worth another try
+            raise
         raise TransientError(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__) from None
-    except BadInputError:
-        if not (partial.exists() and state.get("partial_validator")):
-            partial.unlink(missing_ok=True)
-        raise
+    except httpx.HTTPError as exc:
+        raise _bad_request(shown, exc) or BadInputError(shown, f"{type(exc).__name__}: {exc}") from None
     sha = digest.hexdigest()
     target = dest / f"{sha}{MEDIA_TYPES.get(media_type(content_type), '')}"
     os.replace(partial, target)
-    result = Downloaded(url=url, path=str(target), sha256=sha, size=size, content_type=media_type(content_type),
+    result = Downloaded(url=shown, path=str(target), sha256=sha, size=size, content_type=media_type(content_type),
                         etag=response.headers.get("etag", ""), last_modified=response.headers.get("last-modified", ""))
     _save_state(dest, key, {"done": asdict(result)})
     return result

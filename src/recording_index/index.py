@@ -6,6 +6,7 @@ The database is plain sqlite-utils tables, so it opens in Datasette as it is.
 from __future__ import annotations
 
 import json
+import shutil
 import sqlite3
 import time
 import unicodedata
@@ -15,13 +16,22 @@ from typing import Any, Iterable
 
 import sqlite_utils
 
-from .errors import RecordingIndexError
+from .errors import DiskFullError, RecordingIndexError
 from .models import Chunk, Recording, SearchHit, Segment, Word
 from .query import TOKEN, facet_query, fold, fts_query, stem_match
+from .safety import redact_url
 from .sources import moment_url
 
 # 2: the recordings' speakers, event and date are indexed with each chunk's text (filters in FTS5).
-SCHEMA_VERSION = 2
+# 3: the index is marked as one (application_id); a recording keeps the duration its file declares
+#    beside the decoded one, and a warning (audio much shorter than declared, say).
+SCHEMA_VERSION = 3
+# SQLite's own field for "which program's file is this" ("RIDX"): a read command refuses, untouched,
+# a database that is not an index.
+APPLICATION_ID = 0x52494458
+INDEX_TABLES = {"recordings", "segments", "words", "chunks"}
+# What an index of before the marker (versions 1 and 2) holds at least.
+UNMARKED_INDEX_TABLES = {"recordings", "chunks"}
 # Accent-insensitive French: "équipe" matches "equipe" and the other way round.
 FRENCH_TOKENIZER = "unicode61 remove_diacritics 2"
 # English with stemming: "translating" finds "translation", "jobs" finds "job".
@@ -42,23 +52,68 @@ class Index:
     """A recording index in one SQLite file: `add` a recording's results, `search`, `get`."""
 
     def __init__(self, path: str | Path, create: bool = True, readonly: bool = False):
+        """Open the index at `path`: `readonly` for reading alone (every read command: nothing is
+        ever written, not even a journal mode); else for writing, created unless `create` is False,
+        and upgraded in place when its schema is older. A file that is no index is refused untouched."""
         self.path = Path(path)
-        if (readonly or not create) and not self.path.exists():
+        if (readonly or not create) and not self.path.is_file():
             raise RecordingIndexError(f"{self.path}: no index here yet (run `recording-index run` first)")
-        if readonly:
-            # Readers (the web app) cannot change the archive, whatever a request asks.
-            conn = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False)
-            self.db = sqlite_utils.Database(conn)
+        try:
+            if readonly:
+                self.db = sqlite_utils.Database(self._connect_readonly())
+                version = self._check_is_index()
+                if version != SCHEMA_VERSION:
+                    upgrade = ("; `recording-index upgrade` upgrades it" if 0 < version < SCHEMA_VERSION else "")
+                    raise RecordingIndexError(f"{self.path}: index schema version {version}, not {SCHEMA_VERSION}{upgrade}")
+                return
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.db = sqlite_utils.Database(self.path)
             self.db.execute("PRAGMA busy_timeout = 10000")
-            version = self.db.execute("PRAGMA user_version").fetchone()[0]
-            if version != SCHEMA_VERSION:
-                upgrade = ("; `recording-index list` upgrades it" if 0 < version < SCHEMA_VERSION else "")
-                raise RecordingIndexError(f"{self.path}: index schema version {version}, not {SCHEMA_VERSION}{upgrade}")
-            return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite_utils.Database(self.path)
-        self.db.execute("PRAGMA busy_timeout = 10000")
-        self._ensure_schema()
+            self._check_is_index()
+            self._ensure_schema()
+        except sqlite3.DatabaseError as exc:
+            if hasattr(self, "db"):
+                self.db.close()
+            error = DiskFullError if _out_of_space(self.path, exc) else RecordingIndexError
+            raise error(f"{self.path}: {_database_problem(exc, readonly)}") from None
+        except OSError as exc:
+            raise RecordingIndexError(f"{self.path}: cannot open ({exc.strerror or exc})") from None
+        except RecordingIndexError:
+            if hasattr(self, "db"):
+                self.db.close()
+            raise
+
+    def _connect_readonly(self) -> sqlite3.Connection:
+        """A read-only connection: `mode=ro`, or, where even the shared-memory file of a WAL database
+        cannot be made (read-only storage), `immutable=1`."""
+        uri = self.path.resolve().as_uri()
+        for mode in ("mode=ro", "mode=ro&immutable=1"):
+            conn = sqlite3.connect(f"{uri}?{mode}", uri=True, check_same_thread=False)
+            try:
+                conn.execute("PRAGMA busy_timeout = 10000")
+                conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+                return conn
+            except sqlite3.OperationalError as exc:
+                conn.close()
+                if "unable to open" not in str(exc) or "immutable" in mode:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _check_is_index(self) -> int:
+        """The schema version of an index; refuse a database that is not one (another program's)."""
+        marker = self.db.execute("PRAGMA application_id").fetchone()[0]
+        version = self.db.execute("PRAGMA user_version").fetchone()[0]
+        if marker == APPLICATION_ID:
+            return version
+        if marker:
+            raise RecordingIndexError(f"{self.path}: not a recording-index index (application_id {marker:#x}); "
+                                      "left untouched")
+        tables = {row[0] for row in self.db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if not tables or (UNMARKED_INDEX_TABLES <= tables and 1 <= version <= 2):  # new, or an index of before the marker
+            return version
+        shown = ", ".join(sorted(tables - INDEX_TABLES)[:5]) or "none of its tables"
+        raise RecordingIndexError(f"{self.path}: not a recording-index index (no marker; tables {shown}); "
+                                  "left untouched")
 
     def close(self) -> None:
         self.db.close()
@@ -90,15 +145,22 @@ class Index:
             raise
 
     def _create_schema(self) -> None:
-        if self.db.execute("PRAGMA user_version").fetchone()[0] == 1:
+        version = self.db.execute("PRAGMA user_version").fetchone()[0]
+        if version == 1:
             self._drop_version_1_search()
-        self.db["recordings"].create({
+        columns = {
             "id": str, "title": str, "speakers": str, "event": str, "date": str, "language": str,
             "source": str, "media_path": str, "duration": float, "content_hash": str, "uploader": str,
             "engine": str, "model": str, "settings": str, "fingerprint": str,
             "translation_engine": str, "translation_model": str, "translation_fingerprint": str,
             "detected_language": str, "status": str, "error": str, "indexed_at": str,
-        }, pk="id", if_not_exists=True)
+            "declared_duration": float, "warning": str,
+        }
+        self.db["recordings"].create(columns, pk="id", if_not_exists=True)
+        existing = self.db["recordings"].columns_dict
+        for name, kind in columns.items():
+            if name not in existing:  # added by a later schema version
+                self.db["recordings"].add_column(name, kind)
         self.db["segments"].create({
             "recording_id": str, "idx": int, "start": float, "end": float, "text": str,
             "text_en": str, "translation_engine": str, "translation_model": str, "avg_logprob": float,
@@ -114,7 +176,9 @@ class Index:
             "text_fr": str, "text_en": str,
         }, pk="id", foreign_keys=[("recording_id", "recordings", "id")], if_not_exists=True)
         self.db["chunks"].create_index(["recording_id", "idx"], unique=True, if_not_exists=True)
-        self._create_search()
+        if version < 2:
+            self._create_search()
+        self.db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
         self.db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     def _create_search(self) -> None:
@@ -186,7 +250,7 @@ class Index:
     def add(self, recording: Recording, segments: Iterable[Segment], chunks: Iterable[Chunk], *,
             engine: str = "", model: str = "", settings: dict[str, Any] | None = None,
             fingerprint: str = "", detected_language: str | None = None, translation_model: str = "",
-            translation_fingerprint: str = "") -> None:
+            translation_fingerprint: str = "", warning: str = "") -> None:
         """Replace everything about `recording` in one transaction: all of it lands, or none."""
         segments, chunks = list(segments), list(chunks)
         row = {
@@ -195,7 +259,7 @@ class Index:
             "fingerprint": fingerprint, "detected_language": detected_language or "",
             "translation_engine": translation_model.split(":")[0] if translation_model else "",
             "translation_model": translation_model, "translation_fingerprint": translation_fingerprint,
-            "status": "indexed", "error": "", "indexed_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "status": "indexed", "error": "", "warning": warning, "indexed_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
         with self.db.atomic():
             self._delete_rows(recording.id)
@@ -237,8 +301,8 @@ class Index:
     def list(self) -> list[dict[str, Any]]:
         """Every recording with its status, most recently indexed first."""
         rows = self.db.query(
-            "SELECT id, title, speakers, event, date, duration, source, status, error, engine, model, "
-            "indexed_at FROM recordings ORDER BY indexed_at DESC, id")
+            "SELECT id, title, speakers, event, date, duration, declared_duration, source, status, error, warning, "
+            "engine, model, indexed_at FROM recordings ORDER BY indexed_at DESC, id")
         return [{**r, "speakers": json.loads(r["speakers"] or "[]")} for r in rows]
 
     def resolve_id(self, recording: str) -> str:
@@ -411,7 +475,31 @@ class Index:
         return result
 
 
+def _out_of_space(path: Path, exc: sqlite3.DatabaseError) -> bool:
+    """SQLite says "disk I/O error" when even its shared-memory file cannot be grown: look at the disk."""
+    if "full" in str(exc):
+        return True
+    try:
+        return "disk I/O" in str(exc) and shutil.disk_usage(path.parent).free < 1024**2
+    except OSError:
+        return False
+
+
+def _database_problem(exc: sqlite3.DatabaseError, readonly: bool) -> str:
+    text = str(exc)
+    if "not a database" in text or "malformed" in text:
+        return f"not an SQLite database, or a damaged one ({text})"
+    if "readonly" in text or "read-only" in text:
+        return f"cannot write here ({text}); read commands still work"
+    if "disk I/O error" in text or "full" in text:
+        return f"cannot write: disk full, or failing ({text})"
+    if "unable to open" in text:
+        return f"cannot open it{' for reading' if readonly else ' for writing'} ({text})"
+    return text
+
+
 def _recording_row(recording: Recording) -> dict[str, Any]:
     row = asdict(recording)
     del row["pick"]  # how a catalog chose it from a page, not a fact about the recording
-    return {**row, "speakers": json.dumps(recording.speakers, ensure_ascii=False)}
+    # A URL's user name and password were for fetching it; they are never stored (nor shown).
+    return {**row, "source": redact_url(recording.source), "speakers": json.dumps(recording.speakers, ensure_ascii=False)}

@@ -18,7 +18,8 @@ class Recording:
     date: str = ""
     language: str = "fr"
     media_path: str = ""
-    duration: float = 0.0
+    duration: float = 0.0  # of the decoded audio once transcribed; before that, as the file declares
+    declared_duration: float = 0.0  # as the file declares, when that differs from the decoded audio
     content_hash: str = ""
     uploader: str = ""  # for video sites
     pick: str = ""  # for a page source: which of its recordings (a number from 1, or text to match)
@@ -50,11 +51,6 @@ class Segment:
     avg_logprob: float | None = None
     no_speech_prob: float | None = None
     compression_ratio: float | None = None
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "Segment":
-        words = [Word(**w) for w in data.get("words", [])]
-        return cls(**{**data, "words": words})
 
 
 @dataclass

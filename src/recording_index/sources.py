@@ -3,52 +3,79 @@
 from __future__ import annotations
 
 import dataclasses
+import os
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-import httpx
-
 from .audio import file_hash
-from .config import Settings, recording_id_for
+from .config import Settings, local_source, recording_id_for
 from .discover import discover, is_media_url, is_video_site
 from .errors import BadInputError
-from .fetch import USER_AGENT, FetchOptions, download, is_media_type, media_type
+from .fetch import FetchOptions, download, fetch_page
 from .models import Recording
+from .safety import is_web_url, redact_url, scheme_of
 from .video import fetch_video_audio
-
-MAX_PAGE_BYTES = 5 * 1024**2
 
 
 def recording_for_path(path: str) -> Recording:
-    """A Recording for a file or URL named on the command line, titled after the file (or the page)."""
+    """A Recording for a file or URL named on the command line, titled after the file (or the page).
+
+    Never raises: a path that cannot be resolved (a symbolic link loop, say) stays as given, and
+    fails alone when the run locates it."""
     if is_remote(path):
-        return Recording(id=recording_id_for(path), source=path)
-    resolved = Path(path).expanduser().resolve()
-    return Recording(id=recording_id_for(str(resolved)), source=str(resolved), title=resolved.stem)
+        return Recording(id=recording_id_for(redact_url(path)), source=path)
+    if "://" in path and not path.startswith("file://"):
+        return Recording(id=recording_id_for(path), source=path)  # refused by `locate`, by name
+    resolved = local_source(path)
+    return Recording(id=recording_id_for(resolved), source=resolved, title=Path(resolved).stem)
 
 
 def is_remote(source: str) -> bool:
-    return source.startswith(("http://", "https://"))
+    return is_web_url(source)
 
 
-def resolve(recording: Recording, options: FetchOptions | None = None) -> list[Recording]:
+@dataclass
+class Resolved:
+    """The recordings behind one source, and the links of its page that were refused (one error each)."""
+
+    recordings: list[Recording]
+    refused: list[BadInputError] = field(default_factory=list)
+
+
+def fetch_options(settings: Settings) -> FetchOptions:
+    minutes = settings.download_minutes
+    return FetchOptions(progress=settings.progress, deadline=minutes * 60, page_deadline=min(60.0, minutes * 60))
+
+
+def resolve(recording: Recording, options: FetchOptions | None = None, max_recordings: int = 100) -> Resolved:
     """The recordings behind a source: itself, or, for an HTML page, the recordings it links
-    (all of them, or the one `pick` names: its number from 1, or text in its title or URL)."""
+    (all of them, at most `max_recordings`, or the one `pick` names: its number from 1, or text in
+    its title or URL). What a page links is remote: its links of another scheme are refused."""
     url = recording.source
     if not is_remote(url) or is_video_site(url) or is_media_url(url):
-        return [recording]
-    page = _fetch_page(url, options or FetchOptions())
+        return Resolved([recording])
+    page = fetch_page(url, options or FetchOptions())
     if page is None:  # the URL serves media itself
-        return [recording]
+        return Resolved([recording])
     final_url, html = page
-    found = discover(html, final_url)
+    links = discover(html, final_url)
+    refused = [BadInputError(f"{redact_url(url)} links {redact_url(r.url)}", f"{r.why}: a page may only link "
+                             "http or https sources") for r in links.refused]
+    found = links.found
     if not found:
+        if refused:
+            return Resolved([], refused)
         raise BadInputError(url, "page links no recordings (no audio or video element, media link or video player)")
     if recording.pick:
         chosen = _pick(found, recording.pick, url)
-        return [dataclasses.replace(recording, source=chosen.url, title=recording.title or chosen.title, pick="")]
-    return [dataclasses.replace(recording, id=recording_id_for(item.url), source=item.url,
-                                title=item.title or recording.title, pick="") for item in found]
+        return Resolved([dataclasses.replace(recording, source=chosen.url, title=recording.title or chosen.title,
+                                             pick="")])
+    if len(found) > max_recordings:
+        raise BadInputError(url, f"page links {len(found)} recordings, more than max_page_recordings = "
+                                 f"{max_recordings}; pick one in the catalog, or raise the setting")
+    return Resolved([dataclasses.replace(recording, id=recording_id_for(redact_url(item.url)), source=item.url,
+                                         title=item.title or recording.title, pick="") for item in found], refused)
 
 
 def _pick(found: list, pick: str, url: str):
@@ -61,30 +88,6 @@ def _pick(found: list, pick: str, url: str):
     if not matches:
         raise BadInputError(url, f"no recording on the page matches pick = {pick!r}")
     return matches[0]
-
-
-def _fetch_page(url: str, options: FetchOptions) -> tuple[str, str] | None:
-    """(final URL, HTML) of a page, or None when the URL turns out to serve media."""
-    try:
-        with httpx.Client(follow_redirects=True, timeout=options.timeout, headers={"User-Agent": USER_AGENT}) as client:
-            with client.stream("GET", url) as response:
-                if response.status_code >= 400:
-                    raise BadInputError(url, f"HTTP {response.status_code} {response.reason_phrase}".strip())
-                kind = media_type(response.headers.get("content-type", ""))
-                if kind in ("text/html", "application/xhtml+xml"):
-                    body = bytearray()
-                    for block in response.iter_bytes():
-                        body.extend(block)
-                        if len(body) > MAX_PAGE_BYTES:
-                            raise BadInputError(url, f"page larger than {MAX_PAGE_BYTES} bytes")
-                    return str(response.url), bytes(body).decode(response.encoding or "utf-8", "replace")
-                if is_media_type(kind):
-                    return None
-                raise BadInputError(url, f"neither a page nor media (content type {kind})")
-    except httpx.ConnectError as exc:
-        raise BadInputError(url, f"connection failed ({exc})") from None
-    except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as exc:
-        raise BadInputError(url, f"page fetch failed ({type(exc).__name__})") from None
 
 
 def locate(recording: Recording, settings: Settings | None = None, options: FetchOptions | None = None) -> Recording:
@@ -100,17 +103,16 @@ def locate(recording: Recording, settings: Settings | None = None, options: Fetc
         recording.date = recording.date or video.upload_date
         return recording
     if is_remote(recording.source):
-        options = options or FetchOptions(progress=settings.progress)
+        options = options or fetch_options(settings)
         fetched = download(recording.source, downloads, options)
         recording.media_path, recording.content_hash = fetched.path, fetched.sha256
         return recording
-    path = Path(recording.source.removeprefix("file://"))
-    if not path.exists():
-        raise BadInputError(recording.source, "no such file")
-    if path.is_dir():
-        raise BadInputError(recording.source, "is a directory, not a media file")
-    recording.media_path = str(path)
-    recording.content_hash = file_hash(path)
+    if "://" in recording.source or scheme_of(recording.source) not in ("", "file"):
+        # Local files come as plain paths from the command line and catalogs (see config.local_source).
+        raise BadInputError(recording.source, f"scheme {scheme_of(recording.source)!r} refused (http, https or a "
+                                              "local path)")
+    recording.content_hash = file_hash(recording.source)  # regular files only: a FIFO would block the run
+    recording.media_path = recording.source
     return recording
 
 
@@ -118,7 +120,7 @@ def moment_url(source: str, seconds: float) -> str:
     """A link that opens `source` at `seconds`: the site's own time parameter, else a `#t=` fragment."""
     whole = int(seconds)
     if "://" not in source:
-        return Path(source).resolve().as_uri() + f"#t={seconds:.1f}"
+        return Path(os.path.abspath(source)).as_uri() + f"#t={seconds:.1f}"
     parts = urlsplit(source)
     host = parts.netloc.lower()
     if is_video_site(source):

@@ -9,6 +9,7 @@ from typing import Sequence
 
 from .errors import RecordingIndexError
 from .models import Cue
+from .safety import inside
 from .subtitles import SubtitleRules, reading_chars
 
 FORMATS = ("srt", "vtt")
@@ -147,7 +148,7 @@ def check(cues: Sequence[Cue], rules: SubtitleRules | None = None, bilingual: bo
 def write_atomically(path: Path, text: str) -> Path:
     """Write under a temporary name, then rename: a reader never sees half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.partial")
+    partial = inside(path.parent, f".{path.name}.partial")
     partial.write_text(text, encoding="utf-8")
     partial.replace(path)
     return path

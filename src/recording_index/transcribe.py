@@ -15,7 +15,7 @@ from .config import Settings
 from .errors import ModelUnavailableError, RecordingIndexError
 from .models import Segment, Word
 from .repetition import guard_repetitions
-from .whisper_models import ModelLocation, resolve_model
+from .whisper_models import ModelLocation, model_id, resolve_model
 
 ENGINES = ("faster-whisper", "openai-whisper")
 
@@ -252,5 +252,5 @@ def transcribe(audio: np.ndarray, engine: Engine, language: str | None = "fr", p
 
 
 def model_id_for(settings: Settings) -> str:
-    """The id of the weights these settings use, without loading them (for skip decisions)."""
-    return resolve_model(settings.model, settings.cache_path).model_id
+    """The id of the weights these settings use, without loading or writing anything (for skip decisions)."""
+    return model_id(settings.model, settings.cache_path)

@@ -62,6 +62,17 @@ def resolve_model(name: str, cache_dir: Path, allow_download: bool = True) -> Mo
     return ModelLocation(_download(name, cache_dir), name)
 
 
+def model_id(name: str, cache_dir: Path) -> str:
+    """The id `resolve_model` would give, without joining, downloading or writing anything."""
+    if Path(name).expanduser().is_dir():
+        return resolve_model(name, cache_dir).model_id
+    if name == EMBEDDED_MODEL and (_find_parts() is not None or any(
+            (Path(cache_dir) / "models" / f"faster-whisper-base-{s.sha256[:12]}" / ".verified").exists()
+            for s in EMBEDDED_SOURCES)):
+        return EMBEDDED_MODEL_ID
+    return name
+
+
 def _download(name: str, cache_dir: Path) -> Path:
     from faster_whisper.utils import available_models, download_model
 

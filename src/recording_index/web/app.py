@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import mimetypes
 import re
+import sqlite3
 from pathlib import Path
 
 from markupsafe import Markup, escape
@@ -28,6 +29,7 @@ PAGE_SIZE = 10
 # Snippet marks that no transcript contains, so they survive escaping and become <mark> after it.
 OPEN, CLOSE = "\x02", "\x03"
 VIDEO_SUFFIXES = {".mp4", ".webm", ".mkv", ".mov", ".m4v", ".ogv"}
+MAX_ID_LENGTH = 300
 
 
 def highlight(snippet: str) -> Markup:
@@ -75,6 +77,8 @@ def create_app(db_path: str | Path) -> Starlette:
 
     def _recording(request: Request):
         """The recording of the request's id, or None; never its words (media requests come often)."""
+        if not request.path_params["id"].isprintable() or len(request.path_params["id"]) > MAX_ID_LENGTH:
+            return None
         with open_index() as index:
             try:
                 return index.recording(request.path_params["id"])
@@ -113,7 +117,17 @@ def create_app(db_path: str | Path) -> Starlette:
         cues, _report = cues_for(segments, lang)
         return Response(to_vtt(cues, lang), media_type="text/vtt; charset=utf-8")
 
-    return Starlette(routes=[
+    def bad_request(request: Request, exc: Exception) -> Response:
+        # A NUL byte or an absurd id in a route, a damaged database: the request's fault or the
+        # archive's state, said in one line, never a server error.
+        status = 404 if isinstance(exc, RecordingIndexError) else 400
+        return PlainTextResponse(f"{'not found' if status == 404 else 'bad request'}: {exc}"[:300], status_code=status)
+
+    def unavailable(request: Request, exc: Exception) -> Response:
+        return PlainTextResponse(f"the index cannot be read: {exc}"[:300], status_code=404)
+
+    handlers = {RecordingIndexError: bad_request, ValueError: bad_request, sqlite3.Error: unavailable}
+    return Starlette(exception_handlers=handlers, routes=[
         Route("/", search_page),
         Route("/search", search_page),
         Route("/recordings/{id}", recording_page),

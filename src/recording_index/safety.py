@@ -1,0 +1,156 @@
+"""The trust boundary: what may be read, written and printed on the word of outside input.
+
+Only the command line and a catalog name local files; a source found on a remote page is remote
+(http or https) or refused. Every file written is proven to stay inside its folder, and every
+text printed to a terminal has its control characters taken out first.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import stat
+import unicodedata
+from pathlib import Path
+from typing import Any, BinaryIO
+from urllib.parse import urlsplit, urlunsplit
+
+from .errors import BadInputError, redact  # noqa: F401 (redact: one definition, re-exported)
+
+WEB_SCHEMES = ("http", "https")
+
+# A recording id becomes file names (subtitles) and URL paths (the web page): a safe set of
+# characters, a bounded length, and no "." or ".." alone.
+RECORDING_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+
+
+def is_web_url(url: str) -> bool:
+    """An absolute http(s) URL with a host: the only kind of source a remote page may name."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return False
+    return parts.scheme.lower() in WEB_SCHEMES and bool(parts.hostname)
+
+
+def scheme_of(url: str) -> str:
+    try:
+        return urlsplit(url).scheme.lower()
+    except ValueError:
+        return ""
+
+
+def redact_url(url: str) -> str:
+    """`url` without the user name and password it may carry: what is stored and shown."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
+
+
+def is_valid_id(recording_id: str) -> bool:
+    return bool(RECORDING_ID.fullmatch(recording_id)) and ".." not in recording_id
+
+
+def why_bad_id(recording_id: str) -> str | None:
+    if is_valid_id(recording_id):
+        return None
+    if len(recording_id) > 100:
+        return f"too long ({len(recording_id)} characters, at most 100)"
+    return ("must start with a letter or digit and hold only letters, digits, '.', '_' and '-' "
+            "(no '..')")
+
+
+def inside(folder: str | Path, name: str) -> Path:
+    """`folder / name`, proven to stay inside `folder` (no separator, no "..", no link out)."""
+    folder = Path(folder)
+    if not name or "/" in name or "\x00" in name or name in (".", ".."):
+        raise BadInputError(name, f"not a plain file name (refused for a file in {folder})")
+    path = folder / name
+    base = folder.resolve()
+    if path.resolve().parent != base:
+        raise BadInputError(name, f"would be written outside {folder}")
+    return path
+
+
+def open_regular(path: str | Path) -> BinaryIO:
+    """Open a file for reading only when it is a regular file: a FIFO, a device or a socket named
+    as a recording would block the run or read forever. Opened without blocking, then checked."""
+    name = str(path)
+    try:
+        fd = os.open(name, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except OSError as exc:
+        raise BadInputError(name, _os_reason(exc)) from None
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise BadInputError(name, "is a directory, not a media file")
+        if not stat.S_ISREG(mode):
+            raise BadInputError(name, f"not a regular file ({_kind(mode)})")
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def check_regular(path: str | Path) -> Path:
+    """`path` when it names a regular file (links followed); else a one-line BadInputError."""
+    with open_regular(path):
+        pass
+    return Path(path)
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISFIFO(mode):
+        return "a FIFO"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    return "not a plain file"
+
+
+def _os_reason(exc: OSError) -> str:
+    import errno
+
+    if exc.errno == errno.ENOENT:
+        return "no such file"
+    if exc.errno == errno.ELOOP:
+        return "symbolic link loop"
+    if exc.errno == errno.EISDIR:
+        return "is a directory, not a media file"
+    return exc.strerror or str(exc)
+
+
+# C0 and C1 controls, and the bidirectional overrides that reorder what a terminal shows.
+_HIDDEN = {"Cc", "Cs", "Co"}
+_BIDI = set("\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u061c")
+
+
+def _unsafe(char: str) -> bool:
+    return char in _BIDI or unicodedata.category(char) in _HIDDEN
+
+
+def printable(text: Any) -> str:
+    """`text` fit for a terminal: escapes, bells and other controls become a space (tabs and
+    newlines too: a field stays on its line and in its column)."""
+    text = str(text)
+    if text.isprintable():
+        return text
+    return "".join(" " if _unsafe(c) or c in "\t\n\r" else c for c in text)
+
+
+def printable_lines(text: str) -> str:
+    """Several lines fit for a terminal: each line cleaned, the line breaks kept."""
+    return "\n".join(printable(line) for line in str(text).split("\n"))
+
+
+def json_text(data: Any) -> str:
+    """JSON for a terminal: every control character escaped (json escapes C0 alone), text kept."""
+    raw = json.dumps(data, ensure_ascii=False, indent=2)
+    return "".join(f"\\u{ord(c):04x}" if c != "\n" and _unsafe(c) else c for c in raw)
