@@ -308,3 +308,16 @@ def test_a_query_in_more_chunks_than_the_ranking_window_lists_the_newest_first(t
         assert [h.recording_id for h in ranked] == ["talk-1", "talk-0"] and ranked[0].score > ranked[1].score > 0
         ranked = ix.search("commun", recording="talk-4", lang="fr")
         assert [h.recording_id for h in ranked] == ["talk-4"] and ranked[0].score > 0
+
+
+def test_searching_imports_no_audio_or_http_stack():
+    """Dependencies point forward: the index, the command line and the web page load no ffmpeg,
+    HTTP client, Whisper or Prefect (a cold `search` stays fast)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, recording_index.index, recording_index.cli, recording_index.web.app; "
+            "print(sorted(m for m in ('ffmpeg', 'httpx', 'faster_whisper', 'ctranslate2', 'prefect', 'torch') "
+            "if m in sys.modules))")
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert loaded.strip() == "[]"

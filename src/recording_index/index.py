@@ -19,8 +19,8 @@ import sqlite_utils
 from .errors import DiskFullError, RecordingIndexError
 from .models import Chunk, Recording, SearchHit, Segment, Word
 from .query import TOKEN, facet_query, fold, fts_query, stem_match
+from .links import moment_url
 from .safety import redact_url
-from .sources import moment_url
 
 # 2: the recordings' speakers, event and date are indexed with each chunk's text (filters in FTS5).
 # 3: the index is marked as one (application_id); a recording keeps the duration its file declares

@@ -1,18 +1,17 @@
-"""Where recordings come from, and links back to a moment in them."""
+"""Where recordings come from: local files, media URLs, event pages and video sites."""
 
 from __future__ import annotations
 
 import dataclasses
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from .audio import file_hash
 from .config import Settings, local_source, recording_id_for
 from .discover import discover, is_media_url, is_video_site
 from .errors import BadInputError
 from .fetch import FetchOptions, download, fetch_page
+from .links import moment_url  # noqa: F401 (where it was; the index imports it from links)
 from .models import Recording
 from .safety import is_web_url, redact_url, scheme_of
 from .video import fetch_video_audio
@@ -60,8 +59,8 @@ def resolve(recording: Recording, options: FetchOptions | None = None, max_recor
         return Resolved([recording])
     final_url, html = page
     links = discover(html, final_url)
-    refused = [BadInputError(f"{redact_url(url)} links {redact_url(r.url)}", f"{r.why}: a page may only link "
-                             "http or https sources") for r in links.refused]
+    refused = [BadInputError(f"{url} links {r.url}", f"{r.why}: a page may only link http or https sources")
+               for r in links.refused]
     found = links.found
     if not found:
         if refused:
@@ -114,19 +113,3 @@ def locate(recording: Recording, settings: Settings | None = None, options: Fetc
     recording.content_hash = file_hash(recording.source)  # regular files only: a FIFO would block the run
     recording.media_path = recording.source
     return recording
-
-
-def moment_url(source: str, seconds: float) -> str:
-    """A link that opens `source` at `seconds`: the site's own time parameter, else a `#t=` fragment."""
-    whole = int(seconds)
-    if "://" not in source:
-        return Path(os.path.abspath(source)).as_uri() + f"#t={seconds:.1f}"
-    parts = urlsplit(source)
-    host = parts.netloc.lower()
-    if is_video_site(source):
-        if "vimeo.com" in host:
-            return urlunsplit(parts._replace(fragment=f"t={whole}s"))
-        query = [(k, v) for k, v in parse_qsl(parts.query) if k not in ("t", "start")]
-        query.append(("t", f"{whole}s" if "youtu" in host else str(whole)))
-        return urlunsplit(parts._replace(query=urlencode(query)))
-    return urlunsplit(parts._replace(fragment=f"t={seconds:.1f}"))
