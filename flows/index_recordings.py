@@ -24,6 +24,7 @@ from typing import Any
 from unittest.mock import patch
 
 from prefect import flow, get_run_logger, task
+from pydantic import SecretStr
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE, CacheKeyFnPolicy
 from prefect.futures import PrefectFuture
@@ -40,6 +41,7 @@ from recording_index.models import Recording
 # With threads, downloads overlap on this many; transcription runs one recording at a time, since
 # one Whisper already uses every core.
 DOWNLOADS_AT_ONCE = 4
+API_STARTUP_SECONDS = 120
 
 
 def make_task_runner(settings: Settings):
@@ -90,7 +92,12 @@ def temporary_api():
                                  preexec_fn=_die_with_parent if sys.platform == "linux" else None)
     server = SubprocessASGIServer()
     with patch.object(subprocess, "Popen", detached):
-        server.start()  # stopped at exit, after Prefect has sent its last logs to it
+        try:
+            # Prefect waits 20 s by default: a loaded machine (a run beside a test suite) can need more.
+            server.start(timeout=API_STARTUP_SECONDS)  # stopped at exit, after Prefect has sent its last logs
+        except RuntimeError as exc:
+            raise RecordingIndexError(f"Prefect's temporary API server did not start ({str(exc).splitlines()[0]}); "
+                                      "set PREFECT_API_URL to a running Prefect server") from None
     os.environ["PREFECT_API_URL"] = server.api_url
     try:
         with temporary_settings({PREFECT_API_URL: server.api_url}):
@@ -243,12 +250,16 @@ def _finish(work: _InFlight, settings: Settings, db: str) -> pipeline.Outcome:
 @flow(name="index-recordings", task_runner=_runner_from_settings())
 def index_recordings(paths: list[str] | None = None, catalog: str | None = None, db: str | None = None,
                      model: str | None = None, settings_file: str | None = None, overrides: dict | None = None,
-                     retranslate: bool = False) -> pipeline.Summary:
+                     retranslate: bool = False, credentials: dict[str, SecretStr] | None = None) -> pipeline.Summary:
     """Index the recordings of `catalog` and `paths` into the SQLite index at `db` (default: the
     settings' `db`), with Whisper `model` (default: the settings'); `overrides` sets any other setting."""
     started = pipeline.timer()
     settings = load_settings(settings_file).replace(**{"model": model, **(overrides or {})})
     db = db or settings.db
+    # URLs that carry a user name and password come as `paths` without them and, in full, as
+    # `credentials`: Prefect stores a run's parameters, and shows a SecretStr as "**********".
+    unsealed = {k: v.get_secret_value() for k, v in (credentials or {}).items()}
+    paths = [unsealed.get(p, p) for p in paths or []]
     sources = pipeline.collect(paths, catalog)  # a bad catalog stops the run before anything else
     with exclusive_run(db):
         Index(db).close()  # created, or upgraded, or refused (another program's database) before any work

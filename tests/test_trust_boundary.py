@@ -159,6 +159,11 @@ def test_credentials_and_escapes_from_a_page_are_neither_stored_nor_printed(samp
     assert ran.returncode == 1 and "HTTP 404" in ran.stderr and "1 indexed" in ran.stdout
     printed = "".join(r.stdout + r.stderr for r in (ran, listed, as_json, found, shown))
     assert "s3cret" not in printed and "s3cret" not in all_text(db)
+    # Nor in Prefect's own database (flow-run parameters, logs) or the download cache's state.
+    prefect_db = b"".join(p.read_bytes() for p in Path(os.environ["PREFECT_HOME"]).glob("prefect.db*"))
+    assert b"/event.html" in prefect_db and b"s3cret" not in prefect_db  # it holds the run's parameters
+    cache = Path(env["RECORDING_INDEX_CACHE_DIR"])
+    assert not [p for p in cache.rglob("*.json") if b"s3cret" in p.read_bytes()]
     assert not any(c in printed for c in "\x1b\x07\x9b\u202e")
     assert "Le [31m titre  ]0;pwned   evil 2J" in listed.stdout and json.loads(found.stdout)[0]["url"].startswith(server.url("/talk.mp3"))
     assert json.loads(as_json.stdout)[0]["title"] == "Le [31m titre  ]0;pwned   evil 2J"  # cleaned once found

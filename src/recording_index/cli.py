@@ -121,10 +121,14 @@ def _run_flow(paths, catalog, db, config_file, overrides, task_runner, retransla
         signal.default_int_handler(signum, frame)
 
     previous = signal.signal(signal.SIGINT, on_interrupt)
+    from pydantic import SecretStr
+
+    shown = [redact_url(p) for p in paths]
+    credentials = {s: SecretStr(p) for s, p in zip(shown, paths) if s != p}
     try:
         with temporary_api():
-            summary = flow(paths=list(paths), catalog=catalog, db=db, settings_file=config_file,
-                           overrides=overrides, retranslate=retranslate)
+            summary = flow(paths=shown, catalog=catalog, db=db, settings_file=config_file, overrides=overrides,
+                           retranslate=retranslate, credentials=credentials or None)
     except BaseException:
         if not interrupted:
             raise
