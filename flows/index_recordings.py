@@ -44,6 +44,20 @@ DOWNLOADS_AT_ONCE = 4
 API_STARTUP_SECONDS = 120
 
 
+class _BadInputWithoutTraceback(logging.Filter):
+    """A recording that is bad input (no speech, not media…) is a line that names it, not a
+    traceback: Prefect logs every failed task with one; a bug keeps its traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and isinstance(record.exc_info[1], RecordingIndexError):
+            record.exc_info = record.exc_text = None
+        return True
+
+
+for _logger in ("prefect.task_runs", "prefect.flow_runs"):
+    logging.getLogger(_logger).addFilter(_BadInputWithoutTraceback())
+
+
 def make_task_runner(settings: Settings):
     """Threads, a local Dask cluster ("dask"), or an existing Dask scheduler (its address)."""
     if settings.task_runner == "threads":
@@ -241,6 +255,8 @@ def _finish(work: _InFlight, settings: Settings, db: str) -> pipeline.Outcome:
             raise
         except Exception as exc:
             outcome.error = _error(exc)
+            if isinstance(exc, BadInputError):  # it will never work: what it left in the cache goes
+                pipeline.forget_media(work.prepared.recording, settings)
     if outcome.status == "failed" and (unstored := pipeline.store_failure(db, work.recording, outcome.error)).disk_full:
         raise DiskFullError(unstored.error)
     outcome.seconds = pipeline.timer() - work.started

@@ -486,7 +486,7 @@ def test_a_dry_run_writes_nothing_at_all(tmp_path, media_dir, env):
 @pytest.mark.slow
 @pytest.mark.skipif(not can_mount(), reason="mounting a small filesystem needs root")
 def test_a_full_disk_stops_the_run_cleanly_and_keeps_what_was_indexed(tmp_path, env, two_talks, sample_mp3):
-    with small_filesystem(tmp_path / "small", "2m") as folder:
+    with small_filesystem(tmp_path / "small", "8m") as folder:
         db = folder / "i.db"
         first = cli(["run", sample_mp3, "--db", db], env)
         assert first.returncode == 0, first.stderr
@@ -518,3 +518,105 @@ def test_a_full_disk_stops_the_run_cleanly_and_keeps_what_was_indexed(tmp_path, 
             assert index.integrity_check() == "ok"
             assert [h.recording_id for h in index.search("traduction")][:1] == [
                 next(r["id"] for r in index.list() if r["status"] == "indexed")]
+
+
+def test_what_a_bad_recording_left_in_the_cache_is_deleted(tmp_path, env, ffmpeg_exe):
+    silence = tmp_path / "silence.wav"
+    subprocess.run([ffmpeg_exe, "-nostdin", "-loglevel", "error", "-f", "lavfi", "-i", "anullsrc=r=16000:cl=mono",
+                    "-t", "6", str(silence)], check=True)
+    with LocalServer() as server:
+        server.site.files["/silence.wav"] = (silence.read_bytes(), "audio/wav")
+        result = cli(["run", server.url("/silence.wav"), "--db", tmp_path / "i.db"], env)
+    assert result.returncode == 1 and "no speech found" in result.stderr
+    cache = Path(env["RECORDING_INDEX_CACHE_DIR"])
+    assert not [p for p in [*cache.glob("downloads/*.*"), *cache.glob("audio/*.wav")] if p.is_file()]
+
+
+# --- found by an attack on the first version of all this ------------------------------------------
+
+def test_credentials_of_any_scheme_and_shape_are_taken_out(tmp_path, env):
+    for source, shown in (("ftp://alice:ftpsecret@127.0.0.1/x.mp3", "ftp://127.0.0.1/x.mp3"),
+                          ("http://u:p@ss@127.0.0.1:9/page", "http://127.0.0.1:9/page"),
+                          ("http://user:se cret@127.0.0.1:9/empty", "http://127.0.0.1:9/empty")):
+        assert str(BadInputError(source, "x")) == f"{shown}: x"
+        assert str(BadInputError(f"http://h/p links {source}", "x")) == f"http://h/p links {shown}: x"
+    catalog = tmp_path / "c.toml"
+    catalog.write_text('[[recordings]]\nsource = "ftp://alice:ftpsecret@127.0.0.1/x.mp3"\n')
+    result = cli(["run", "--catalog", catalog, "--db", tmp_path / "i.db", "--dry-run"], env, timeout=60)
+    assert "scheme 'ftp' refused" in result.stdout and "ftpsecret" not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("catalog_line, message", [
+    ('source = "http://[::1/x.mp3"', "would fail"),
+    ('source = "http://127.0.0.1:9/page.html"\npick = "²"', "would fail"),
+])
+def test_malformed_urls_and_picks_are_one_line(tmp_path, env, catalog_line, message):
+    catalog = tmp_path / "c.toml"
+    catalog.write_text(f"[[recordings]]\n{catalog_line}\n")
+    result = cli(["run", "--catalog", catalog, "--db", tmp_path / "i.db", "--dry-run"], env, timeout=60)
+    assert message in result.stdout + result.stderr and len((result.stdout + result.stderr).strip().splitlines()) == 1
+
+
+def test_a_page_declaring_a_codec_that_is_no_text_encoding_is_read_as_utf8():
+    with LocalServer() as server:
+        server.site.files["/rot13.html"] = ('<a href="/t.mp3">Première</a>'.encode(), "text/html; charset=rot13")
+        found = resolve(Recording(id="r", source=server.url("/rot13.html")), FAST).recordings
+    assert [(r.source, r.title) for r in found] == [(server.url("/t.mp3"), "Première")]
+
+
+def test_a_foreign_database_in_wal_mode_or_of_views_alone_is_left_as_it_was(tmp_path):
+    wal = tmp_path / "wal.db"
+    writer = sqlite3.connect(wal)
+    writer.execute("PRAGMA journal_mode = WAL")
+    writer.execute("PRAGMA wal_autocheckpoint = 0")
+    writer.execute("CREATE TABLE invoices (total REAL)")
+    writer.execute("INSERT INTO invoices VALUES (1.5)")
+    writer.commit()  # committed frames stay in the -wal file while this connection is open
+    views = tmp_path / "views.db"
+    other = sqlite3.connect(views)
+    other.execute("CREATE VIEW settings_v AS SELECT 1 AS x")
+    other.commit()
+    other.close()
+    kept = ("wal.db", "wal.db-wal", "views.db")  # (the -shm is SQLite's shared memory of the open writer)
+    before = {name: digest(tmp_path / name) for name in kept}
+    for db in (wal, views):
+        for readonly in (False, True):
+            with pytest.raises(RecordingIndexError, match="not a recording-index index"):
+                Index(db, readonly=readonly)
+    assert before == {name: digest(tmp_path / name) for name in kept}
+    writer.close()
+
+
+def test_an_index_holding_what_this_program_never_writes_is_one_line_and_never_a_500(tmp_path, env):
+    from starlette.testclient import TestClient
+    from test_index import chunks_of, make_recording, make_segments
+
+    from recording_index.web import create_app
+
+    db = tmp_path / "odd.db"
+    with Index(db) as ix:
+        segs = make_segments(["bonjour à tous"])
+        ix.add(make_recording(), segs, chunks_of("talk-1", segs))
+        ix.db.execute("UPDATE recordings SET speakers = '5', duration = 'abc'")
+        ix.db.execute("UPDATE segments SET start = NULL, text = NULL")
+        ix.db.execute("UPDATE chunks SET start = 'x'")
+    for args in (["list"], ["search", "bonjour"], ["transcript", "talk-1"], ["subtitles", "talk-1", "--lang", "fr"]):
+        result = cli([*args, "--db", db], env, timeout=60)
+        assert result.returncode in (0, 2) and len(result.stderr.strip().splitlines()) <= 1, args
+    client = TestClient(create_app(db), raise_server_exceptions=False)
+    for path in ("/recordings/talk-1", "/recordings/talk-1/subtitles.fr.vtt", "/?q=bonjour"):
+        assert client.get(path).status_code != 500, path
+
+
+def test_subtitles_check_reads_only_regular_files(tmp_path, env):
+    os.mkfifo(tmp_path / "cues.srt")
+    result = cli(["subtitles", "--check", tmp_path / "cues.srt"], env, timeout=30)
+    assert result.returncode == 2 and "not a regular file (a FIFO)" in result.stderr
+
+
+@pytest.mark.parametrize("name, value", [("MAX_HOURS", "nan"), ("MAX_HOURS", "0"), ("MAX_HOURS", "-5"),
+                                         ("DOWNLOAD_MINUTES", "inf"), ("DOWNLOAD_MINUTES", "1e10"),
+                                         ("MAX_PAGE_RECORDINGS", "0"), ("BEAM_SIZE", "five")])
+def test_a_bound_cannot_be_switched_off_by_a_setting(tmp_path, env, name, value):
+    result = cli(["list", "--db", tmp_path / "i.db"], {**env, f"RECORDING_INDEX_{name}": value}, timeout=30)
+    assert result.returncode == 2 and f"RECORDING_INDEX_{name}: setting '{name.lower()}' must be" in result.stderr

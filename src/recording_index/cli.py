@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sqlite3
 import sys
 from pathlib import Path
 
@@ -45,6 +46,13 @@ class FriendlyGroup(click.Group):
             return super().invoke(ctx)
         except RecordingIndexError as exc:
             echo(f"error: {exc}", err=True)
+            sys.exit(2)
+        except (sqlite3.Error, ValueError, TypeError, KeyError, AttributeError) as exc:
+            # An index another program (or a person) filled with what this one never writes: say
+            # so in one line. RECORDING_INDEX_DEBUG=1 shows the traceback, for a bug.
+            if os.environ.get("RECORDING_INDEX_DEBUG"):
+                raise
+            echo(f"error: cannot read what the index holds ({type(exc).__name__}: {exc})", err=True)
             sys.exit(2)
 
 

@@ -102,14 +102,29 @@ def load_settings(path: str | Path | None = None, env: dict[str, str] | None = N
             raise ConfigError(f"{path}:{_line_of(path, key)}: unknown setting {key!r}")
         if isinstance(value, (dict, list)):
             raise ConfigError(f"{path}:{_line_of(path, key)}: setting {key!r} must be a single value")
+    origins = {key: f"{path}:{_line_of(path, key)}" for key in values}
     for f in known.values():
         raw = env.get(ENV_PREFIX + f.name.upper())
         if raw is not None:
-            values[f.name] = raw
-    return Settings(**{k: _coerce(k, v, known[k].type, path) for k, v in values.items()})
+            values[f.name], origins[f.name] = raw, ENV_PREFIX + f.name.upper()
+    coerced = {k: _coerce(k, v, known[k].type, origins[k]) for k, v in values.items()}
+    for key, value in coerced.items():
+        if key in BOUNDS and not (isinstance(value, (int, float)) and BOUNDS[key][0] <= value <= BOUNDS[key][1]):
+            low, high = BOUNDS[key]
+            raise ConfigError(f"{origins[key]}: setting {key!r} must be from {low:g} to {high:g}, got {value!r}")
+    return Settings(**coerced)
 
 
-def _coerce(name: str, value: Any, type_name: Any, origin: Path) -> Any:
+# The numeric settings' allowed ranges (NaN and infinity are outside every one): a bound set to
+# nan, 0 or 1e10 would switch itself off.
+BOUNDS: dict[str, tuple[float, float]] = {
+    "beam_size": (1, 20), "batch_size": (0, 64), "cpu_threads": (0, 1024), "chunk_seconds": (5, 600),
+    "dask_workers": (1, 1024), "max_page_recordings": (1, 100_000), "max_hours": (0.001, 1000),
+    "download_minutes": (0.1, 7 * 24 * 60),
+}
+
+
+def _coerce(name: str, value: Any, type_name: Any, origin: str) -> Any:
     kind = str(type_name)
     try:
         if kind == "bool":

@@ -38,14 +38,25 @@ class PageLinks:
     refused: list[Refused]
 
 
+def _split(url: str):
+    """urlsplit, or None for a malformed URL (a bad IPv6 host, say): outside input is not trusted to parse."""
+    try:
+        return urlsplit(url)
+    except ValueError:
+        return None
+
+
 def is_video_site(url: str) -> bool:
-    host = urlsplit(url).netloc.lower().split(":")[0]
+    parts = _split(url)
+    host = parts.netloc.lower().rsplit("@", 1)[-1].split(":")[0] if parts else ""
     return any(host == site or host.endswith("." + site) for site in VIDEO_SITES)
 
 
 def video_page_url(url: str) -> str | None:
     """The watch page of an embedded player or link, or None when `url` is no video (a channel, say)."""
-    parts = urlsplit(url)
+    parts = _split(url)
+    if parts is None:
+        return None
     host, path = parts.netloc.lower(), parts.path
     if "youtu.be" in host:
         return f"https://www.youtube.com/watch?v={path.strip('/')}" if path.strip("/") else None
@@ -65,7 +76,8 @@ def video_page_url(url: str) -> str | None:
 
 
 def is_media_url(url: str) -> bool:
-    return urlsplit(url).path.lower().endswith(MEDIA_EXTENSIONS)
+    parts = _split(url)
+    return bool(parts) and parts.path.lower().endswith(MEDIA_EXTENSIONS)
 
 
 class _PageParser(HTMLParser):

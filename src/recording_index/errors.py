@@ -1,13 +1,6 @@
 """Errors that end the work on one recording, with a message a person can act on."""
 
-import re
-
-_CREDENTIALS = re.compile(r"(?i)\b(https?://)[^/@\s]*@")
-
-
-def redact(text: str) -> str:
-    """Any text (an error message, say) with the user names and passwords of its URLs taken out."""
-    return _CREDENTIALS.sub(r"\1", text) if "@" in text else text
+from .redaction import redact, redact_url
 
 
 class RecordingIndexError(Exception):
@@ -22,7 +15,7 @@ class BadInputError(RecordingIndexError):
 
     def __init__(self, source: str, cause: str):
         # What a URL carried to fetch it never reaches a message (nor the logs and the index after it).
-        source, cause = redact(source), redact(cause)
+        source, cause = redact(redact_url(source)), redact(cause)
         super().__init__(f"{source}: {cause}")
         self.source = source
         self.cause = cause

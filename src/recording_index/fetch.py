@@ -7,6 +7,7 @@ a name never taken from the URL or the server. What the server said (ETag, Last-
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import json
 import os
@@ -151,7 +152,7 @@ def fetch_page(url: str, options: FetchOptions) -> tuple[str, str] | None:
                     body.extend(block)
                     if len(body) > options.max_page_bytes:
                         raise BadInputError(shown, f"page larger than {options.max_page_bytes} bytes")
-                return str(response.url), bytes(body).decode(response.encoding or "utf-8", "replace")
+                return str(response.url), bytes(body).decode(_text_encoding(response.encoding), "replace")
             if is_media_type(kind):
                 return None
             raise BadInputError(shown, f"neither a page nor media (content type {kind})")
@@ -159,6 +160,17 @@ def fetch_page(url: str, options: FetchOptions) -> tuple[str, str] | None:
         raise BadInputError(shown, f"connection failed ({exc})") from None
     except httpx.HTTPError as exc:
         raise _bad_request(shown, exc) or BadInputError(shown, f"page fetch failed ({type(exc).__name__})") from None
+
+
+def _text_encoding(declared: str | None) -> str:
+    """The page's declared charset when it is a text encoding Python knows; else UTF-8 (a page may
+    declare "rot13" or "base64", which are codecs but not text encodings)."""
+    try:
+        if declared and codecs.lookup(declared)._is_text_encoding:
+            return declared
+    except LookupError:
+        pass
+    return "utf-8"
 
 
 def download(url: str, dest: str | Path, options: FetchOptions | None = None) -> Downloaded:

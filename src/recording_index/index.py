@@ -59,9 +59,11 @@ class Index:
         if (readonly or not create) and not self.path.is_file():
             raise RecordingIndexError(f"{self.path}: no index here yet (run `recording-index run` first)")
         try:
+            # Told apart through an immutable connection first, which neither writes nor even
+            # checkpoints: another program's database is refused exactly as it was.
+            version = self._identify() if self.path.is_file() else 0
             if readonly:
                 self.db = sqlite_utils.Database(self._connect_readonly())
-                version = self._check_is_index()
                 if version != SCHEMA_VERSION:
                     upgrade = ("; `recording-index upgrade` upgrades it" if 0 < version < SCHEMA_VERSION else "")
                     raise RecordingIndexError(f"{self.path}: index schema version {version}, not {SCHEMA_VERSION}{upgrade}")
@@ -69,7 +71,6 @@ class Index:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self.db = sqlite_utils.Database(self.path)
             self.db.execute("PRAGMA busy_timeout = 10000")
-            self._check_is_index()
             self._ensure_schema()
         except sqlite3.DatabaseError as exc:
             if hasattr(self, "db"):
@@ -99,19 +100,28 @@ class Index:
                     raise
         raise AssertionError("unreachable")
 
-    def _check_is_index(self) -> int:
-        """The schema version of an index; refuse a database that is not one (another program's)."""
-        marker = self.db.execute("PRAGMA application_id").fetchone()[0]
-        version = self.db.execute("PRAGMA user_version").fetchone()[0]
+    def _identify(self) -> int:
+        """The schema version of the index at `path` (0: an empty file); refuse a database that is
+        not an index (another program's), or a damaged one."""
+        wal = self.path.with_name(self.path.name + "-wal")
+        # Immutable, unless a WAL file holds part of the database (then read-only, which reads it too).
+        mode = "mode=ro" if wal.is_file() and wal.stat().st_size else "mode=ro&immutable=1"
+        conn = sqlite3.connect(f"{self.path.resolve().as_uri()}?{mode}", uri=True)
+        try:
+            marker = conn.execute("PRAGMA application_id").fetchone()[0]
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            names = {row[0] for row in conn.execute(
+                "SELECT name FROM sqlite_master WHERE type IN ('table', 'view') AND name NOT LIKE 'sqlite_%'")}
+        finally:
+            conn.close()
         if marker == APPLICATION_ID:
             return version
         if marker:
             raise RecordingIndexError(f"{self.path}: not a recording-index index (application_id {marker:#x}); "
                                       "left untouched")
-        tables = {row[0] for row in self.db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-        if not tables or (UNMARKED_INDEX_TABLES <= tables and 1 <= version <= 2):  # new, or an index of before the marker
+        if not names or (UNMARKED_INDEX_TABLES <= names and 1 <= version <= 2):  # new, or an index of before the marker
             return version
-        shown = ", ".join(sorted(tables - INDEX_TABLES)[:5]) or "none of its tables"
+        shown = ", ".join(sorted(names - INDEX_TABLES)[:5]) or "none of its tables"
         raise RecordingIndexError(f"{self.path}: not a recording-index index (no marker; tables {shown}); "
                                   "left untouched")
 

@@ -20,6 +20,7 @@ from .index import Index
 from .models import Chunk, Recording, Segment
 from .fetch import discard
 from .safety import inside, redact, redact_url
+from .discover import is_video_site
 from .sources import Resolved, fetch_options, is_remote, locate, recording_for_path, resolve as resolve_source
 from .subtitle_files import FORMATS, render, write_atomically
 from .subtitles import cues_for
@@ -175,8 +176,8 @@ def prepare(recording: Recording, settings: Settings, db: str | Path, retranslat
         info = audio.probe(recording.media_path, audio.find_ffmpeg(settings.ffmpeg), settings.max_hours)
     except BadInputError as exc:
         if is_remote(recording.source):  # a downloaded file that is no usable media is not kept
-            discard(settings.cache_path / "downloads", recording.source)
-            raise BadInputError(redact_url(recording.source), exc.cause) from None
+            forget_media(recording, settings)
+            raise BadInputError(recording.source, exc.cause) from None
         raise
     recording.duration = info.duration
     model_id = model_id_for(settings)
@@ -199,6 +200,15 @@ def prepare(recording: Recording, settings: Settings, db: str | Path, retranslat
     translation_key = cache_keys.translation_key(transcription_key, translation_fingerprint)
     return Prepared(recording, fingerprint, translator, translation_fingerprint, work, transcription_key,
                     translation_key, cache_keys.chunks_key(translation_key, settings))
+
+
+def forget_media(recording: Recording, settings: Settings) -> None:
+    """Delete what a recording that proved bad left in the cache: its normalised audio, and its
+    download when it came from the web (an input that will never work is not kept)."""
+    if recording.content_hash:
+        (settings.cache_path / "audio" / f"{recording.content_hash}.wav").unlink(missing_ok=True)
+    if is_remote(recording.source) and not is_video_site(recording.source):
+        discard(settings.cache_path / "downloads", recording.source)
 
 
 def normalise(recording: Recording, settings: Settings) -> Path:

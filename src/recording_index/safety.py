@@ -14,9 +14,10 @@ import stat
 import unicodedata
 from pathlib import Path
 from typing import Any, BinaryIO
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
-from .errors import BadInputError, redact  # noqa: F401 (redact: one definition, re-exported)
+from .errors import BadInputError
+from .redaction import redact, redact_url  # noqa: F401 (re-exported: the boundary's tools in one place)
 
 WEB_SCHEMES = ("http", "https")
 
@@ -39,17 +40,6 @@ def scheme_of(url: str) -> str:
         return urlsplit(url).scheme.lower()
     except ValueError:
         return ""
-
-
-def redact_url(url: str) -> str:
-    """`url` without the user name and password it may carry: what is stored and shown."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return url
-    if "@" not in parts.netloc:
-        return url
-    return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
 
 
 def is_valid_id(recording_id: str) -> bool:
@@ -153,4 +143,12 @@ def printable_lines(text: str) -> str:
 def json_text(data: Any) -> str:
     """JSON for a terminal: every control character escaped (json escapes C0 alone), text kept."""
     raw = json.dumps(data, ensure_ascii=False, indent=2)
-    return "".join(f"\\u{ord(c):04x}" if c != "\n" and _unsafe(c) else c for c in raw)
+    return "".join(_json_escape(c) if c != "\n" and _unsafe(c) else c for c in raw)
+
+
+def _json_escape(char: str) -> str:
+    code = ord(char)
+    if code > 0xFFFF:  # JSON spells a character beyond the BMP as its UTF-16 surrogate pair
+        code -= 0x10000
+        return f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}"
+    return f"\\u{code:04x}"

@@ -78,7 +78,7 @@ def resolve(recording: Recording, options: FetchOptions | None = None, max_recor
 
 
 def _pick(found: list, pick: str, url: str):
-    if pick.isdigit():
+    if pick.isascii() and pick.isdigit():
         number = int(pick)
         if not 1 <= number <= len(found):
             raise BadInputError(url, f"pick = {number}, but the page links {len(found)} recording(s)")

@@ -7,12 +7,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-from .errors import RecordingIndexError
+from .errors import BadInputError, RecordingIndexError
 from .models import Cue
-from .safety import inside
+from .safety import inside, open_regular
 from .subtitles import SubtitleRules, reading_chars
 
 FORMATS = ("srt", "vtt")
+MAX_SUBTITLE_BYTES = 64 * 1024**2
 
 
 def timestamp(seconds: float, separator: str = ",") -> str:
@@ -157,7 +158,12 @@ def write_atomically(path: Path, text: str) -> Path:
 def check_file(path: str | Path, rules: SubtitleRules | None = None, bilingual: bool = False) -> list[Violation]:
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        with open_regular(path) as handle:  # a FIFO would block the check for ever
+            text = handle.read(MAX_SUBTITLE_BYTES + 1).decode("utf-8")
+    except BadInputError as exc:
+        raise RecordingIndexError(str(exc)) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise RecordingIndexError(f"{path}: cannot read ({exc})") from None
+    if len(text) > MAX_SUBTITLE_BYTES:
+        raise RecordingIndexError(f"{path}: larger than {MAX_SUBTITLE_BYTES // 1024**2} MiB: not a subtitle file")
     return check(parse(text, str(path)), rules, bilingual)

@@ -126,7 +126,9 @@ def create_app(db_path: str | Path) -> Starlette:
     def unavailable(request: Request, exc: Exception) -> Response:
         return PlainTextResponse(f"the index cannot be read: {exc}"[:300], status_code=404)
 
-    handlers = {RecordingIndexError: bad_request, ValueError: bad_request, sqlite3.Error: unavailable}
+    # TypeError and the like: rows another program wrote into the index (a number for the speakers).
+    handlers = {RecordingIndexError: bad_request, ValueError: bad_request, sqlite3.Error: unavailable,
+                TypeError: bad_request, KeyError: bad_request, AttributeError: bad_request}
     return Starlette(exception_handlers=handlers, routes=[
         Route("/", search_page),
         Route("/search", search_page),
