@@ -37,6 +37,7 @@ from recording_index.errors import BadInputError, ConfigError, DiskFullError, Mo
 from recording_index.index import Index
 from recording_index.locks import exclusive_run
 from recording_index.models import Recording
+from recording_index.safety import printable
 
 # With threads, downloads overlap on this many; transcription runs one recording at a time, since
 # one Whisper already uses every core.
@@ -340,7 +341,7 @@ def _index_all(sources, settings: Settings, db: str, retranslate: bool) -> pipel
                                                          work.recording.source, "failed", error=full))
     for outcome in summary.outcomes:
         line = f"{outcome.status}: {outcome.title or outcome.recording_id}"
-        (logger.warning if outcome.error else logger.info)(line + (f" — {outcome.error}" if outcome.error else ""))
+        (logger.warning if outcome.error else logger.info)(printable(line + (f" — {outcome.error}" if outcome.error else "")))
     return summary
 
 

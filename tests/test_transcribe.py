@@ -102,3 +102,14 @@ def test_openai_whisper_on_converted_weights_matches_faster_whisper(sample_audio
     assert abs(reference_wer - faster_wer) < 0.1
     # Same weights, same words: the two transcripts are close to each other.
     assert word_error_rate(" ".join(s.text for s in faster_segments), " ".join(s.text for s in segments)) < 0.2
+
+
+def test_an_engine_decodes_with_the_options_of_each_call_and_loads_its_weights_once(settings):
+    """The weights are shared; beam size, batch size and VAD are those of the settings asked with."""
+    from recording_index.transcribe import load_engine
+
+    first = load_engine(settings.replace(beam_size=5, batch_size=4, vad=True))
+    second = load_engine(settings.replace(beam_size=1, batch_size=0, vad=False))
+    assert second.model is first.model
+    assert (second.settings.beam_size, second.settings.batch_size, second.settings.vad) == (1, 0, False)
+    assert first.shares_encoder and not second.shares_encoder

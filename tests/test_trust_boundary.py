@@ -593,19 +593,26 @@ def test_an_index_holding_what_this_program_never_writes_is_one_line_and_never_a
 
     from recording_index.web import create_app
 
-    db = tmp_path / "odd.db"
-    with Index(db) as ix:
-        segs = make_segments(["bonjour à tous"])
-        ix.add(make_recording(), segs, chunks_of("talk-1", segs))
-        ix.db.execute("UPDATE recordings SET speakers = '5', duration = 'abc'")
-        ix.db.execute("UPDATE segments SET start = NULL, text = NULL")
-        ix.db.execute("UPDATE chunks SET start = 'x'")
-    for args in (["list"], ["search", "bonjour"], ["transcript", "talk-1"], ["subtitles", "talk-1", "--lang", "fr"]):
-        result = cli([*args, "--db", db], env, timeout=60)
-        assert result.returncode in (0, 2) and len(result.stderr.strip().splitlines()) <= 1, args
-    client = TestClient(create_app(db), raise_server_exceptions=False)
-    for path in ("/recordings/talk-1", "/recordings/talk-1/subtitles.fr.vtt", "/?q=bonjour"):
-        assert client.get(path).status_code != 500, path
+    odd_rows = [
+        ["UPDATE recordings SET speakers = '5', duration = 'abc'", "UPDATE segments SET start = NULL, text = NULL",
+         "UPDATE chunks SET start = 'x'"],
+        ["UPDATE recordings SET speakers = '" + "[" * 100_000 + "]" * 100_000 + "', duration = 9e999"],
+        ["UPDATE segments SET start = -9e999", "UPDATE words SET start = -9e999"],
+        ["UPDATE segments SET start = 1e18, \"end\" = 1e18"],
+    ]
+    for number, statements in enumerate(odd_rows):
+        db = tmp_path / f"odd-{number}.db"
+        with Index(db) as ix:
+            segs = make_segments(["bonjour à tous"])
+            ix.add(make_recording(), segs, chunks_of("talk-1", segs))
+            for statement in statements:
+                ix.db.execute(statement)
+        for args in (["list"], ["search", "bonjour"], ["transcript", "talk-1"], ["subtitles", "talk-1", "--lang", "fr"]):
+            result = cli([*args, "--db", db], env, timeout=60)
+            assert result.returncode in (0, 2) and len(result.stderr.strip().splitlines()) <= 1, (statements, args)
+        client = TestClient(create_app(db), raise_server_exceptions=False)
+        for path in ("/recordings/talk-1", "/recordings/talk-1/subtitles.fr.vtt", "/?q=bonjour"):
+            assert client.get(path).status_code != 500, (statements, path)
 
 
 def test_subtitles_check_reads_only_regular_files(tmp_path, env):
@@ -620,3 +627,42 @@ def test_subtitles_check_reads_only_regular_files(tmp_path, env):
 def test_a_bound_cannot_be_switched_off_by_a_setting(tmp_path, env, name, value):
     result = cli(["list", "--db", tmp_path / "i.db"], {**env, f"RECORDING_INDEX_{name}": value}, timeout=30)
     assert result.returncode == 2 and f"RECORDING_INDEX_{name}: setting '{name.lower()}' must be" in result.stderr
+
+
+def test_invalid_urls_odd_charsets_and_escapes_in_server_replies_are_one_clean_line(tmp_path, env):
+    result = cli(["run", "http://[::1]]/page", "--db", tmp_path / "i.db", "--dry-run"], env, timeout=60)
+    assert "would fail" in result.stdout and "not a valid URL" in result.stdout
+    with pytest.raises(BadInputError, match="not a valid URL"):
+        resolve(Recording(id="l", source="http://127.0.0.1:9/" + "x" * 70_000), FAST)
+    with LocalServer() as server:
+        server.site.files["/idna.html"] = ('<a href="/t.mp3">Première</a>'.encode(), "text/html; charset=idna")
+        found = resolve(Recording(id="i", source=server.url("/idna.html")), FAST).recordings
+    assert [r.title for r in found] == ["Première"]
+    assert str(BadInputError("http://h/x.mp3", "HTTP 404 Not \x1b[31mFound\x1b]0;pwn\x07")) == \
+        "http://h/x.mp3: HTTP 404 Not  [31mFound ]0;pwn "
+
+
+def test_recording_ids_never_carry_credentials():
+    from recording_index.sources import recording_for_path
+
+    for url in ("ftp://alice:s3cret@host/", "https://bob:s3cret@", "https://dave:s3cret@[::1", "https://e:s3cret@h/a.mp3"):
+        assert "s3cret" not in recording_for_path(url).id
+
+
+@pytest.mark.parametrize("line", ["max_page_recordings = inf", "beam_size = -inf", "beam_size = 1e400",
+                                  "beam_size = true", "cpu_threads = 5.9"])
+def test_settings_files_with_odd_numbers_are_one_line(tmp_path, env, line):
+    (tmp_path / "s.toml").write_text(line + "\n")
+    result = cli(["--config", tmp_path / "s.toml", "list", "--db", tmp_path / "i.db"], env, timeout=30)
+    assert result.returncode == 2 and "s.toml:1: setting" in result.stderr and len(result.stderr.splitlines()) == 1
+
+
+def test_a_look_alike_of_an_old_index_is_left_as_it_was(tmp_path):
+    path = tmp_path / "look-alike.db"
+    conn = sqlite3.connect(path)
+    conn.executescript("CREATE TABLE recordings (name TEXT); CREATE TABLE chunks (body TEXT); PRAGMA user_version = 1;")
+    conn.close()
+    before = digest(path)
+    with pytest.raises(RecordingIndexError, match="not a recording-index index"):
+        Index(path)
+    assert digest(path) == before

@@ -47,12 +47,13 @@ class FriendlyGroup(click.Group):
         except RecordingIndexError as exc:
             echo(f"error: {exc}", err=True)
             sys.exit(2)
-        except (sqlite3.Error, ValueError, TypeError, KeyError, AttributeError) as exc:
-            # An index another program (or a person) filled with what this one never writes: say
-            # so in one line. RECORDING_INDEX_DEBUG=1 shows the traceback, for a bug.
+        except (sqlite3.Error, ValueError, TypeError, KeyError, AttributeError, ArithmeticError, RecursionError) as exc:
+            # An index another program (or a person) filled with what this one never writes (a
+            # number for the speakers, an infinite time): one line. RECORDING_INDEX_DEBUG=1 shows the
+            # traceback, for a bug.
             if os.environ.get("RECORDING_INDEX_DEBUG"):
                 raise
-            echo(f"error: cannot read what the index holds ({type(exc).__name__}: {exc})", err=True)
+            echo(f"error: {type(exc).__name__}: {str(exc)[:300]} (RECORDING_INDEX_DEBUG=1 shows where)", err=True)
             sys.exit(2)
 
 

@@ -17,7 +17,7 @@ import platformdirs
 
 from .errors import BadInputError, ConfigError
 from .models import Recording
-from .safety import open_regular, why_bad_id
+from .safety import open_regular, redact_url, why_bad_id
 
 # Bumped whenever a stage's output changes for the same input and settings, so old rows are redone.
 PIPELINE_VERSION = "1"
@@ -133,12 +133,15 @@ def _coerce(name: str, value: Any, type_name: Any, origin: str) -> Any:
                     raise ValueError(value)
                 return value.lower() in ("1", "true", "yes", "on")
             return bool(value)
-        if kind == "int":
-            return int(value)
-        if kind == "float":
-            return float(value)
+        if kind in ("int", "float"):
+            if isinstance(value, bool) or (isinstance(value, str) and not value.strip().isascii()):
+                raise ValueError(value)  # true is no number; nor is "٣" here
+            number = float(value)
+            if kind == "int" and number != int(number):
+                raise ValueError(value)  # 5.9 threads: say so rather than take 5
+            return int(number) if kind == "int" else number
         return str(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise ConfigError(f"{origin}: setting {name!r} must be a {kind}, got {value!r}") from None
 
 
@@ -301,6 +304,8 @@ def local_source(path: str, base: Path | None = None) -> str:
 
 
 def recording_id_for(source: str) -> str:
-    """A stable, readable id: the file's stem and a short hash of where it comes from."""
+    """A stable, readable id: the file's stem and a short hash of where it comes from (without the
+    user name and password a URL may carry: the id is stored and shown)."""
+    source = redact_url(source)
     stem = re.sub(r"[^a-z0-9]+", "-", Path(source.split("?")[0]).stem.lower()).strip("-")[:40] or "recording"
     return f"{stem}-{hashlib.sha1(source.encode()).hexdigest()[:8]}"

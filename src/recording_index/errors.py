@@ -3,6 +3,11 @@
 from .redaction import redact, redact_url
 
 
+def _printable(text: str) -> str:
+    # A server's reason phrase or a page's link can hold terminal escapes: never in a message.
+    return text if text.isprintable() else "".join(c if c.isprintable() else " " for c in text)
+
+
 class RecordingIndexError(Exception):
     """Base class of this package's errors."""
 
@@ -15,7 +20,7 @@ class BadInputError(RecordingIndexError):
 
     def __init__(self, source: str, cause: str):
         # What a URL carried to fetch it never reaches a message (nor the logs and the index after it).
-        source, cause = redact(redact_url(source)), redact(cause)
+        source, cause = _printable(redact(redact_url(source))), _printable(redact(cause))
         super().__init__(f"{source}: {cause}")
         self.source = source
         self.cause = cause

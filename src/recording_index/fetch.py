@@ -23,7 +23,7 @@ from typing import Iterator
 import httpx
 
 from .errors import BadInputError
-from .safety import redact_url
+from .safety import printable, redact_url
 
 MEDIA_TYPES = {
     "audio/mpeg": ".mp3", "audio/mp3": ".mp3", "audio/mp4": ".m4a", "audio/x-m4a": ".m4a", "audio/aac": ".aac",
@@ -152,25 +152,27 @@ def fetch_page(url: str, options: FetchOptions) -> tuple[str, str] | None:
                     body.extend(block)
                     if len(body) > options.max_page_bytes:
                         raise BadInputError(shown, f"page larger than {options.max_page_bytes} bytes")
-                return str(response.url), bytes(body).decode(_text_encoding(response.encoding), "replace")
+                return str(response.url), _decode(bytes(body), response.encoding)
             if is_media_type(kind):
                 return None
             raise BadInputError(shown, f"neither a page nor media (content type {kind})")
     except httpx.ConnectError as exc:
         raise BadInputError(shown, f"connection failed ({exc})") from None
+    except httpx.InvalidURL as exc:  # not an HTTPError: raised before any request
+        raise BadInputError(shown, f"not a valid URL ({exc})") from None
     except httpx.HTTPError as exc:
         raise _bad_request(shown, exc) or BadInputError(shown, f"page fetch failed ({type(exc).__name__})") from None
 
 
-def _text_encoding(declared: str | None) -> str:
-    """The page's declared charset when it is a text encoding Python knows; else UTF-8 (a page may
-    declare "rot13" or "base64", which are codecs but not text encodings)."""
+def _decode(body: bytes, declared: str | None) -> str:
+    """A page's text in its declared charset when that is a text encoding Python knows and can
+    decode it with; else UTF-8 (a page may declare "rot13", "base64" or "idna")."""
     try:
         if declared and codecs.lookup(declared)._is_text_encoding:
-            return declared
-    except LookupError:
+            return body.decode(declared, "replace")
+    except (LookupError, UnicodeError, ValueError):
         pass
-    return "utf-8"
+    return body.decode("utf-8", "replace")
 
 
 def download(url: str, dest: str | Path, options: FetchOptions | None = None) -> Downloaded:
@@ -291,6 +293,8 @@ def _attempt(url: str, dest: Path, options: FetchOptions, client: httpx.Client) 
         if client.is_closed:  # the deadline closed it: not worth another try
             raise
         raise TransientError(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__) from None
+    except httpx.InvalidURL as exc:  # not an HTTPError: raised before any request
+        raise BadInputError(shown, f"not a valid URL ({exc})") from None
     except httpx.HTTPError as exc:
         raise _bad_request(shown, exc) or BadInputError(shown, f"{type(exc).__name__}: {exc}") from None
     sha = digest.hexdigest()
@@ -314,5 +318,5 @@ def _bar(total: int | None, done: int, url: str, enabled: bool):
         return None
     from tqdm import tqdm
 
-    name = url.rsplit("/", 1)[-1][:40] or url[:40]
+    name = printable(url.rsplit("/", 1)[-1][:40] or url[:40])
     return tqdm(total=total, initial=done, unit="B", unit_scale=True, desc=f"downloading {name}", file=sys.stderr)

@@ -32,6 +32,8 @@ APPLICATION_ID = 0x52494458
 INDEX_TABLES = {"recordings", "segments", "words", "chunks"}
 # What an index of before the marker (versions 1 and 2) holds at least.
 UNMARKED_INDEX_TABLES = {"recordings", "chunks"}
+UNMARKED_INDEX_COLUMNS = {("recordings", c) for c in ("id", "source", "content_hash", "fingerprint", "status")} | {
+    ("chunks", c) for c in ("recording_id", "idx", "text_fr", "text_en")}
 # Accent-insensitive French: "équipe" matches "equipe" and the other way round.
 FRENCH_TOKENIZER = "unicode61 remove_diacritics 2"
 # English with stemming: "translating" finds "translation", "jobs" finds "job".
@@ -112,6 +114,8 @@ class Index:
             version = conn.execute("PRAGMA user_version").fetchone()[0]
             names = {row[0] for row in conn.execute(
                 "SELECT name FROM sqlite_master WHERE type IN ('table', 'view') AND name NOT LIKE 'sqlite_%'")}
+            columns = {(table, row[1]) for table in UNMARKED_INDEX_TABLES & names
+                       for row in conn.execute(f"PRAGMA table_info({table})")}
         finally:
             conn.close()
         if marker == APPLICATION_ID:
@@ -119,7 +123,7 @@ class Index:
         if marker:
             raise RecordingIndexError(f"{self.path}: not a recording-index index (application_id {marker:#x}); "
                                       "left untouched")
-        if not names or (UNMARKED_INDEX_TABLES <= names and 1 <= version <= 2):  # new, or an index of before the marker
+        if not names or (1 <= version <= 2 and UNMARKED_INDEX_COLUMNS <= columns):  # new, or an index of before the marker
             return version
         shown = ", ".join(sorted(names - INDEX_TABLES)[:5]) or "none of its tables"
         raise RecordingIndexError(f"{self.path}: not a recording-index index (no marker; tables {shown}); "

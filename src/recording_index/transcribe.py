@@ -5,6 +5,7 @@ Both yield the same `Segment`/`Word` records, one segment at a time, so long rec
 
 from __future__ import annotations
 
+import copy
 import sys
 from typing import Iterator, Protocol
 
@@ -15,6 +16,7 @@ from .config import Settings
 from .errors import ModelUnavailableError, RecordingIndexError
 from .models import Segment, Word
 from .repetition import guard_repetitions
+from .safety import printable
 from .whisper_models import ModelLocation, model_id, resolve_model
 
 ENGINES = ("faster-whisper", "openai-whisper")
@@ -159,7 +161,9 @@ _ENGINES: dict[tuple, Engine] = {}
 
 
 def load_engine(settings: Settings) -> Engine:
-    """The engine for these settings, loaded once per process (loading weights takes seconds)."""
+    """The engine for these settings. Its weights are loaded once per process (that takes seconds)
+    and shared; its decoding options (beam size, batch size, VAD) are always these settings', not
+    those of whichever call loaded the weights first."""
     key = (settings.engine, settings.model, settings.compute_type, settings.threads, str(settings.cache_path))
     if key not in _ENGINES:
         if settings.engine not in ENGINES:
@@ -167,7 +171,9 @@ def load_engine(settings: Settings) -> Engine:
         location = resolve_model(settings.model, settings.cache_path)
         cls = FasterWhisperEngine if settings.engine == "faster-whisper" else OpenAIWhisperEngine
         _ENGINES[key] = cls(location, settings)
-    return _ENGINES[key]
+    engine = copy.copy(_ENGINES[key])  # a shallow copy: the same loaded model
+    engine.settings = settings
+    return engine
 
 
 def _bilingual(model, english_by_chunk: dict[int, str]):
@@ -237,7 +243,7 @@ def transcribe(audio: np.ndarray, engine: Engine, language: str | None = "fr", p
     if progress:
         from tqdm import tqdm
 
-        bar = tqdm(total=total, unit="s", desc=label or "transcribing", file=sys.stderr,
+        bar = tqdm(total=total, unit="s", desc=printable(label) or "transcribing", file=sys.stderr,
                    bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total:.0f} s audio [{elapsed}<{remaining}]")
     try:
         for segment in guard_repetitions(windowed_segments(audio, engine, language, english=english)):

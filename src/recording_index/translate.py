@@ -170,7 +170,7 @@ def _bar(total: int, label: str, enabled: bool):
         return None
     from tqdm import tqdm
 
-    return tqdm(total=total, desc=label, unit="sentence", file=sys.stderr)
+    return tqdm(total=total, desc=printable(label), unit="sentence", file=sys.stderr)
 
 
 def translate_text(segments: Sequence[Segment], translator: ArgosTranslator, progress: bool = False) -> None:

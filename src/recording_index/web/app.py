@@ -128,7 +128,8 @@ def create_app(db_path: str | Path) -> Starlette:
 
     # TypeError and the like: rows another program wrote into the index (a number for the speakers).
     handlers = {RecordingIndexError: bad_request, ValueError: bad_request, sqlite3.Error: unavailable,
-                TypeError: bad_request, KeyError: bad_request, AttributeError: bad_request}
+                TypeError: bad_request, KeyError: bad_request, AttributeError: bad_request,
+                ArithmeticError: bad_request, RecursionError: bad_request}
     return Starlette(exception_handlers=handlers, routes=[
         Route("/", search_page),
         Route("/search", search_page),
