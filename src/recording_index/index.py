@@ -104,20 +104,39 @@ class Index:
 
     def _identify(self) -> int:
         """The schema version of the index at `path` (0: an empty file); refuse a database that is
-        not an index (another program's), or a damaged one."""
+        not an index (another program's), or a damaged one.
+
+        Read through an immutable connection (no lock, no file made beside it, no checkpoint), unless
+        a WAL file holds part of the database; what that finds wrong is looked at again read-only with
+        SQLite's locks, since an immutable read can meet a new index that another task of the run is
+        still writing."""
         wal = self.path.with_name(self.path.name + "-wal")
-        # Immutable, unless a WAL file holds part of the database (then read-only, which reads it too).
-        mode = "mode=ro" if wal.is_file() and wal.stat().st_size else "mode=ro&immutable=1"
+        modes = ["mode=ro&immutable=1", "mode=ro"]
+        if wal.is_file() and wal.stat().st_size:
+            modes = modes[1:]
+        for number, mode in enumerate(modes, 1):
+            try:
+                return self._verdict(*self._identity(mode))
+            except (sqlite3.DatabaseError, RecordingIndexError):
+                if number == len(modes):
+                    raise
+        raise AssertionError("unreachable")
+
+    def _identity(self, mode: str) -> tuple[int, int, set[str], set[tuple[str, str]]]:
         conn = sqlite3.connect(f"{self.path.resolve().as_uri()}?{mode}", uri=True)
         try:
+            conn.execute("PRAGMA busy_timeout = 10000")
             marker = conn.execute("PRAGMA application_id").fetchone()[0]
             version = conn.execute("PRAGMA user_version").fetchone()[0]
             names = {row[0] for row in conn.execute(
                 "SELECT name FROM sqlite_master WHERE type IN ('table', 'view') AND name NOT LIKE 'sqlite_%'")}
             columns = {(table, row[1]) for table in UNMARKED_INDEX_TABLES & names
                        for row in conn.execute(f"PRAGMA table_info({table})")}
+            return marker, version, names, columns
         finally:
             conn.close()
+
+    def _verdict(self, marker: int, version: int, names: set[str], columns: set[tuple[str, str]]) -> int:
         if marker == APPLICATION_ID:
             return version
         if marker:
@@ -160,6 +179,9 @@ class Index:
 
     def _create_schema(self) -> None:
         version = self.db.execute("PRAGMA user_version").fetchone()[0]
+        # The mark first: sqlite-utils commits as it creates each table, and a task opening the
+        # index meanwhile must never see tables without it (it would take them for another program's).
+        self.db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
         if version == 1:
             self._drop_version_1_search()
         columns = {
@@ -192,7 +214,6 @@ class Index:
         self.db["chunks"].create_index(["recording_id", "idx"], unique=True, if_not_exists=True)
         if version < 2:
             self._create_search()
-        self.db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
         self.db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     def _create_search(self) -> None:
