@@ -60,11 +60,12 @@ def bad_corpus(media_dir, tmp_path_factory, ffmpeg_exe):
         str(folder / "a-directory.mp3"): "is a directory",
         "http://127.0.0.1:9/refused.mp3": "ConnectError",
     }
-    if shutil.which("espeak-ng"):
-        subprocess.run(["espeak-ng", "-v", "en-us", "-w", str(folder / "english.wav"),
-                        "Good afternoon everyone. Today we will talk about crime prevention and how local partners "
-                        "coordinate their work in the neighbourhoods of the city."], check=True)
-        corpus[str(folder / "english.wav")] = "spoken language looks like 'en'"
+    if not shutil.which("espeak-ng"):  # a skip that shows, never a case that quietly goes missing
+        pytest.skip("espeak-ng is not installed: the recording in another language cannot be made")
+    subprocess.run(["espeak-ng", "-v", "en-us", "-w", str(folder / "english.wav"),
+                    "Good afternoon everyone. Today we will talk about crime prevention and how local partners "
+                    "coordinate their work in the neighbourhoods of the city."], check=True)
+    corpus[str(folder / "english.wav")] = "spoken language looks like 'en'"
     return corpus
 
 
