@@ -293,7 +293,10 @@ def local_source(path: str, base: Path | None = None) -> str:
     """The absolute path of a local source (a plain path or a file:// URL), links resolved where
     they can be: a loop or a missing file is kept as written and fails alone when it is read."""
     if path.startswith("file://"):
-        path = url2pathname(urlsplit(path).path)
+        try:
+            path = url2pathname(urlsplit(path).path)
+        except ValueError:  # not a URL after all (a "[" in the host part): the path as written
+            path = path.removeprefix("file://")
     local = Path(path).expanduser()
     if base is not None and not local.is_absolute():
         local = base / local
