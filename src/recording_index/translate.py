@@ -14,6 +14,7 @@ import numpy as np
 
 from .config import Settings
 from .errors import RecordingIndexError
+from .safety import printable
 from .models import Segment
 from .repetition import guard_repetitions
 from .sentences import assign_by_time, assign_english, keep_numbers, sentences_from_segments
