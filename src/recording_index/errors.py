@@ -1,11 +1,6 @@
 """Errors that end the work on one recording, with a message a person can act on."""
 
-from .redaction import redact, redact_url
-
-
-def _printable(text: str) -> str:
-    # A server's reason phrase or a page's link can hold terminal escapes: never in a message.
-    return text if text.isprintable() else "".join(c if c.isprintable() else " " for c in text)
+from .redaction import printable, redact, redact_url
 
 
 class RecordingIndexError(Exception):
@@ -20,7 +15,8 @@ class BadInputError(RecordingIndexError):
 
     def __init__(self, source: str, cause: str):
         # What a URL carried to fetch it never reaches a message (nor the logs and the index after it).
-        source, cause = _printable(redact(redact_url(source))), _printable(redact(cause))
+        # Nor terminal escapes: a server's reason phrase or a page's link can hold them.
+        source, cause = printable(redact(redact_url(source))), printable(redact(cause))
         super().__init__(f"{source}: {cause}")
         self.source = source
         self.cause = cause

@@ -112,13 +112,15 @@ def _deadline(client: httpx.Client, seconds: float, url: str) -> Iterator[None]:
         timer.cancel()
 
 
-def _bad_request(url: str, exc: httpx.HTTPError) -> BadInputError | None:
+def _bad_request(url: str, exc: Exception) -> BadInputError | None:
     """What no retry can mend, as one line; None for what may pass next time."""
+    if isinstance(exc, httpx.InvalidURL):  # not an HTTPError: raised before any request
+        return BadInputError(url, f"not a valid URL ({exc})")
     if isinstance(exc, httpx.TooManyRedirects):
         return BadInputError(url, "too many redirects (a redirect loop?)")
     if isinstance(exc, httpx.UnsupportedProtocol):
         return BadInputError(url, f"redirected to a URL that is not http or https ({exc})")
-    if isinstance(exc, (httpx.InvalidURL, httpx.DecodingError, httpx.LocalProtocolError)):
+    if isinstance(exc, (httpx.DecodingError, httpx.LocalProtocolError)):
         return BadInputError(url, f"{type(exc).__name__}: {exc}")
     return None
 
@@ -158,9 +160,7 @@ def fetch_page(url: str, options: FetchOptions) -> tuple[str, str] | None:
             raise BadInputError(shown, f"neither a page nor media (content type {kind})")
     except httpx.ConnectError as exc:
         raise BadInputError(shown, f"connection failed ({exc})") from None
-    except httpx.InvalidURL as exc:  # not an HTTPError: raised before any request
-        raise BadInputError(shown, f"not a valid URL ({exc})") from None
-    except httpx.HTTPError as exc:
+    except (httpx.HTTPError, httpx.InvalidURL) as exc:
         raise _bad_request(shown, exc) or BadInputError(shown, f"page fetch failed ({type(exc).__name__})") from None
 
 
@@ -293,9 +293,7 @@ def _attempt(url: str, dest: Path, options: FetchOptions, client: httpx.Client) 
         if client.is_closed:  # the deadline closed it: not worth another try
             raise
         raise TransientError(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__) from None
-    except httpx.InvalidURL as exc:  # not an HTTPError: raised before any request
-        raise BadInputError(shown, f"not a valid URL ({exc})") from None
-    except httpx.HTTPError as exc:
+    except (httpx.HTTPError, httpx.InvalidURL) as exc:
         raise _bad_request(shown, exc) or BadInputError(shown, f"{type(exc).__name__}: {exc}") from None
     sha = digest.hexdigest()
     target = dest / f"{sha}{MEDIA_TYPES.get(media_type(content_type), '')}"

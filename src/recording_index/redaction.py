@@ -1,9 +1,12 @@
-"""User names and passwords taken out of URLs and of texts that hold URLs: what a URL carried to
-fetch it is never stored, printed or logged. No dependencies: errors.py uses it for every message."""
+"""What outside text loses before it is stored, printed or logged: the user names and passwords of
+URLs (used to fetch, never kept), and the control characters a terminal would obey. No
+dependencies: errors.py uses it for every message."""
 
 from __future__ import annotations
 
 import re
+import unicodedata
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 # The authority's user part, up to its last "@" before the path: passwords may hold "@" and even
@@ -25,3 +28,21 @@ def redact_url(url: str) -> str:
 def redact(text: str) -> str:
     """Any text (an error message, say) with the credentials of the URLs in it taken out."""
     return _CREDENTIALS.sub(r"\1", text) if "@" in text else text
+
+
+# C0 and C1 controls, and the bidirectional overrides that reorder what a terminal shows.
+_HIDDEN = {"Cc", "Cs", "Co"}
+_BIDI = set("\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u061c")
+
+
+def _unsafe(char: str) -> bool:
+    return char in _BIDI or unicodedata.category(char) in _HIDDEN
+
+
+def printable(text: Any) -> str:
+    """`text` fit for a terminal: escapes, bells and other controls become a space (tabs and
+    newlines too: a field stays on its line and in its column)."""
+    text = str(text)
+    if text.isprintable():
+        return text
+    return "".join(" " if _unsafe(c) or c in "\t\n\r" else c for c in text)

@@ -11,13 +11,12 @@ import json
 import os
 import re
 import stat
-import unicodedata
 from pathlib import Path
 from typing import Any, BinaryIO
 from urllib.parse import urlsplit
 
 from .errors import BadInputError
-from .redaction import redact, redact_url  # noqa: F401 (re-exported: the boundary's tools in one place)
+from .redaction import _unsafe, printable, redact, redact_url  # noqa: F401 (re-exported: the boundary's tools in one place)
 
 WEB_SCHEMES = ("http", "https")
 
@@ -88,12 +87,6 @@ def open_regular(path: str | Path) -> BinaryIO:
         raise
 
 
-def check_regular(path: str | Path) -> Path:
-    """`path` when it names a regular file (links followed); else a one-line BadInputError."""
-    with open_regular(path):
-        pass
-    return Path(path)
-
 
 def _kind(mode: int) -> str:
     if stat.S_ISFIFO(mode):
@@ -115,24 +108,6 @@ def _os_reason(exc: OSError) -> str:
     if exc.errno == errno.EISDIR:
         return "is a directory, not a media file"
     return exc.strerror or str(exc)
-
-
-# C0 and C1 controls, and the bidirectional overrides that reorder what a terminal shows.
-_HIDDEN = {"Cc", "Cs", "Co"}
-_BIDI = set("\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u061c")
-
-
-def _unsafe(char: str) -> bool:
-    return char in _BIDI or unicodedata.category(char) in _HIDDEN
-
-
-def printable(text: Any) -> str:
-    """`text` fit for a terminal: escapes, bells and other controls become a space (tabs and
-    newlines too: a field stays on its line and in its column)."""
-    text = str(text)
-    if text.isprintable():
-        return text
-    return "".join(" " if _unsafe(c) or c in "\t\n\r" else c for c in text)
 
 
 def printable_lines(text: str) -> str:
