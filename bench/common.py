@@ -27,7 +27,7 @@ def long_audio(minutes: float, out: Path, silence: float = 2.0) -> tuple[Path, s
 
     Returns the file, the reference text of one pass over the clips, and the file's duration.
     """
-    from recording_index.audio import find_ffmpeg, load_audio, normalise
+    from recording_index.ingest.audio import find_ffmpeg, load_audio, normalise
 
     import numpy as np
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from common import long_audio, report, table
 from transcription import run_engine
 
-from recording_index.audio import WINDOW_SECONDS
+from recording_index.ingest.audio import WINDOW_SECONDS
 from recording_index.config import Settings
 
 

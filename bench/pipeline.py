@@ -1,7 +1,7 @@
 """The whole pipeline on 2 cores: audio hours per wall-clock hour, and where the time goes.
 
-normalise → transcribe → translate → chunk → index → subtitles, through the library's stages (the
-Prefect flow calls the same functions). Quick: one pass over the real clips; --full: 10 minutes.
+normalise → transcribe → translate → chunk → index and subtitles: `pipeline.index_recording` (the
+function the Prefect flow runs), each stage timed. Quick: one pass over the real clips; --full: 10 minutes.
 """
 
 import argparse
@@ -14,6 +14,7 @@ from common import long_audio, peak_mib, report, table
 from recording_index import pipeline
 from recording_index.config import Settings
 from recording_index.models import Recording
+from recording_index.speech.transcribe import load_engine
 
 
 def main() -> None:
@@ -27,25 +28,26 @@ def main() -> None:
         times = {}
 
         def timed(stage, call):
-            started = time.perf_counter()
-            result = call()
-            times[stage] = times.get(stage, 0.0) + time.perf_counter() - started
-            return result
+            def run(*args):
+                started = time.perf_counter()
+                result = call(*args)
+                times[stage] = times.get(stage, 0.0) + time.perf_counter() - started
+                return result
+            return run
 
         # Loading the Whisper weights is paid once per run, not per recording: kept apart.
-        timed("load model", lambda: pipeline.load_engine(settings))
-        prepared = timed("locate, hash, probe", lambda: pipeline.prepare(Recording(id="talk", source=str(wav)),
-                                                                         settings, db))
-        normalised = timed("normalise", lambda: pipeline.normalise(prepared.recording, settings))
+        timed("load model", load_engine)(settings)
+        facts = pipeline.facts_for(Recording(id="talk", source=str(wav)), settings)
         # With Whisper as the translator, the English is decoded with the French (one encoder pass):
         # its decoding is then timed under "transcribe", and "translate" only places it.
-        transcript = timed("transcribe", lambda: pipeline.transcribe_wav(normalised, settings,
-                                                                        english=prepared.translator == "whisper"))
-        timed(f"translate ({prepared.translator})", lambda: pipeline.translate(transcript, prepared, settings,
-                                                                               normalised))
-        chunks = timed("chunk", lambda: pipeline.chunk(prepared.recording, transcript, settings))
-        timed("index", lambda: pipeline.store(db, prepared, transcript, chunks, settings))
-        timed("subtitles", lambda: pipeline.publish_subtitles(db, prepared.recording, transcript, settings))
+        runner = pipeline.Runner(
+            prepare=timed("locate, hash, probe", pipeline.prepare), normalise=timed("normalise", pipeline.normalise),
+            transcribe=timed("transcribe", pipeline.transcribe),
+            translate=timed(f"translate ({facts.translator})", pipeline.translate),
+            chunk=timed("chunk", pipeline.chunk), store=timed("index and subtitles", pipeline.store_and_publish))
+        outcome = pipeline.index_recording(Recording(id="talk", source=str(wav)), settings, db, runner=runner)
+        if outcome.error:
+            raise SystemExit(outcome.error)
     work = sum(t for stage, t in times.items() if stage != "load model")
     rows = [[stage, f"{t:.2f} s", f"{100 * t / work:.1f} %" if stage != "load model" else "(once per run)"]
             for stage, t in times.items()]
@@ -53,7 +55,7 @@ def main() -> None:
     body += (f"\n\nAudio: {duration / 60:.1f} min; pipeline time {work:.1f} s (model loading apart): "
              f"**{duration / work:.1f}× real time**, {duration / work:.1f} audio hours per wall-clock hour. "
              f"Peak memory of the process (which also made the test audio): {peak_mib():.0f} MiB.")
-    report("Whole pipeline", f"Whisper base int8, translator {prepared.translator}, chunks of "
+    report("Whole pipeline", f"Whisper base int8, translator {facts.translator}, chunks of "
            f"{settings.chunk_seconds:g} s, {settings.threads} threads", body)
 
 

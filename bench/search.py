@@ -16,7 +16,7 @@ from pathlib import Path
 
 from common import ROOT, SHARED, report, table
 
-from recording_index.index import Index
+from recording_index.index.database import Index
 from recording_index.models import Chunk, Recording
 
 CHUNKS_PER_HOUR = 120

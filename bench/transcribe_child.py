@@ -6,9 +6,9 @@ import time
 
 from common import peak_mib
 
-from recording_index.audio import open_audio
+from recording_index.ingest.audio import open_audio
 from recording_index.config import Settings
-from recording_index.transcribe import load_engine, transcribe
+from recording_index.speech.transcribe import load_engine, transcribe
 
 
 engine_name, compute_type, wav, cache = sys.argv[1:5]

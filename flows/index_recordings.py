@@ -1,48 +1,45 @@
-"""The indexing flow: fetch → normalise → transcribe → translate → chunk → index → subtitles.
+"""The indexing flow: resolve sources, then `pipeline.index_recording` for each recording, its stages
+run as Prefect tasks.
 
-Thin by design: each task calls one library stage in `recording_index.pipeline`; the flow decides
-order, retries, caching and where work runs, and keeps one failing recording from stopping the others.
+Orchestration only: the library decides what each stage does and which stages a recording needs
+(`recording_index.stages`); this flow decides retries, result caching, where tasks run, and how many
+recordings are in flight, and publishes the run's summary as an artifact.
 
-- Transcription, translation and chunking results are persisted under keys naming what decides them
-  (`recording_index.cache_keys`), so a run stopped midway resumes after its last finished stage.
-- Tasks run on the task runner chosen by the `task_runner` setting: threads, or a Dask cluster.
-  Whatever runs where, only this flow's process writes the SQLite index (one writer).
+- Transcription, translation and chunking results are persisted under their stage keys, so a run
+  stopped midway resumes after its last finished stage.
+- Tasks run on threads, or, as the `task_runner` setting says when a run starts, on a Dask cluster
+  (in a subflow on that runner). Whatever runs where, only this flow's process writes the SQLite
+  index (one writer).
 """
 
 from __future__ import annotations
 
-import functools
+import contextvars
 import logging
 import os
-import signal
-import subprocess
-import sys
-from collections import deque
-from contextlib import contextmanager
-from dataclasses import dataclass
-from typing import Any
-from unittest.mock import patch
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 
 from prefect import flow, get_run_logger, task
-from pydantic import SecretStr
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE, CacheKeyFnPolicy
-from prefect.futures import PrefectFuture
 from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.tasks import exponential_backoff
+from pydantic import SecretStr
 
 from recording_index import pipeline
 from recording_index.config import Settings, load_settings
-from recording_index.errors import BadInputError, ConfigError, DiskFullError, ModelUnavailableError, RecordingIndexError
-from recording_index.index import Index
+from recording_index.errors import BadInputError, ConfigError, ModelUnavailableError, RecordingIndexError
+from recording_index.index.database import Index
 from recording_index.locks import exclusive_run
 from recording_index.models import Recording
+from recording_index.outcomes import Outcome, Summary
 from recording_index.safety import printable
 
 # With threads, downloads overlap on this many; transcription runs one recording at a time, since
 # one Whisper already uses every core.
 DOWNLOADS_AT_ONCE = 4
-API_STARTUP_SECONDS = 120
 
 
 class _BadInputWithoutTraceback(logging.Filter):
@@ -80,55 +77,6 @@ def make_task_runner(settings: Settings):
     return DaskTaskRunner(address=settings.task_runner)
 
 
-def _die_with_parent() -> None:
-    """In a child, before exec: have Linux send SIGTERM when the parent dies, even by SIGKILL."""
-    import ctypes
-
-    PR_SET_PDEATHSIG = 1
-    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-
-
-@contextmanager
-def temporary_api():
-    """Prefect's temporary API server for a run of the command line, when no server is configured.
-
-    Prefect would start one itself, but in the run's process group: Ctrl-C would stop it too, and the
-    run would then spend a minute retrying to report its own interruption. Started here, it is in a
-    session of its own (and dies with the run, whatever ends it). Its address is also given to the
-    processes the run starts, so the workers of a local Dask cluster do not each start their own.
-    """
-    from prefect.server.api.server import SubprocessASGIServer
-    from prefect.settings import PREFECT_API_URL, temporary_settings
-
-    if PREFECT_API_URL.value():
-        yield
-        return
-    detached = functools.partial(subprocess.Popen, start_new_session=True,
-                                 preexec_fn=_die_with_parent if sys.platform == "linux" else None)
-    server = SubprocessASGIServer()
-    with patch.object(subprocess, "Popen", detached):
-        try:
-            # Prefect waits 20 s by default: a loaded machine (a run beside a test suite) can need more.
-            server.start(timeout=API_STARTUP_SECONDS)  # stopped at exit, after Prefect has sent its last logs
-        except RuntimeError as exc:
-            raise RecordingIndexError(f"Prefect's temporary API server did not start ({str(exc).splitlines()[0]}); "
-                                      "set PREFECT_API_URL to a running Prefect server") from None
-    os.environ["PREFECT_API_URL"] = server.api_url
-    try:
-        with temporary_settings({PREFECT_API_URL: server.api_url}):
-            yield
-    finally:
-        os.environ.pop("PREFECT_API_URL", None)
-
-
-def _runner_from_settings():
-    """The runner a deployment's run gets: the settings file and RECORDING_INDEX_TASK_RUNNER decide."""
-    try:
-        return make_task_runner(load_settings())
-    except RecordingIndexError:  # the flow itself reports a bad settings file when it runs
-        return ThreadPoolTaskRunner(max_workers=DOWNLOADS_AT_ONCE)
-
-
 def _worth_retrying(task, task_run, state) -> bool:
     """Retry what may pass next time (network hiccups), never input that is simply bad."""
     try:
@@ -144,9 +92,9 @@ FETCH_RETRIES = dict(retries=3, retry_delay_seconds=exponential_backoff(backoff_
                      retry_jitter_factor=0.5, retry_condition_fn=_worth_retrying)
 
 
-def _stored_under(attribute: str) -> CacheKeyFnPolicy:
-    """Cache a stage's result under the key `pipeline.prepare` computed for it (see cache_keys)."""
-    return CacheKeyFnPolicy(cache_key_fn=lambda context, parameters: getattr(parameters["prepared"], attribute))
+def _stored_under(stage: str) -> CacheKeyFnPolicy:
+    """Cache a stage's result under its key, which `pipeline.prepare` computed (stages.cache_keys)."""
+    return CacheKeyFnPolicy(cache_key_fn=lambda context, parameters: parameters["prepared"].cache_keys[stage])
 
 
 @task(cache_policy=NO_CACHE, **FETCH_RETRIES)
@@ -162,126 +110,79 @@ def prepare(recording: Recording, settings: Settings, db: str, retranslate: bool
 # Not cached by Prefect: the WAV is itself named by content hash and reused while it exists.
 @task(cache_policy=NO_CACHE)
 def normalise(prepared, settings: Settings):
-    return pipeline.normalise(prepared.recording, settings)
+    return pipeline.normalise(prepared, settings)
 
 
-@task(cache_policy=_stored_under("transcription_key"), persist_result=True)
+@task(cache_policy=_stored_under("transcribe"), persist_result=True)
 def transcribe(prepared, wav, settings: Settings):
-    recording = prepared.recording
-    return pipeline.transcribe_wav(wav, settings, recording.title or recording.id, recording.source,
-                                   english=prepared.translator == "whisper")
+    return pipeline.transcribe(prepared, wav, settings)
 
 
-@task(cache_policy=_stored_under("translation_key"), persist_result=True)
+@task(cache_policy=_stored_under("translate"), persist_result=True)
 def translate(transcript, prepared, settings: Settings, wav):
     return pipeline.translate(transcript, prepared, settings, wav)
 
 
-@task(cache_policy=_stored_under("chunks_key"), persist_result=True)
+@task(cache_policy=_stored_under("chunk"), persist_result=True)
 def chunk(prepared, transcript, settings: Settings):
-    return pipeline.chunk(prepared.recording, transcript, settings)
+    return pipeline.chunk(prepared, transcript, settings)
 
 
-# Writers: never cached (the index itself records what is done) and called in the flow's own
+# The writer: never cached (the index itself records what is done) and called in the flow's own
 # process, so the database has one writer however the other stages are spread.
 @task(cache_policy=NO_CACHE)
 def store(db: str, prepared, transcript, chunks, settings: Settings):
     return pipeline.store_and_publish(db, prepared, transcript, chunks, settings)
 
 
-@dataclass
-class _InFlight:
-    """One recording's submitted stages, awaited in order so the first real error is the one reported."""
+def _on_runner(stage, **options):
+    """A stage as `pipeline.Runner` calls it: submitted to the flow's task runner, its result awaited
+    (a task's exception is raised here, for `index_recording` to make it the outcome)."""
+    stage = stage.with_options(**options) if options else stage
 
-    recording: Recording
-    outcome: pipeline.Outcome
-    started: float
-    prepared: Any = None
-    stages: tuple = ()
+    def call(*args):
+        future = stage.submit(*args)
+        result = future.result()
+        if stage.name == "transcribe" and future.state.name == "Cached":
+            result.reused = True
+        return result
+
+    return call
 
 
-def _error(exc: Exception) -> str:
-    return str(exc) if isinstance(exc, RecordingIndexError) else f"{type(exc).__name__}: {exc}"
-
-
-def _stored_stages(settings: Settings, retranslate: bool) -> tuple:
-    """transcribe, translate and chunk, storing their results in the run's cache folder (made once a run)."""
+def _runner(settings: Settings, retranslate: bool, prepared: dict) -> pipeline.Runner:
     storage = settings.cache_path / "results"
-    return (transcribe.with_options(result_storage=storage),
-            translate.with_options(result_storage=storage, refresh_cache=retranslate),
-            chunk.with_options(result_storage=storage))
+    return pipeline.Runner(
+        # Every recording's download was started at once (`prepared`): each waits for its own here.
+        prepare=lambda recording, *args: prepared[recording.id].result(),
+        normalise=_on_runner(normalise),
+        transcribe=_on_runner(transcribe, result_storage=storage),
+        translate=_on_runner(translate, result_storage=storage, refresh_cache=retranslate),
+        chunk=_on_runner(chunk, result_storage=storage),
+        store=store)
 
 
-def _start(recording, prepared_future, settings: Settings, db: str, stages: tuple) -> _InFlight:
-    work = _InFlight(recording, pipeline.Outcome(recording.id, recording.title, recording.source, "failed"), pipeline.timer())
-    try:
-        prepared = work.prepared = prepared_future.result()
-        work.outcome.title, work.outcome.duration = prepared.recording.title, prepared.recording.duration
-        if prepared.up_to_date:
-            work.outcome.status = "skipped"
-            return work
-        transcribe_stored, translate_stored, chunk_stored = stages
-        wav = normalise.submit(prepared, settings) if prepared.needs_audio else None
-        if prepared.work == "all":
-            transcript = transcribe_stored.submit(prepared, wav, settings)
-        else:
-            transcript = pipeline.stored_transcript(db, prepared)
-        translated = translate_stored.submit(transcript, prepared, settings, wav)
-        chunks = chunk_stored.submit(prepared, translated, settings)
-        work.stages = (wav, transcript, translated, chunks)
-    except Exception as exc:  # one recording's failure is reported, never the end of the run
-        work.outcome.error = _error(exc)
-    return work
-
-
-def _finish(work: _InFlight, settings: Settings, db: str) -> pipeline.Outcome:
-    outcome = work.outcome
-    if work.stages:
-        wav, transcript, translated, chunks = work.stages
-        try:
-            for stage in work.stages:
-                if isinstance(stage, PrefectFuture):
-                    stage.result()
-            english, pieces = translated.result(), chunks.result()
-            stored = store(db, work.prepared, english, pieces, settings)
-            if stored.disk_full:
-                raise DiskFullError(stored.error)
-            if stored.error:
-                raise RecordingIndexError(stored.error)
-            outcome.status, outcome.warning = ("indexed" if work.prepared.work == "all" else "retranslated"), stored.warning
-            outcome.segments, outcome.chunks, outcome.worker = len(english.segments), len(pieces), english.worker
-            if isinstance(transcript, PrefectFuture):
-                outcome.transcription = "reused" if transcript.state.name == "Cached" else "done"
-        except DiskFullError:
-            raise
-        except Exception as exc:
-            outcome.error = _error(exc)
-            if isinstance(exc, BadInputError):  # it will never work: what it left in the cache goes
-                pipeline.forget_media(work.prepared.recording, settings)
-    if outcome.status == "failed" and (unstored := pipeline.store_failure(db, work.recording, outcome.error)).disk_full:
-        raise DiskFullError(unstored.error)
-    outcome.seconds = pipeline.timer() - work.started
-    return outcome
-
-
-@flow(name="index-recordings", task_runner=_runner_from_settings())
+@flow(name="index-recordings", task_runner=ThreadPoolTaskRunner(max_workers=DOWNLOADS_AT_ONCE))
 def index_recordings(paths: list[str] | None = None, catalog: str | None = None, db: str | None = None,
                      model: str | None = None, settings_file: str | None = None, overrides: dict | None = None,
-                     retranslate: bool = False, credentials: dict[str, SecretStr] | None = None) -> pipeline.Summary:
+                     retranslate: bool = False, credentials: dict[str, SecretStr] | None = None) -> Summary:
     """Index the recordings of `catalog` and `paths` into the SQLite index at `db` (default: the
     settings' `db`), with Whisper `model` (default: the settings'); `overrides` sets any other setting."""
-    started = pipeline.timer()
-    settings = load_settings(settings_file).replace(**{"model": model, **(overrides or {})})
+    started = time.perf_counter()
+    settings = share_cores(load_settings(settings_file).replace(**{"model": model, **(overrides or {})}))
     db = db or settings.db
     # URLs that carry a user name and password come as `paths` without them and, in full, as
     # `credentials`: Prefect stores a run's parameters, and shows a SecretStr as "**********".
     unsealed = {k: v.get_secret_value() for k, v in (credentials or {}).items()}
-    paths = [unsealed.get(p, p) for p in paths or []]
-    sources = pipeline.collect(paths, catalog)  # a bad catalog stops the run before anything else
+    sources = pipeline.collect([unsealed.get(p, p) for p in paths or []], catalog)  # a bad catalog stops the run
     with exclusive_run(db):
         Index(db).close()  # created, or upgraded, or refused (another program's database) before any work
-        summary = _index_all(sources, share_cores(settings), db, retranslate)
-    summary.wall_seconds = pipeline.timer() - started
+        if settings.task_runner == "threads":
+            summary = _index_all(sources, settings, db, retranslate)
+        else:  # the task runner is a setting, read when the run starts: its tasks run in a subflow on it
+            summary = index_on_task_runner.with_options(task_runner=make_task_runner(settings))(
+                sources, settings, db, retranslate)
+    summary.wall_seconds = time.perf_counter() - started
     get_run_logger().info(summary.line())
     create_markdown_artifact(key="index-summary", markdown=summary.markdown(), description=summary.line())
     return summary
@@ -294,58 +195,46 @@ def share_cores(settings: Settings) -> Settings:
     return settings
 
 
-def _index_all(sources, settings: Settings, db: str, retranslate: bool) -> pipeline.Summary:
-    logger = get_run_logger()
-    summary = pipeline.Summary()
-    recordings: list[Recording] = []
-    taken: dict[str, str] = {}  # id -> source: what two pages (or a page and a file) share is done once
-    for source, found in zip(sources, [resolve.submit(s, settings) for s in sources]):
+@flow(name="index-recordings-on-task-runner")
+def index_on_task_runner(sources: list[Recording], settings: Settings, db: str, retranslate: bool) -> Summary:
+    return _index_all(sources, settings, db, retranslate)
+
+
+def _index_all(sources: list[Recording], settings: Settings, db: str, retranslate: bool) -> Summary:
+    resolved = []
+    for future in [resolve.submit(s, settings) for s in sources]:
         try:
-            resolved = found.result()
+            resolved.append(future.result())
         except Exception as exc:
-            summary.outcomes.append(pipeline.Outcome(source.id, source.title, source.source, "failed",
-                                                     error=_error(exc)))
-            continue
-        for refused in resolved.refused:
-            summary.outcomes.append(pipeline.Outcome(source.id, source.title, source.source, "failed",
-                                                     error=str(refused)))
-        for recording in resolved.recordings:
-            if recording.id in taken:
-                if taken[recording.id] != recording.source:
-                    summary.outcomes.append(pipeline.Outcome(
-                        recording.id, recording.title, recording.source, "failed",
-                        error=f"id {recording.id!r} is already that of {taken[recording.id]}; not indexed twice"))
-                continue
-            taken[recording.id] = recording.source
-            recordings.append(recording)
-    # Every download starts now; recordings are transcribed a few at a time (one a worker), and
-    # each is stored as soon as it is done, in the order of the catalog.
-    stages = _stored_stages(settings, retranslate)
-    prepared = [prepare.submit(r, settings, db, retranslate) for r in recordings]
+            resolved.append(exc)
+    recordings, failed = pipeline.distinct(sources, resolved)
+    # Every download starts now; recordings are transcribed a few at a time (one a Dask worker),
+    # each stored as soon as it is done.
+    prepared = {r.id: prepare.submit(r, settings, db, retranslate) for r in recordings}
+    runner = _runner(settings, retranslate, prepared)
+    full = threading.Event()  # no space left: the recordings not started yet are not tried, and say so
+
+    def one(recording: Recording) -> Outcome:
+        if full.is_set():
+            return Outcome(recording.id, recording.title, recording.source, error="not tried: disk full")
+        outcome = pipeline.index_recording(recording, settings, db, retranslate, runner)
+        if outcome.disk_full:
+            full.set()
+        return outcome
+
     at_once = 1 if settings.task_runner == "threads" else max(1, settings.dask_workers)
-    in_flight: deque[_InFlight] = deque()
-    full = None
-    for number, (recording, future) in enumerate(zip(recordings, prepared)):
-        if full is not None:  # no space left: the others are not tried, and say so
-            summary.outcomes.append(pipeline.Outcome(recording.id, recording.title, recording.source, "failed",
-                                                     error=f"not tried: {full}"))
-            continue
-        in_flight.append(_start(recording, future, settings, db, stages))
-        while in_flight and (len(in_flight) >= at_once or number == len(recordings) - 1 or full is not None):
-            work = in_flight.popleft()
-            try:
-                summary.outcomes.append(_finish(work, settings, db))
-            except DiskFullError as exc:
-                full = str(exc)
-                summary.outcomes.append(pipeline.Outcome(work.recording.id, work.recording.title,
-                                                         work.recording.source, "failed", error=full))
-    for outcome in summary.outcomes:
+    with ThreadPoolExecutor(at_once) as pool:
+        # Each recording runs in its own copy of the flow's context, so its tasks belong to this flow run.
+        outcomes = [job.result() for job in [pool.submit(contextvars.copy_context().run, one, r) for r in recordings]]
+    logger = get_run_logger()
+    for outcome in failed + outcomes:
         line = f"{outcome.status}: {outcome.title or outcome.recording_id}"
         (logger.warning if outcome.error else logger.info)(printable(line + (f" — {outcome.error}" if outcome.error else "")))
-    return summary
+    return Summary(failed + outcomes)
 
 
 if __name__ == "__main__":
     # One machine, no work pool: serve the flow with a nightly schedule (see the README).
-    index_recordings.serve(name="index-recordings-nightly", cron=os.environ.get("RECORDING_INDEX_CRON", "0 2 * * *"),
-                           parameters={"catalog": os.environ.get("RECORDING_INDEX_CATALOG", "config/demo.toml")})
+    index_recordings.serve(
+        name="index-recordings-nightly", cron=os.environ.get("RECORDING_INDEX_CRON", "0 2 * * *"),
+        parameters={"catalog": os.environ.get("RECORDING_INDEX_CATALOG", "config/demo.toml")})

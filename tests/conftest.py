@@ -61,7 +61,7 @@ def settings(cache_dir):
 
 @pytest.fixture(scope="session")
 def ffmpeg_exe() -> str:
-    from recording_index.audio import find_ffmpeg
+    from recording_index.ingest.audio import find_ffmpeg
 
     return find_ffmpeg()
 

@@ -4,7 +4,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from recording_index import audio
+from recording_index.ingest import audio
 from recording_index.errors import BadInputError, RecordingIndexError
 
 GOOD = ["tone.mp3", "tone.m4a", "tone.aac", "tone.ogg", "tone.opus", "tone.wav", "tone.flac",

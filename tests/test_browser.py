@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from recording_index.index import Index
+from recording_index.index.database import Index
 from recording_index.models import Chunk, Recording, Segment
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -1,4 +1,4 @@
-from recording_index.chunking import chunk_segments
+from recording_index.index.chunking import chunk_segments
 from recording_index.models import Segment
 
 

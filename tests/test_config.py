@@ -30,13 +30,6 @@ def test_bad_settings_are_named(tmp_path):
         load_settings(tmp_path / "absent.toml", env={})
 
 
-def test_fingerprint_changes_with_what_changes_the_output():
-    base = Settings()
-    assert base.fingerprint("m") == Settings(progress=False, db="other.db").fingerprint("m")
-    assert base.fingerprint("m") != base.replace(language="en").fingerprint("m")
-    assert base.fingerprint("m") != base.fingerprint("other-model")
-
-
 CATALOG = """
 [[events]]
 title = "Coordination – mini-conférence"

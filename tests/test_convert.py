@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from recording_index.convert import ct2_to_openai_state, read_ct2_model
-from recording_index.whisper_models import embedded_model_path
+from recording_index.speech.convert import ct2_to_openai_state, read_ct2_model
+from recording_index.speech.weights import embedded_model_path
 
 torch = pytest.importorskip("torch")
 whisper = pytest.importorskip("whisper")
@@ -22,7 +22,7 @@ def test_reads_ctranslate2_whisper_spec(ct2_model):
     assert aliases == {"decoder/projection/weight": "decoder/embeddings/weight"}
 
 
-def test_state_dict_matches_openai_whisper_exactly(ct2_model):
+def test_state_dict_has_openai_whispers_names_and_shapes_and_loads_strictly(ct2_model):
     dims, state = ct2_to_openai_state(ct2_model[1])
     assert dims == {"n_mels": 80, "n_vocab": 51865, "n_audio_ctx": 1500, "n_audio_state": 512, "n_audio_head": 8,
                     "n_audio_layer": 6, "n_text_ctx": 448, "n_text_state": 512, "n_text_head": 8, "n_text_layer": 6}
@@ -47,3 +47,33 @@ def test_fused_projections_are_split_in_query_key_value_order(ct2_model):
     # openai-whisper's key projection has no bias: CTranslate2 stored zeros there.
     bias = variables["encoder/layer_2/self_attention/linear_0/bias"]
     assert not bias[512:1024].any()
+
+
+def test_the_converted_model_computes_what_ctranslate2_computes(ct2_model, cache_dir, sample_mp3):
+    """Same weights, same function: the converted encoder's output on the sample's first 30 s equals
+    CTranslate2's own (float32 on both sides), and so does the first token the decoder predicts."""
+    import ctranslate2
+    from faster_whisper.feature_extractor import FeatureExtractor
+
+    from recording_index.ingest import audio
+
+    sample_audio = audio.load_audio(audio.normalise(sample_mp3, cache_dir / "audio"))
+    dims, state = ct2_to_openai_state(ct2_model[1])
+    model = whisper.model.Whisper(whisper.model.ModelDimensions(**dims))
+    model.load_state_dict({k: torch.from_numpy(v) for k, v in state.items()}, strict=True)
+    model.eval()
+    mel = FeatureExtractor(feature_size=dims["n_mels"])(sample_audio[:30 * 16000])[:, :3000]
+    mel = np.pad(mel, ((0, 0), (0, 3000 - mel.shape[1]))).astype(np.float32)
+    with torch.no_grad():
+        ours = model.encoder(torch.from_numpy(mel)[None]).numpy()
+    reference = ctranslate2.models.Whisper(str(embedded_model_path(cache_dir)), device="cpu", compute_type="float32")
+    theirs = np.array(reference.encode(ctranslate2.StorageView.from_array(mel[None]), to_cpu=True))
+    assert ours.shape == theirs.shape == (1, 1500, 512)
+    assert np.abs(ours - theirs).max() < 0.02 * np.abs(theirs).max()
+    # The decoder too: after <|startoftranscript|><|fr|><|transcribe|><|notimestamps|>, the same first word.
+    prompt = [50258, 50265, 50359, 50363]
+    with torch.no_grad():
+        logits = model.decoder(torch.tensor([prompt]), torch.from_numpy(ours))
+    generated = reference.generate(ctranslate2.StorageView.from_array(theirs), [prompt], max_length=6,
+                                   beam_size=1, suppress_blank=False, suppress_tokens=[])
+    assert int(logits[0, -1].argmax()) == generated[0].sequences_ids[0][0]

@@ -84,12 +84,15 @@ def test_search_finds_the_chunk_that_holds_the_phrase(first_run, env, aligned_wo
 
 def test_second_run_transcribes_nothing_and_index_is_whole(first_run, env):
     db, _ = first_run
+    with sqlite3.connect(db) as conn:
+        before = conn.execute("SELECT indexed_at, stage_keys FROM recordings").fetchall()
     result = run_cli("run", "--catalog", "config/demo.toml", "--db", str(db), "--json", env=env)
     assert result.returncode == 0, result.stderr[-3000:]
     summary = json.loads(result.stdout[result.stdout.index("{"):])
     assert (summary["indexed"], summary["skipped"], summary["failed"]) == (0, 1, 0)
-    assert "Task run 'transcribe" not in result.stderr + result.stdout
+    assert [(o["stages"], o["transcription"]) for o in summary["outcomes"]] == [([], "")]
     with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT indexed_at, stage_keys FROM recordings").fetchall() == before  # not rewritten
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         assert conn.execute("SELECT count(*) FROM chunks WHERE recording_id = 'ej-fra'").fetchone()[0] == 2
 
@@ -144,18 +147,22 @@ def test_argos_then_whisper_then_argos_again_redo_only_the_english(argos_env, tm
     assert all(text.strip() for (text,) in chunks)
     assert recording == ("argos", "argos:fr-en@0.1")
 
+    with sqlite3.connect(db) as conn:
+        words = conn.execute("SELECT * FROM words ORDER BY segment_idx, idx").fetchall()
     switched = run_cli("run", "--catalog", "config/demo.toml", "--db", db, "--json", "--translator", "whisper",
                        env=argos_env)
     summary = json.loads(switched.stdout[switched.stdout.index("{"):])
-    assert (summary["indexed"], summary["retranslated"]) == (0, 1)
-    assert "Task run 'transcribe" not in switched.stderr + switched.stdout
+    assert (summary["indexed"], summary["redone"]) == (0, 1)
+    assert [(o["stages"], o["transcription"]) for o in summary["outcomes"]] == [
+        (["translate", "chunk", "subtitles"], "")]  # the transcript is not redone
     with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT * FROM words ORDER BY segment_idx, idx").fetchall() == words
         assert conn.execute("SELECT DISTINCT translation_engine FROM segments").fetchall() == [("whisper",)]
         assert conn.execute("SELECT count(*) FROM words").fetchone()[0] > 50  # the transcript is kept whole
 
     forced = run_cli("run", "--catalog", "config/demo.toml", "--db", db, "--json", "--retranslate", env=argos_env)
     summary = json.loads(forced.stdout[forced.stdout.index("{"):])
-    assert summary["retranslated"] == 1
+    assert summary["redone"] == 1 and summary["outcomes"][0]["stages"] == ["translate", "chunk", "subtitles"]
     with sqlite3.connect(db) as conn:
         assert conn.execute("SELECT DISTINCT translation_engine FROM segments").fetchall() == [("argos",)]
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
@@ -220,6 +227,6 @@ def test_run_on_an_event_page_indexes_every_recording_with_its_title(event_site,
 
     again = run_cli("run", page, "--db", db, "--json", env=env)
     summary = json.loads(again.stdout[again.stdout.index("{"):])
-    assert sorted(o["status"] for o in summary["outcomes"]) == ["failed", "skipped", "skipped"]
+    assert sorted(o["status"] for o in summary["outcomes"]) == ["failed", "skipped", "skipped"], [(o["title"], o["stages"]) for o in summary["outcomes"]]
     conditional = [h for path, h in event_site.site.requests if path == "/media/presentation.mp3"]
     assert len(conditional) == 2 and conditional[-1].get("If-None-Match")  # answered 304: not downloaded again

@@ -6,7 +6,7 @@ import pytest
 
 from http_server import LocalServer
 from recording_index.errors import BadInputError
-from recording_index.fetch import FetchOptions, download
+from recording_index.ingest.fetch import FetchOptions, download
 
 FAST = FetchOptions(retries=3, backoff=0.05, timeout=2.0, progress=False)
 

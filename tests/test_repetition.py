@@ -1,5 +1,5 @@
 from recording_index.models import Segment, Word
-from recording_index.repetition import collapse_loops, guard_repetitions, guard_segment
+from recording_index.speech.repetition import collapse_loops, guard_repetitions, guard_segment
 
 
 def words(text):

@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings as hypothesis_settings, stra
 
 from http_server import LocalServer
 from conftest import fresh_cache
-from recording_index.index import Index
+from recording_index.index.database import Index
 
 ROOT = Path(__file__).resolve().parent.parent
 CLI = [sys.executable, "-m", "recording_index.cli"]

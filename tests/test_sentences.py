@@ -1,5 +1,5 @@
 from recording_index.models import Segment, Word
-from recording_index.sentences import (Sentence, assign_by_time, assign_english, keep_numbers, sentences_from_segments,
+from recording_index.english.sentences import (Sentence, assign_by_time, assign_english, keep_numbers, sentences_from_segments,
                                        share_out, split_text)
 
 

@@ -4,11 +4,12 @@ import pytest
 
 from http_server import LocalServer
 from recording_index.config import Settings, load_catalog
-from recording_index.discover import discover, video_page_url
+from recording_index.ingest.discover import discover, video_page_url
 from recording_index.errors import BadInputError
-from recording_index.fetch import FetchOptions
+from recording_index.ingest.fetch import FetchOptions
 from recording_index.models import Recording
-from recording_index.sources import locate, moment_url, resolve
+from recording_index.ingest.sources import locate, resolve
+from recording_index.links import moment_url
 
 FAST = FetchOptions(retries=1, backoff=0.01, timeout=2.0, progress=False)
 
@@ -120,9 +121,9 @@ def test_a_url_without_extension_serving_media_is_a_recording(site, tmp_path):
 def test_video_sites_go_through_yt_dlp(site, tmp_path, monkeypatch):
     """yt-dlp's real download code, on 127.0.0.1 (its generic extractor stands in for a video site)."""
     pytest.importorskip("yt_dlp")
-    from recording_index import video
+    from recording_index.ingest import video
 
-    monkeypatch.setattr("recording_index.sources.is_video_site", lambda url: url.endswith("one.mp3"))
+    monkeypatch.setattr("recording_index.ingest.sources.is_video_site", lambda url: url.endswith("one.mp3"))
     rec = locate(Recording(id="v", source=site.url("/media/one.mp3")), Settings(cache_dir=str(tmp_path), progress=False))
     assert rec.media_path.endswith(".mp3") and rec.title == "one" and len(rec.content_hash) == 64
     with pytest.raises(BadInputError, match="yt-dlp could not fetch it"):
@@ -140,7 +141,7 @@ def test_without_yt_dlp_the_message_says_how_to_get_it(monkeypatch, tmp_path):
         return real_import(name, *args, **kwargs)
 
     monkeypatch.setattr(builtins, "__import__", no_yt_dlp)
-    from recording_index.video import fetch_video_audio
+    from recording_index.ingest.video import fetch_video_audio
 
     with pytest.raises(BadInputError, match=r"video sites need yt-dlp: pip install -e '.\[video\]'"):
         fetch_video_audio("https://www.youtube.com/watch?v=abcDEF12345", tmp_path)

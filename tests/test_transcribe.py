@@ -2,9 +2,9 @@
 
 import pytest
 
-from recording_index import audio
+from recording_index.ingest import audio
 from recording_index.evaluation import word_error_rate
-from recording_index.transcribe import load_engine, transcribe
+from recording_index.speech.transcribe import load_engine, transcribe
 
 # Measured on the sample: 0.24 (faster-whisper int8) and 0.25 (openai-whisper float32), the errors
 # being mostly proper nouns and acronyms (Joanis, CNRC, Hansard, Nunavut, inuktitut, ReadAlong).
@@ -67,7 +67,7 @@ def test_long_audio_is_transcribed_window_by_window_with_whole_recording_times(s
 @pytest.mark.parametrize("window", [audio.WINDOW_SECONDS, 12.0])  # one window of two VAD chunks; three windows
 def test_english_decoded_with_the_french_equals_a_separate_translation_pass(sample_mp3, cache_dir, settings,
                                                                             window, monkeypatch):
-    from recording_index.transcribe import windowed_segments
+    from recording_index.speech.transcribe import windowed_segments
 
     monkeypatch.setattr(audio, "WINDOW_SECONDS", window)
     samples = audio.open_audio(audio.normalise(sample_mp3, cache_dir / "audio"))
@@ -106,10 +106,28 @@ def test_openai_whisper_on_converted_weights_matches_faster_whisper(sample_audio
 
 def test_an_engine_decodes_with_the_options_of_each_call_and_loads_its_weights_once(settings):
     """The weights are shared; beam size, batch size and VAD are those of the settings asked with."""
-    from recording_index.transcribe import load_engine
+    from recording_index.speech.transcribe import load_engine
 
     first = load_engine(settings.replace(beam_size=5, batch_size=4, vad=True))
     second = load_engine(settings.replace(beam_size=1, batch_size=0, vad=False))
     assert second.model is first.model
     assert (second.settings.beam_size, second.settings.batch_size, second.settings.vad) == (1, 0, False)
     assert first.shares_encoder and not second.shares_encoder
+
+
+def test_the_faster_whisper_methods_we_extend_have_the_signatures_we_rely_on():
+    """speech/transcribe.py extends BatchedInferencePipeline (pinned to faster-whisper 1.2 in
+    pyproject.toml); a release that changes these fails here before it changes a transcript."""
+    import inspect
+    from importlib.metadata import version
+
+    from faster_whisper import BatchedInferencePipeline
+
+    assert version("faster-whisper").startswith("1.2.")
+    assert list(inspect.signature(BatchedInferencePipeline.forward).parameters) == [
+        "self", "features", "tokenizer", "chunks_metadata", "options"]
+    assert list(inspect.signature(BatchedInferencePipeline.generate_segment_batched).parameters) == [
+        "self", "features", "tokenizer", "options"]
+    # The French segments' `seek` is the chunk's offset in frames: how English is matched to them.
+    assert "chunk_metadata[\"offset\"] * self.model.frames_per_second" in inspect.getsource(
+        BatchedInferencePipeline.forward).replace("'", '"')

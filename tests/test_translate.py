@@ -2,13 +2,13 @@
 
 import pytest
 
-from recording_index import audio
+from recording_index.ingest import audio
 from recording_index.config import Settings
 from recording_index.errors import RecordingIndexError
 from recording_index.evaluation import chrf
 from recording_index.models import Segment
-from recording_index.transcribe import load_engine
-from recording_index.translate import (ArgosTranslator, argos_package, choose_translator, install_argos,
+from recording_index.speech.transcribe import load_engine
+from recording_index.english.translate import (ArgosTranslator, argos_package, choose_translator, install_argos,
                                        translate_speech, translate_text)
 from conftest import SHARED_SPEECH
 
@@ -72,17 +72,18 @@ def test_every_segment_gets_english_and_the_engine_is_recorded(installed):
     assert [s.index for s in segments] == [0, 1, 2, 3]
 
 
-def test_without_a_package_whisper_is_chosen_with_one_notice(capsys, monkeypatch, tmp_path):
+def test_without_a_package_whisper_is_chosen_with_one_notice(caplog, monkeypatch, tmp_path):
     import argostranslate.settings
 
-    import recording_index.translate as translate_module
+    import recording_index.english.translate as translate_module
 
     monkeypatch.setattr(argostranslate.settings, "package_dirs", [tmp_path])
     monkeypatch.setattr(translate_module, "_NOTICES", set())  # as in a new process: nothing said yet
     assert argos_package("fr", "en") is None
     assert choose_translator(Settings()) == "whisper"
     assert choose_translator(Settings()) == "whisper"
-    notices = [line for line in capsys.readouterr().err.splitlines() if line.startswith("notice:")]
+    notices = [r.getMessage() for r in caplog.records if r.getMessage().startswith("notice:")]
+    assert all(r.levelname == "WARNING" and r.name == "recording_index.english.translate" for r in caplog.records)
     assert notices == ["notice: no Argos fr→en package installed (recording-index models install); "
                        "English comes from Whisper's speech translation"]  # said once, not twice
     assert choose_translator(Settings(translator="none")) == "none"

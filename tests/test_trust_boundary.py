@@ -21,15 +21,16 @@ import pytest
 
 from conftest import fresh_cache
 from http_server import LocalServer
-from recording_index import audio, pipeline
+from recording_index import pipeline
+from recording_index.ingest import audio
 from recording_index.config import Settings, load_catalog
 from recording_index.errors import BadInputError, ConfigError, RecordingIndexError
-from recording_index.fetch import FetchOptions, download
-from recording_index.index import Index
+from recording_index.ingest.fetch import FetchOptions, download
+from recording_index.index.database import Index
 from recording_index.locks import exclusive_run
 from recording_index.models import Recording
 from recording_index.safety import inside, json_text, printable, redact, redact_url
-from recording_index.sources import resolve
+from recording_index.ingest.sources import resolve
 
 ROOT = Path(__file__).resolve().parent.parent
 CLI = [sys.executable, "-m", "recording_index.cli"]
@@ -100,7 +101,7 @@ def test_a_page_linking_local_files_gets_nothing_read_even_in_a_dry_run(media_di
     assert ran.returncode == 1 and ran.stderr.count("FAILED") == 2
     assert all(line.count("\n") == 0 for line in ran.stderr.splitlines() if "FAILED" in line)
     with Index(db, readonly=True) as index:
-        assert index.list() == []
+        assert index.list_recordings() == []
 
 
 def test_only_regular_files_are_read_and_a_redirect_to_a_file_is_refused(tmp_path, media_dir):
@@ -452,7 +453,7 @@ def test_the_web_app_answers_404_or_400_never_500(tmp_path):
 # --- 13, 14 and 15. collisions, the lock, and a dry run that writes nothing -------------------------
 
 def test_two_sources_of_one_id_refuse_the_run_naming_both(tmp_path, media_dir, env):
-    from recording_index.sources import recording_for_path
+    from recording_index.ingest.sources import recording_for_path
 
     automatic = recording_for_path(str(media_dir / "tone.mp3")).id
     catalog = tmp_path / "c.toml"
@@ -517,7 +518,7 @@ def test_a_full_disk_stops_the_run_cleanly_and_keeps_what_was_indexed(tmp_path, 
         with Index(db) as index:  # FTS5's integrity check is an INSERT: a writable connection
             assert index.integrity_check() == "ok"
             assert [h.recording_id for h in index.search("traduction")][:1] == [
-                next(r["id"] for r in index.list() if r["status"] == "indexed")]
+                next(r["id"] for r in index.list_recordings() if r["status"] == "indexed")]
 
 
 def test_what_a_bad_recording_left_in_the_cache_is_deleted(tmp_path, env, ffmpeg_exe):
@@ -643,7 +644,7 @@ def test_invalid_urls_odd_charsets_and_escapes_in_server_replies_are_one_clean_l
 
 
 def test_recording_ids_never_carry_credentials():
-    from recording_index.sources import recording_for_path
+    from recording_index.ingest.sources import recording_for_path
 
     for url in ("ftp://alice:s3cret@host/", "https://bob:s3cret@", "https://dave:s3cret@[::1", "https://e:s3cret@h/a.mp3"):
         assert "s3cret" not in recording_for_path(url).id

@@ -5,7 +5,7 @@ import sqlite3
 import pytest
 from starlette.testclient import TestClient
 
-from recording_index.index import Index
+from recording_index.index.database import Index
 from recording_index.models import Chunk, Recording, Segment, Word
 from recording_index.web import create_app
 
@@ -76,7 +76,7 @@ def test_media_is_served_with_ranges_and_only_for_indexed_recordings(client, sam
 
 def test_the_web_app_cannot_write(client, monkeypatch):
     """Every connection a request opens is read-only: the same URI, opened again, refuses a write."""
-    import recording_index.index as index_module
+    import recording_index.index.database as index_module
 
     uris = []
     real_connect = sqlite3.connect

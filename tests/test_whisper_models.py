@@ -3,9 +3,9 @@ import os
 
 import pytest
 
-from recording_index import whisper_models
+from recording_index.speech import weights as whisper_models
 from recording_index.errors import ModelUnavailableError
-from recording_index.whisper_models import EMBEDDED_SOURCES, EmbeddedSource, embedded_model_path, resolve_model
+from recording_index.speech.weights import EMBEDDED_SOURCES, EmbeddedSource, embedded_model_path, resolve_model
 
 
 def test_embedded_base_model_is_joined_verified_and_reused(tmp_path):

@@ -3,10 +3,10 @@
 Every stage is a plain function usable without Prefect; `Index` is the search library call.
 """
 
-from .config import Settings, load_catalog, load_settings
-from .errors import BadInputError, ConfigError, ModelUnavailableError, RecordingIndexError
-from .index import Index
-from .models import Chunk, Cue, Recording, SearchHit, Segment, Word
+from recording_index.config import Settings, load_catalog, load_settings
+from recording_index.errors import BadInputError, ConfigError, ModelUnavailableError, RecordingIndexError
+from recording_index.index.database import Index
+from recording_index.models import Chunk, Cue, Recording, SearchHit, Segment, Word
 
 __all__ = ["Settings", "load_settings", "load_catalog", "Index", "Recording", "Segment", "Word", "Chunk", "Cue",
            "SearchHit", "BadInputError", "ConfigError", "ModelUnavailableError", "RecordingIndexError"]

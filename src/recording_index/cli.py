@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import sqlite3
@@ -10,11 +11,11 @@ from pathlib import Path
 
 import click
 
-from .config import Settings, load_settings
-from .errors import RecordingIndexError
-from .index import Index
-from .safety import json_text, printable, printable_lines, redact, redact_url
-from .utils import hms
+from recording_index.config import Settings, load_settings
+from recording_index.errors import RecordingIndexError
+from recording_index.index.database import Index
+from recording_index.safety import json_text, printable, printable_lines, redact, redact_url
+from recording_index.utils import hms
 
 
 def echo(*fields: object, sep: str = "\t", err: bool = False) -> None:
@@ -64,6 +65,8 @@ class FriendlyGroup(click.Group):
 @click.pass_context
 def main(ctx: click.Context, config_file: str | None) -> None:
     """Index recordings of French talks into a searchable SQLite archive."""
+    # The library's warnings (a translator falling back, a model converted once) as plain lines.
+    logging.basicConfig(format="%(message)s", level=logging.WARNING)
     ctx.ensure_object(dict)
     ctx.obj["config_file"] = config_file
     ctx.obj["settings"] = load_settings(config_file)
@@ -84,7 +87,7 @@ def main(ctx: click.Context, config_file: str | None) -> None:
 @click.pass_context
 def run(ctx, paths, catalog, db, engine, model, language, translator, retranslate, task_runner, dry_run, as_json):
     """Index the recordings in PATHS and/or a catalog (normalise, transcribe, chunk, index)."""
-    from . import pipeline
+    from recording_index import pipeline
 
     if not paths and not catalog:
         raise click.UsageError("name recordings to index: PATHS and/or --catalog FILE")
@@ -104,22 +107,22 @@ def run(ctx, paths, catalog, db, engine, model, language, translator, retranslat
         return
     from recording_index_flows.index_recordings import make_task_runner
 
-    from .locks import exclusive_run
+    from recording_index.locks import exclusive_run
 
     # Refused here, in this order, before anything is written or Prefect starts: a bad task runner,
     # a database that is no index (left untouched), and a second run on the same index.
-    task_runner = make_task_runner(settings)
+    make_task_runner(settings)
     Index(db).close()
     with exclusive_run(db):
-        _run_flow(paths, catalog, db, ctx.obj["config_file"], overrides, task_runner, retranslate, as_json)
+        _run_flow(paths, catalog, db, ctx.obj["config_file"], overrides, retranslate, as_json)
 
 
-def _run_flow(paths, catalog, db, config_file, overrides, task_runner, retranslate, as_json) -> None:
+def _run_flow(paths, catalog, db, config_file, overrides, retranslate, as_json) -> None:
     # The temporary local API otherwise reports usage, which fails offline and clutters the output.
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    from recording_index_flows.index_recordings import index_recordings, temporary_api
+    from recording_index_flows.index_recordings import index_recordings
 
-    flow = index_recordings.with_options(task_runner=task_runner)
+    from recording_index.prefect_server import prefect_api
 
     # What the flow raises after Ctrl-C may be Prefect's or Dask's own error rather than
     # KeyboardInterrupt: remember the key press.
@@ -135,8 +138,8 @@ def _run_flow(paths, catalog, db, config_file, overrides, task_runner, retransla
     shown = [redact_url(p) for p in paths]
     credentials = {s: SecretStr(p) for s, p in zip(shown, paths) if s != p}
     try:
-        with temporary_api():
-            summary = flow(paths=shown, catalog=catalog, db=db, settings_file=config_file, overrides=overrides,
+        with prefect_api():
+            summary = index_recordings(paths=shown, catalog=catalog, db=db, settings_file=config_file, overrides=overrides,
                            retranslate=retranslate, credentials=credentials or None)
     except BaseException:
         if not interrupted:
@@ -207,7 +210,7 @@ def _shorten(text: str, width: int = 160) -> str:
 def list_(ctx, db, as_json):
     """List the indexed recordings."""
     with Index(_db(ctx, db), readonly=True) as index:
-        rows = index.list()
+        rows = index.list_recordings()
     if as_json:
         echo_json(rows)
         return
@@ -256,8 +259,8 @@ def subtitles(ctx, targets, db, lang, fmt, bilingual, output, check, strict):
     reading speed over the limit where no silence follows to extend into is reported as unavoidable
     and does not count (unless --strict).
     """
-    from .subtitle_files import check_file, render, write_atomically
-    from .subtitles import cues_for
+    from recording_index.publish.files import check_file, render, write_atomically
+    from recording_index.publish.subtitles import cues_for
 
     if check:
         if not targets:
@@ -298,7 +301,7 @@ def serve(ctx, db, host, port):
     """Serve the search page (read-only) at http://HOST:PORT/."""
     import uvicorn
 
-    from .web import create_app
+    from recording_index.web import create_app
 
     path = _db(ctx, db)
     Index(path, readonly=True).close()  # a missing or foreign database is an error now, not at the first request
@@ -327,7 +330,7 @@ def models():
 @click.pass_context
 def models_list(ctx, as_json):
     """Show the Whisper and Argos models installed here."""
-    from .models_info import installed_models
+    from recording_index.installed_models import installed_models
 
     rows = installed_models(_settings(ctx))
     if as_json:
@@ -342,7 +345,7 @@ def models_list(ctx, as_json):
 @click.option("--source-language", default="fr", show_default=True)
 def models_install(from_file, source_language):
     """Install the Argos Translate package (fr→en) from the Argos index, or from a file."""
-    from .translate import install_argos
+    from recording_index.english.translate import install_argos
 
     package = install_argos(from_file, source_language, "en")
     click.echo(f"installed Argos {package.from_code}→{package.to_code} {package.package_version} "
@@ -354,7 +357,7 @@ def models_install(from_file, source_language):
 @click.argument("output", type=click.Path(dir_okay=False))
 def convert_model(model_dir, output):
     """Write an openai-whisper checkpoint (.pt) from a CTranslate2 Whisper model folder."""
-    from .convert import convert_ct2_to_openai
+    from recording_index.speech.convert import convert_ct2_to_openai
 
     click.echo(f"wrote {convert_ct2_to_openai(Path(model_dir), Path(output))}")
 

@@ -15,12 +15,9 @@ from urllib.request import url2pathname
 
 import platformdirs
 
-from .errors import BadInputError, ConfigError
-from .models import Recording
-from .safety import open_regular, redact_url, why_bad_id
-
-# Bumped whenever a stage's output changes for the same input and settings, so old rows are redone.
-PIPELINE_VERSION = "1"
+from recording_index.errors import BadInputError, ConfigError
+from recording_index.models import Recording
+from recording_index.safety import open_regular, redact_url, why_bad_id
 
 DEFAULT_SETTINGS_FILE = Path("config") / "settings.toml"
 ENV_PREFIX = "RECORDING_INDEX_"
@@ -66,22 +63,6 @@ class Settings:
 
     def subtitles_path(self, db: str | Path) -> Path:
         return Path(self.subtitles_dir) if self.subtitles_dir else Path(db).parent / "subtitles"
-
-    def fingerprint(self, model_id: str) -> str:
-        """What decides a recording's transcript: the same fingerprint and audio mean no transcription."""
-        # In this order, the one indexes were made with, so that they stay current.
-        parts = [PIPELINE_VERSION, *self.transcription_settings(model_id)[:-1], str(self.chunk_seconds),
-                 str(self.batch_size)]
-        return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
-
-    def transcription_settings(self, model_id: str) -> list[str]:
-        """The settings that decide a transcript (not how it is chunked or translated afterwards)."""
-        return [self.engine, model_id, self.compute_type, self.language, str(self.vad), str(self.beam_size),
-                str(self.batch_size)]
-
-    def translation_fingerprint(self, translation_model_id: str) -> str:
-        """What decides a recording's English; a change redoes translation alone, not transcription."""
-        return hashlib.sha256(f"{PIPELINE_VERSION}|{translation_model_id}".encode()).hexdigest()[:16]
 
     def replace(self, **changes: Any) -> "Settings":
         return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})

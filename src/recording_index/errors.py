@@ -1,6 +1,6 @@
 """Errors that end the work on one recording, with a message a person can act on."""
 
-from .redaction import printable, redact, redact_url
+from recording_index.redaction import printable, redact, redact_url
 
 
 class RecordingIndexError(Exception):
@@ -24,6 +24,10 @@ class BadInputError(RecordingIndexError):
 
 class ModelUnavailableError(RecordingIndexError):
     """A Whisper model that cannot be had here, with what is missing and how to get it."""
+
+
+class TranslationUnavailable(RecordingIndexError):
+    """The configured translator cannot run here (no Argos package, a broken one)."""
 
 
 class ConfigError(RecordingIndexError):

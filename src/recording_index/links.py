@@ -1,5 +1,5 @@
-"""Links back to a moment in a recording: light enough for the index and the web page to import
-(no HTTP client, no audio stack)."""
+"""What a media URL is, and links back to a moment in a recording: light enough for the index and the
+web page to import (no HTTP client, no audio stack)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,23 @@ import os
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from .discover import is_video_site
+VIDEO_SITES = ("youtube.com", "youtube-nocookie.com", "youtu.be", "vimeo.com", "dailymotion.com", "dai.ly")
+
+
+def split_url(url: str):
+    """urlsplit, or None for a malformed URL (a bad IPv6 host, say): outside input is not trusted to parse."""
+    try:
+        return urlsplit(url)
+    except ValueError:
+        return None
+
+
+def is_video_site(url: str) -> bool:
+    parts = split_url(url)
+    host = parts.netloc.lower().rsplit("@", 1)[-1].split(":")[0] if parts else ""
+    return any(host == site or host.endswith("." + site) for site in VIDEO_SITES)
+
+
 
 
 def moment_url(source: str, seconds: float) -> str:

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from .errors import IndexBusyError, RecordingIndexError
+from recording_index.errors import IndexBusyError, RecordingIndexError
 
 _held: dict[str, int] = {}
 _held_lock = threading.Lock()

@@ -54,6 +54,24 @@ class Segment:
 
 
 @dataclass
+class Transcript:
+    """One recording's segments and what produced them: the output of transcription, and (with each
+    segment's English filled in) of translation."""
+
+    segments: list[Segment]
+    engine: str
+    model_id: str
+    detected_language: str | None
+    worker: str = ""  # host:pid of the process that transcribed it (runs may spread over machines)
+    # Whisper's English of the same audio, when decoded with the transcription (one encoder pass).
+    english_speech: list[Segment] | None = None
+    audio_seconds: float = 0.0  # of decoded audio (0: not known, the transcript came from the index)
+    translator: str = ""  # what filled the segments' English: "argos", "whisper" or "none"
+    translation_model: str = ""
+    reused: bool = False  # an earlier run's stored result (Prefect's cache), not decoded in this run
+
+
+@dataclass
 class Chunk:
     """The unit of search: consecutive segments of one recording, with their time range."""
 
@@ -96,3 +114,15 @@ class SearchHit:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def spread_words(text: str, start: float, end: float) -> list[Word]:
+    """Words of `text` with times spread over [start, end] in proportion to their length."""
+    tokens = text.split()
+    total = sum(len(t) + 1 for t in tokens)
+    out, at = [], start
+    for token in tokens:
+        length = (end - start) * (len(token) + 1) / total
+        out.append(Word(at, at + length, " " + token))
+        at += length
+    return out

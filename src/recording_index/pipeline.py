@@ -1,126 +1,61 @@
-"""The stages of indexing one recording, as plain functions: the Prefect flow calls them as tasks,
-and any other code can call them in the same order without Prefect."""
+"""Indexing one recording: `index_recording` runs the stages in order, each a plain function.
+
+    prepare (locate, hash, probe, decide) → normalise → transcribe → translate → chunk → store + subtitles
+
+`prepare` compares the recording's stage keys (stages.py) with those stored in the index and lists
+the stages to redo; the others' results are read back from the index. The Prefect flow runs the same
+function with each stage as a task (a `Runner` of tasks); `bench/` runs it with each stage timed.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import errno
-import os
-import socket
 import sqlite3
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
-from . import audio, cache_keys
-from .chunking import chunk_segments
-from .config import Settings, load_catalog
-from .errors import BadInputError, ConfigError, DiskFullError, RecordingIndexError
-from .index import Index
-from .models import Chunk, Recording, Segment
-from .fetch import discard
-from .safety import inside, redact, redact_url
-from .discover import is_video_site
-from .sources import Resolved, fetch_options, is_remote, locate, recording_for_path, resolve as resolve_source
-from .subtitle_files import FORMATS, render, write_atomically
-from .subtitles import cues_for
-from .transcribe import load_engine, model_id_for, transcribe
-from .translate import argos_translator, choose_translator, translate_speech, translate_text, translation_model_id
-from .utils import hms
-
+from recording_index import stages
+from recording_index.config import Settings, load_catalog
+from recording_index.english.translate import choose_translator, translate_transcript, translation_model_id
+from recording_index.errors import BadInputError, ConfigError, DiskFullError, RecordingIndexError
+from recording_index.index.chunking import chunk_segments
+from recording_index.index.database import Index
+from recording_index.ingest import audio
+from recording_index.ingest.fetch import discard
+from recording_index.ingest.sources import (Resolved, fetch_options, is_remote, locate, recording_for_path,
+                                            resolve as resolve_source)
+from recording_index.links import is_video_site
+from recording_index.models import Chunk, Recording, Transcript
+from recording_index.outcomes import Outcome, Status
+from recording_index.publish.files import FORMATS, render, write_atomically
+from recording_index.publish.subtitles import cues_for
+from recording_index.safety import inside, redact_url
+from recording_index.speech.transcribe import model_id_for, shares_encoder, transcribe_file
 
 @dataclass
 class Prepared:
-    """A located recording and the work it needs: "none", "translate" (English only) or "all"."""
+    """A located recording, its stage keys, and the stages a run must do for it (in order)."""
 
     recording: Recording
-    fingerprint: str
-    translator: str  # "argos", "whisper" or "none"
-    translation_fingerprint: str
-    work: str
-    # Names of each stage's output (see cache_keys): an orchestrator may reuse results stored under them.
-    transcription_key: str = ""
-    translation_key: str = ""
-    chunks_key: str = ""
+    facts: stages.Facts
+    keys: dict[str, str]  # what the index stores and compares (stages.keys)
+    redo: tuple[str, ...]
+    cache_keys: dict[str, str] = dataclasses.field(default_factory=dict)  # Prefect's (stages.cache_keys)
 
     @property
     def up_to_date(self) -> bool:
-        return self.work == "none"
+        return not self.redo
+
+    @property
+    def transcribes(self) -> bool:
+        return "transcribe" in self.redo
 
     @property
     def needs_audio(self) -> bool:
-        return self.work == "all" or self.translator == "whisper"
-
-
-@dataclass
-class Transcript:
-    segments: list[Segment]
-    engine: str
-    model_id: str
-    detected_language: str | None
-    worker: str = ""  # host:pid of the process that transcribed it (runs may spread over machines)
-    # Whisper's English of the same audio, when decoded with the transcription (one encoder pass).
-    english_speech: list[Segment] | None = None
-    audio_seconds: float = 0.0  # of decoded audio (0: not known, the transcript came from the index)
-
-
-@dataclass
-class Outcome:
-    """How one recording ended in a run: indexed, skipped (unchanged) or failed, and why."""
-
-    recording_id: str
-    title: str
-    source: str
-    status: str
-    duration: float = 0.0
-    seconds: float = 0.0
-    error: str = ""
-    segments: int = 0
-    chunks: int = 0
-    transcription: str = ""  # "done", "reused" (a stored result of an earlier run) or "" (none needed)
-    worker: str = ""
-    warning: str = ""  # indexed, but worth a look: audio much shorter than its file declares, say
-
-    def __post_init__(self) -> None:
-        self.source, self.error = redact_url(self.source), redact(self.error)
-
-
-@dataclass
-class Summary:
-    outcomes: list[Outcome] = field(default_factory=list)
-    wall_seconds: float = 0.0
-
-    def count(self, status: str) -> int:
-        return sum(1 for o in self.outcomes if o.status == status)
-
-    @property
-    def audio_hours(self) -> float:
-        return sum(o.duration for o in self.outcomes if o.status == "indexed") / 3600
-
-    @property
-    def failed(self) -> list[Outcome]:
-        return [o for o in self.outcomes if o.status == "failed"]
-
-    def line(self) -> str:
-        redone = f"{self.count('retranslated')} retranslated, " if self.count("retranslated") else ""
-        return (f"{self.count('indexed')} indexed, {redone}{self.count('skipped')} skipped (unchanged), "
-                f"{self.count('failed')} failed; {self.audio_hours:.2f} h of audio in {self.wall_seconds:.1f} s")
-
-    def markdown(self) -> str:
-        """The run as a Markdown table: one row a recording (a Prefect artifact shows it in the UI)."""
-        rows = ["| recording | duration | status | transcription | worker | seconds | error |",
-                "|---|---:|---|---|---|---:|---|"]
-        for o in self.outcomes:
-            cells = [o.title or o.recording_id, hms(o.duration), o.status, o.transcription or "–", o.worker or "–",
-                     f"{o.seconds:.1f}", o.error]
-            rows.append("| " + " | ".join(c.replace("|", "\\|").replace("\n", " ") for c in cells) + " |")
-        return f"**{self.line()}**\n\n" + "\n".join(rows)
-
-    def to_dict(self) -> dict:
-        return {"outcomes": [asdict(o) for o in self.outcomes], "wall_seconds": self.wall_seconds,
-                "indexed": self.count("indexed"), "retranslated": self.count("retranslated"),
-                "skipped": self.count("skipped"),
-                "failed": self.count("failed"), "audio_hours": self.audio_hours}
+        return self.transcribes or ("translate" in self.redo and self.facts.translator == "whisper")
 
 
 def collect(paths: list[str] | None = None, catalog: str | None = None) -> list[Recording]:
@@ -146,6 +81,28 @@ def resolve(recording: Recording, settings: Settings) -> Resolved:
     return resolve_source(recording, fetch_options(settings), settings.max_page_recordings)
 
 
+def distinct(sources: list[Recording], resolved: list[Resolved | Exception]) -> tuple[list[Recording], list[Outcome]]:
+    """The recordings that sources resolved to, each once, and a failed outcome for each source that
+    could not be resolved, each link a page refused, and each id two different sources share."""
+    recordings: list[Recording] = []
+    failed: list[Outcome] = []
+    taken: dict[str, str] = {}  # id -> source: what two pages (or a page and a file) share is done once
+    for source, found in zip(sources, resolved):
+        if isinstance(found, Exception):
+            failed.append(Outcome(source.id, source.title, source.source, error=describe_error(found)))
+            continue
+        failed.extend(Outcome(source.id, source.title, source.source, error=str(r)) for r in found.refused)
+        for recording in found.recordings:
+            if recording.id in taken:
+                if taken[recording.id] != recording.source:
+                    failed.append(Outcome(recording.id, recording.title, recording.source, error=(
+                        f"id {recording.id!r} is already that of {taken[recording.id]}; not indexed twice")))
+                continue
+            taken[recording.id] = recording.source
+            recordings.append(recording)
+    return recordings, failed
+
+
 def plan(recording: Recording, settings: Settings, db: str | Path, retranslate: bool = False) -> list[str]:
     """What a run would do with one source, without downloading media or writing anything.
 
@@ -160,17 +117,32 @@ def plan(recording: Recording, settings: Settings, db: str | Path, retranslate: 
             lines.append(f"{rec.id}\t{rec.title}\t{redact_url(rec.source)}\twould fetch, then index")
             continue
         prepared = prepare(rec, settings, db, retranslate, dry_run=True)
-        state = {"none": "unchanged, would skip", "translate": f"would translate ({prepared.translator})",
-                 "all": f"would index ({prepared.recording.duration:.0f} s)"}[prepared.work]
+        if prepared.up_to_date:
+            state = "unchanged, would skip"
+        elif prepared.transcribes:
+            state = f"would index ({prepared.recording.duration:.0f} s)"
+        else:
+            state = "would redo " + " → ".join(prepared.redo) + f" ({prepared.facts.translator})"
         lines.append(f"{rec.id}\t{rec.title}\t{rec.source}\t{state}")
     return lines
 
 
+def facts_for(recording: Recording, settings: Settings) -> stages.Facts:
+    """What decides a recording's results besides its settings, found without loading a model."""
+    model_id = model_id_for(settings)
+    source_language = settings.whisper_language or "fr"
+    translator = choose_translator(settings, source_language)
+    return stages.Facts(content_hash=recording.content_hash, model_id=model_id, translator=translator,
+                        translation_model=translation_model_id(translator, model_id, source_language),
+                        english_with_french=translator == "whisper" and shares_encoder(settings))
+
+
 def prepare(recording: Recording, settings: Settings, db: str | Path, retranslate: bool = False,
             dry_run: bool = False) -> Prepared:
-    """Find the media, hash it, probe it, and tell what work the index still needs for it.
+    """Find the media, hash it, probe it, and tell which stages the index still needs for it.
 
-    `dry_run`: write nothing at all (no database is created, no model joined into the cache)."""
+    `retranslate`: redo the English (and what follows it) even when current. `dry_run`: write
+    nothing at all (no database is created, no model joined into the cache)."""
     recording = locate(recording, settings)
     try:
         info = audio.probe(recording.media_path, audio.find_ffmpeg(settings.ffmpeg), settings.max_hours)
@@ -179,27 +151,21 @@ def prepare(recording: Recording, settings: Settings, db: str | Path, retranslat
             forget_media(recording, settings)
             raise BadInputError(recording.source, exc.cause) from None
         raise
-    recording.duration = info.duration
-    model_id = model_id_for(settings)
-    fingerprint = settings.fingerprint(model_id)
-    source_language = settings.whisper_language or "fr"
-    translator = choose_translator(settings, source_language)
-    translation_fingerprint = settings.translation_fingerprint(
-        translation_model_id(translator, model_id, source_language))
-    if dry_run and not Path(db).exists():
-        work = "all"
-    else:
+    recording = dataclasses.replace(recording, duration=info.duration)
+    facts = facts_for(recording, settings)
+    keys = stages.keys(settings, facts)
+    stored: dict[str, str] = {}
+    if not (dry_run and not Path(db).exists()):
         with Index(db, readonly=dry_run) as index:
-            if not index.is_current(recording, fingerprint):
-                work = "all"
-            elif retranslate or not index.translation_is_current(recording.id, translation_fingerprint):
-                work = "translate"
-            else:
-                work = "none"
-    transcription_key = cache_keys.transcription_key(recording.content_hash, settings, model_id)
-    translation_key = cache_keys.translation_key(transcription_key, translation_fingerprint)
-    return Prepared(recording, fingerprint, translator, translation_fingerprint, work, transcription_key,
-                    translation_key, cache_keys.chunks_key(translation_key, settings))
+            stored = index.stage_keys(recording)
+    redo = stages.stale(stored, keys)
+    if retranslate and "transcribe" not in redo:
+        redo = stages.from_stage("translate")
+    english = facts.translator != "none"
+    if "subtitles" not in redo and not all(path.exists() for path, _, _ in subtitle_files(db, recording, settings,
+                                                                                         english)):
+        redo = [*redo, "subtitles"]  # deleted since: written again
+    return Prepared(recording, facts, keys, tuple(redo), stages.cache_keys(settings, facts))
 
 
 def forget_media(recording: Recording, settings: Settings) -> None:
@@ -211,70 +177,40 @@ def forget_media(recording: Recording, settings: Settings) -> None:
         discard(settings.cache_path / "downloads", recording.source)
 
 
-def normalise(recording: Recording, settings: Settings) -> Path:
+def normalise(prepared: Prepared, settings: Settings) -> Path:
     """16 kHz mono WAV of the recording in the cache, named by content hash (reused when present)."""
+    recording = prepared.recording
     return audio.normalise(recording.media_path, settings.cache_path / "audio",
                            audio.find_ffmpeg(settings.ffmpeg), recording.content_hash,
                            audio.decoding_limit(recording.duration, settings.max_hours))
 
 
-LANGUAGE_SAMPLE_SECONDS = 300
-# Below this, Whisper's language guess is too unsure to overrule the configured language.
-LANGUAGE_MISMATCH_PROBABILITY = 0.8
-
-
-def transcribe_wav(wav: Path, settings: Settings, label: str = "", source: str = "",
-                   english: bool = False) -> Transcript:
-    """Transcribe a normalised recording; refuse speech in another language than the configured one
-    (Whisper would otherwise translate or garble it silently) and recordings with no speech at all.
-
-    `english`: English will come from Whisper; an engine that can decodes it from the same encoder
-    pass (Transcript.english_speech), and `translate` then needs no second pass over the audio."""
-    engine = load_engine(settings)
-    samples = audio.open_audio(wav)  # read and decoded a window at a time: flat memory for hours of audio
-    source = source or str(wav)
-    expected = settings.whisper_language
-    if expected:
-        # The opening minutes tell the language; VAD over hours of audio would only cost time.
-        opening = audio.to_float(samples[:int(LANGUAGE_SAMPLE_SECONDS * audio.SAMPLE_RATE)])
-        spoken, probability = engine.detect_language(opening)
-        if spoken != expected and probability >= LANGUAGE_MISMATCH_PROBABILITY:
-            raise BadInputError(source, f"spoken language looks like {spoken!r} ({probability:.0%}), not {expected!r} "
-                                        f"as configured; set language = {spoken!r} or 'auto' to index it")
-    english_speech = [] if english and engine.shares_encoder else None
-    segments = list(transcribe(samples, engine, expected, settings.progress, label, english_speech))
-    if not segments:
-        raise BadInputError(source, "no speech found (silence, noise or music only)")
-    return Transcript(segments, engine.name, engine.model_id, getattr(engine, "detected_language", None),
-                      worker=f"{socket.gethostname()}:{os.getpid()}", english_speech=english_speech,
-                      audio_seconds=len(samples) / audio.SAMPLE_RATE)
-
-
-def stored_transcript(db: str | Path, prepared: Prepared) -> Transcript:
-    """The transcript already in the index, for redoing what follows it (translation) alone."""
-    with Index(db) as index:
-        row = index.row(prepared.recording.id)
-        _, segments = index.get(prepared.recording.id)
-    return Transcript(segments, row["engine"], row["model"], row["detected_language"] or None)
+def transcribe(prepared: Prepared, wav: Path, settings: Settings) -> Transcript:
+    recording = prepared.recording
+    return transcribe_file(wav, settings, recording.title or recording.id, recording.source,
+                           english=prepared.facts.english_with_french)
 
 
 def translate(transcript: Transcript, prepared: Prepared, settings: Settings, wav: Path | None) -> Transcript:
-    """Fill every segment's English with the chosen translator (in place) and return the transcript."""
-    if prepared.translator == "argos":
-        translate_text(transcript.segments, argos_translator(settings, settings.whisper_language or "fr"),
-                       settings.progress)
-    elif prepared.translator == "whisper":
-        english = transcript.english_speech
-        translate_speech(transcript.segments, audio.open_audio(wav) if english is None else None,
-                         load_engine(settings), settings.whisper_language, english)
-    else:
-        for segment in transcript.segments:
-            segment.text_en = segment.translation_engine = segment.translation_model = None
-    return transcript
+    return translate_transcript(transcript, prepared.facts.translator, settings, wav)
 
 
-def chunk(recording: Recording, transcript: Transcript, settings: Settings) -> list[Chunk]:
-    return chunk_segments(recording.id, transcript.segments, settings.chunk_seconds)
+def chunk(prepared: Prepared, transcript: Transcript, settings: Settings) -> list[Chunk]:
+    return chunk_segments(prepared.recording.id, transcript.segments, settings.chunk_seconds)
+
+
+def stored_transcript(db: str | Path, prepared: Prepared) -> Transcript:
+    """The transcript already in the index (with its English), for redoing what follows it alone."""
+    with Index(db) as index:
+        row = index.row(prepared.recording.id)
+        _, segments = index.get(prepared.recording.id)
+    return Transcript(segments, row["engine"], row["model"], row["detected_language"] or None,
+                      translator=row["translation_engine"] or "", translation_model=row["translation_model"] or "")
+
+
+def stored_chunks(db: str | Path, prepared: Prepared) -> list[Chunk]:
+    with Index(db) as index:
+        return index.chunks(prepared.recording.id)
 
 
 # Decoded audio this much shorter than its file declares is worth a warning: a cut download, say.
@@ -298,41 +234,56 @@ def store(db: str | Path, prepared: Prepared, transcript: Transcript, chunks: li
     recording, warning = with_decoded_duration(prepared.recording, transcript.audio_seconds)
     with Index(db) as index:
         if not transcript.audio_seconds and (row := index.row(recording.id)):
-            # English redone alone: what the transcription found out about the audio stays.
+            # Transcription not redone: what it found out about the audio stays.
             recording = dataclasses.replace(recording, duration=row["duration"] or recording.duration,
                                             declared_duration=row["declared_duration"] or 0.0)
             warning = row["warning"] or ""
-        translation_model = next((s.translation_model for s in transcript.segments if s.translation_model), "")
-        index.add(recording, transcript.segments, chunks, engine=transcript.engine,
-                  model=transcript.model_id, settings=asdict(settings), fingerprint=prepared.fingerprint,
-                  detected_language=transcript.detected_language, translation_model=translation_model,
-                  translation_fingerprint=prepared.translation_fingerprint, warning=warning)
+        index.add(recording, transcript.segments, chunks, engine=transcript.engine, model=transcript.model_id,
+                  settings=deciding_settings(settings, prepared.facts), stage_keys=prepared.keys,
+                  detected_language=transcript.detected_language, translation_engine=transcript.translator,
+                  translation_model=transcript.translation_model, warning=warning)
     return warning
 
 
-def publish_subtitles(db: str | Path, recording: Recording, transcript: Transcript, settings: Settings) -> list[Path]:
-    """French and English SRT and WebVTT files of a recording, and a bilingual WebVTT."""
+def deciding_settings(settings: Settings, facts: stages.Facts) -> dict:
+    """What the index records of a run's settings: those that decide a stage's output, and the facts
+    (the translator that ran, not the one asked for)."""
+    read = {name for stage in stages.STAGES for name in stage.reads} | {"model"}
+    return {**{name: getattr(settings, name) for name in sorted(read)}, **dataclasses.asdict(facts)}
+
+
+def subtitle_files(db: str | Path, recording: Recording, settings: Settings,
+                   english: bool = True) -> list[tuple[Path, str, str]]:
+    """Each subtitle file of a recording, with its language and format: French (and English) SRT and
+    WebVTT, and, with English, a bilingual WebVTT ("fr-en")."""
     out = settings.subtitles_path(db)
+    files = [(lang, fmt) for lang in (("fr", "en") if english else ("fr",)) for fmt in FORMATS]
+    files += [("fr-en", "vtt")] if english else []
+    return [(inside(out, f"{recording.id}.{lang}.{fmt}"), lang, fmt) for lang, fmt in files]
+
+
+def publish_subtitles(db: str | Path, recording: Recording, transcript: Transcript, settings: Settings) -> list[Path]:
+    """Write a recording's subtitle files (`subtitle_files`), each atomically."""
     written = []
-    has_english = any(s.text_en for s in transcript.segments)
-    for lang in ("fr", "en") if has_english else ("fr",):
-        cues, _report = cues_for(transcript.segments, lang)
-        for fmt in FORMATS:
-            written.append(write_atomically(inside(out, f"{recording.id}.{lang}.{fmt}"), render(cues, fmt, lang)))
-    if has_english:
-        cues, _report = cues_for(transcript.segments, "fr", bilingual=True)
-        written.append(write_atomically(inside(out, f"{recording.id}.fr-en.vtt"), render(cues, "vtt")))
+    for path, lang, fmt in subtitle_files(db, recording, settings, any(s.text_en for s in transcript.segments)):
+        if lang == "fr-en":
+            cues, _report = cues_for(transcript.segments, "fr", bilingual=True)
+            written.append(write_atomically(path, render(cues, fmt)))
+        else:
+            cues, _report = cues_for(transcript.segments, lang)
+            written.append(write_atomically(path, render(cues, fmt, lang)))
     return written
 
 
-def store_failure(db: str | Path, recording: Recording, error: str) -> Stored:
+def store_failure(db: str | Path, recording: Recording, error: str) -> Outcome:
     """Note a failure in the index, if that can be done (not on a full disk)."""
+    outcome = Outcome(recording.id, recording.title, recording.source, error=error)
     try:
         with Index(db) as index:
             index.record_failure(recording, error)
     except (RecordingIndexError, sqlite3.Error, OSError) as exc:
-        return Stored(error=describe_storage_error(db, exc), disk_full=is_disk_full(exc))
-    return Stored()
+        outcome.error, outcome.disk_full = describe_storage_error(db, exc), is_disk_full(exc)
+    return outcome
 
 
 def describe_storage_error(db: str | Path, exc: BaseException) -> str:
@@ -373,5 +324,64 @@ def store_and_publish(db: str | Path, prepared: Prepared, transcript: Transcript
     return Stored(warning=warning)
 
 
-def timer() -> float:
-    return time.perf_counter()
+@dataclass(frozen=True)
+class Runner:
+    """How `index_recording` calls each stage: as the plain functions above (the default), or
+    otherwise with the same arguments (the flow passes Prefect tasks; bench/ passes timed calls)."""
+
+    prepare: Callable[..., Prepared] = prepare
+    normalise: Callable[..., Path] = normalise
+    transcribe: Callable[..., Transcript] = transcribe
+    translate: Callable[..., Transcript] = translate
+    chunk: Callable[..., list[Chunk]] = chunk
+    store: Callable[..., Stored] = store_and_publish
+
+
+def index_recording(recording: Recording, settings: Settings, db: str | Path, retranslate: bool = False,
+                    runner: Runner = Runner()) -> Outcome:
+    """Index one recording into the index at `db`: do the stages its stage keys say are stale, store
+    the results in one transaction and write its subtitle files.
+
+    Never raises for a bad recording: the outcome says why it failed, and the failure is noted in
+    the index. A full disk is an outcome too (`disk_full`): the caller stops trying others."""
+    started = time.perf_counter()
+    outcome = Outcome(recording.id, recording.title, recording.source)
+    prepared = None
+    try:
+        prepared = runner.prepare(recording, settings, db, retranslate)
+        outcome.title, outcome.duration = prepared.recording.title, prepared.recording.duration
+        outcome.stages = list(prepared.redo)
+        if prepared.up_to_date:
+            outcome.status = Status.SKIPPED
+        else:
+            wav = runner.normalise(prepared, settings) if prepared.needs_audio else None
+            if prepared.transcribes:
+                transcript = runner.transcribe(prepared, wav, settings)
+                outcome.transcription = "reused" if transcript.reused else "done"
+            else:
+                transcript = stored_transcript(db, prepared)
+            if "translate" in prepared.redo:
+                transcript = runner.translate(transcript, prepared, settings, wav)
+            chunks = runner.chunk(prepared, transcript, settings) if "chunk" in prepared.redo else stored_chunks(
+                db, prepared)
+            stored = runner.store(db, prepared, transcript, chunks, settings)
+            if stored.error:
+                outcome.error, outcome.disk_full = stored.error, stored.disk_full
+            else:
+                outcome.status = Status.INDEXED if prepared.transcribes else Status.REDONE
+                outcome.warning, outcome.worker = stored.warning, transcript.worker
+                outcome.segments, outcome.chunks = len(transcript.segments), len(chunks)
+    except Exception as exc:  # one recording's failure is its outcome, never the end of the run
+        outcome.error = describe_error(exc)
+        if isinstance(exc, BadInputError) and prepared is not None:  # it will never work: its cache goes
+            forget_media(prepared.recording, settings)
+    if outcome.status == Status.FAILED and not outcome.disk_full:
+        noted = store_failure(db, recording, outcome.error)
+        outcome.error, outcome.disk_full = (noted.error, True) if noted.disk_full else (outcome.error, False)
+    outcome.seconds = time.perf_counter() - started
+    return outcome
+
+
+def describe_error(exc: BaseException) -> str:
+    """Our errors are one line that names the input; anything else also says what kind of error it is."""
+    return str(exc) if isinstance(exc, RecordingIndexError) else f"{type(exc).__name__}: {exc}"

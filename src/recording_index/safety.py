@@ -11,12 +11,14 @@ import json
 import os
 import re
 import stat
+import tempfile
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Iterator
 from urllib.parse import urlsplit
 
-from .errors import BadInputError
-from .redaction import _unsafe, printable, redact, redact_url  # noqa: F401 (re-exported: the boundary's tools in one place)
+from recording_index.errors import BadInputError
+from recording_index.redaction import _unsafe, printable, redact, redact_url  # noqa: F401 (re-exported: the boundary's tools in one place)
 
 WEB_SCHEMES = ("http", "https")
 
@@ -127,3 +129,19 @@ def _json_escape(char: str) -> str:
         code -= 0x10000
         return f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}"
     return f"\\u{code:04x}"
+
+
+@contextmanager
+def replacing(target: str | Path) -> Iterator[Path]:
+    """A temporary path beside `target` to write to; on success it replaces `target` in one rename,
+    on failure it is removed. A reader (or a run killed midway) never sees half a file."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name[:80]}.", suffix=".partial")
+    os.close(fd)
+    partial = Path(name)
+    try:
+        yield partial
+        os.replace(partial, target)
+    finally:
+        partial.unlink(missing_ok=True)

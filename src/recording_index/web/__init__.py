@@ -1,5 +1,5 @@
 """The search page: `recording-index serve` (a Starlette app over a read-only index)."""
 
-from .app import create_app
+from recording_index.web.app import create_app
 
 __all__ = ["create_app"]

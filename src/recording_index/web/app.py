@@ -19,11 +19,11 @@ from starlette.responses import FileResponse, PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.templating import Jinja2Templates
 
-from ..errors import RecordingIndexError
-from ..index import LANGUAGES, Index
-from ..subtitle_files import to_vtt
-from ..subtitles import cues_for
-from ..utils import hms
+from recording_index.errors import RecordingIndexError
+from recording_index.index.database import LANGUAGES, Index
+from recording_index.publish.files import to_vtt
+from recording_index.publish.subtitles import cues_for
+from recording_index.utils import hms
 
 PAGE_SIZE = 10
 # Snippet marks that no transcript contains, so they survive escaping and become <mark> after it.

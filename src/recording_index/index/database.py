@@ -16,16 +16,18 @@ from typing import Any, Iterable
 
 import sqlite_utils
 
-from .errors import DiskFullError, RecordingIndexError
-from .models import Chunk, Recording, SearchHit, Segment, Word
-from .query import TOKEN, facet_query, fold, fts_query, stem_match
-from .links import moment_url
-from .safety import redact_url
+from recording_index.errors import DiskFullError, RecordingIndexError
+from recording_index.models import Chunk, Recording, SearchHit, Segment, Word
+from recording_index.index.search import TOKEN, facet_query, fold, fts_query, stem_match
+from recording_index.links import moment_url
+from recording_index.safety import redact_url
 
 # 2: the recordings' speakers, event and date are indexed with each chunk's text (filters in FTS5).
 # 3: the index is marked as one (application_id); a recording keeps the duration its file declares
 #    beside the decoded one, and a warning (audio much shorter than declared, say).
-SCHEMA_VERSION = 3
+# 4: a recording keeps the key of each stage that made its rows (stages.py), in `stage_keys`, which
+#    replaces the two fingerprints; `settings` holds only the settings that decide the output.
+SCHEMA_VERSION = 4
 # SQLite's own field for "which program's file is this" ("RIDX"): a read command refuses, untouched,
 # a database that is not an index.
 APPLICATION_ID = 0x52494458
@@ -187,8 +189,8 @@ class Index:
         columns = {
             "id": str, "title": str, "speakers": str, "event": str, "date": str, "language": str,
             "source": str, "media_path": str, "duration": float, "content_hash": str, "uploader": str,
-            "engine": str, "model": str, "settings": str, "fingerprint": str,
-            "translation_engine": str, "translation_model": str, "translation_fingerprint": str,
+            "engine": str, "model": str, "settings": str, "stage_keys": str,
+            "translation_engine": str, "translation_model": str,
             "detected_language": str, "status": str, "error": str, "indexed_at": str,
             "declared_duration": float, "warning": str,
         }
@@ -197,6 +199,9 @@ class Index:
         for name, kind in columns.items():
             if name not in existing:  # added by a later schema version
                 self.db["recordings"].add_column(name, kind)
+        for name in ("fingerprint", "translation_fingerprint"):  # replaced by stage_keys in version 4
+            if name in existing:
+                self.db.execute(f"ALTER TABLE recordings DROP COLUMN {name}")
         self.db["segments"].create({
             "recording_id": str, "idx": int, "start": float, "end": float, "text": str,
             "text_en": str, "translation_engine": str, "translation_model": str, "avg_logprob": float,
@@ -272,28 +277,30 @@ class Index:
 
     # --- writes ---------------------------------------------------------------------------------
 
-    def is_current(self, recording: Recording, fingerprint: str) -> bool:
-        """True when this recording's audio was transcribed with these settings already."""
+    def stage_keys(self, recording: Recording) -> dict[str, str]:
+        """The stage keys (stages.py) this recording's rows were made with; none when they were made
+        from other audio, or are not there (never indexed, failed, or indexed by schema version 3)."""
         row = self.row(recording.id)
-        return bool(row and row["status"] == "indexed" and row["content_hash"] == recording.content_hash
-                    and row["fingerprint"] == fingerprint)
-
-    def translation_is_current(self, recording_id: str, translation_fingerprint: str) -> bool:
-        row = self.row(recording_id)
-        return bool(row and row["translation_fingerprint"] == translation_fingerprint)
+        if not (row and row["status"] == "indexed" and row["content_hash"] == recording.content_hash):
+            return {}
+        try:
+            stored = json.loads(row["stage_keys"] or "{}")
+        except ValueError:
+            return {}
+        return {k: v for k, v in stored.items() if isinstance(k, str) and isinstance(v, str)} if isinstance(
+            stored, dict) else {}
 
     def add(self, recording: Recording, segments: Iterable[Segment], chunks: Iterable[Chunk], *,
             engine: str = "", model: str = "", settings: dict[str, Any] | None = None,
-            fingerprint: str = "", detected_language: str | None = None, translation_model: str = "",
-            translation_fingerprint: str = "", warning: str = "") -> None:
+            stage_keys: dict[str, str] | None = None, detected_language: str | None = None,
+            translation_engine: str = "", translation_model: str = "", warning: str = "") -> None:
         """Replace everything about `recording` in one transaction: all of it lands, or none."""
         segments, chunks = list(segments), list(chunks)
         row = {
             **_recording_row(recording),
             "engine": engine, "model": model, "settings": json.dumps(settings or {}, sort_keys=True),
-            "fingerprint": fingerprint, "detected_language": detected_language or "",
-            "translation_engine": translation_model.split(":")[0] if translation_model else "",
-            "translation_model": translation_model, "translation_fingerprint": translation_fingerprint,
+            "stage_keys": json.dumps(stage_keys or {}, sort_keys=True), "detected_language": detected_language or "",
+            "translation_engine": translation_engine, "translation_model": translation_model,
             "status": "indexed", "error": "", "warning": warning, "indexed_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
         with self.db.atomic():
@@ -333,7 +340,7 @@ class Index:
         rows = list(self.db.query("SELECT * FROM recordings WHERE id = ?", [recording_id]))
         return rows[0] if rows else None
 
-    def list(self) -> list[dict[str, Any]]:
+    def list_recordings(self) -> list[dict[str, Any]]:
         """Every recording with its status, most recently indexed first."""
         rows = self.db.query(
             "SELECT id, title, speakers, event, date, duration, declared_duration, source, status, error, warning, "

@@ -12,7 +12,6 @@ import hashlib
 import json
 import os
 import shutil
-import sys
 import threading
 import time
 from contextlib import contextmanager
@@ -22,8 +21,9 @@ from typing import Iterator
 
 import httpx
 
-from .errors import BadInputError
-from .safety import printable, redact_url
+from recording_index.errors import BadInputError
+from recording_index.safety import redact_url, replacing
+from recording_index.utils import progress_bar
 
 MEDIA_TYPES = {
     "audio/mpeg": ".mp3", "audio/mp3": ".mp3", "audio/mp4": ".m4a", "audio/x-m4a": ".m4a", "audio/aac": ".aac",
@@ -219,10 +219,8 @@ def _load_state(dest: Path, key: str) -> dict:
 
 
 def _save_state(dest: Path, key: str, state: dict) -> None:
-    path = dest / ".state" / f"{key}.json"
-    partial = path.with_suffix(".tmp")
-    partial.write_text(json.dumps(state))
-    partial.replace(path)
+    with replacing(dest / ".state" / f"{key}.json") as partial:
+        partial.write_text(json.dumps(state))
 
 
 def _attempt(url: str, dest: Path, options: FetchOptions, client: httpx.Client) -> Downloaded:
@@ -312,9 +310,5 @@ def _check_space(dest: Path, url: str, needed: int) -> None:
 
 
 def _bar(total: int | None, done: int, url: str, enabled: bool):
-    if not enabled:
-        return None
-    from tqdm import tqdm
-
-    name = printable(url.rsplit("/", 1)[-1][:40] or url[:40])
-    return tqdm(total=total, initial=done, unit="B", unit_scale=True, desc=f"downloading {name}", file=sys.stderr)
+    name = url.rsplit("/", 1)[-1][:40] or url[:40]
+    return progress_bar(enabled, f"downloading {name}", total, "B", initial=done, unit_scale=True)

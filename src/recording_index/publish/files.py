@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-from .errors import BadInputError, RecordingIndexError
-from .models import Cue
-from .safety import inside, open_regular
-from .subtitles import SubtitleRules, reading_chars
+from recording_index.errors import BadInputError, RecordingIndexError
+from recording_index.models import Cue
+from recording_index.safety import open_regular, replacing
+from recording_index.publish.subtitles import SubtitleRules, reading_chars
 
 FORMATS = ("srt", "vtt")
 MAX_SUBTITLE_BYTES = 64 * 1024**2
@@ -147,11 +147,9 @@ def check(cues: Sequence[Cue], rules: SubtitleRules | None = None, bilingual: bo
 
 
 def write_atomically(path: Path, text: str) -> Path:
-    """Write under a temporary name, then rename: a reader never sees half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = inside(path.parent, f".{path.name}.partial")
-    partial.write_text(text, encoding="utf-8")
-    partial.replace(path)
+    """Write `text` to `path` whole or not at all (safety.replacing)."""
+    with replacing(path) as partial:
+        partial.write_text(text, encoding="utf-8")
     return path
 
 

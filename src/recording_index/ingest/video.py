@@ -6,8 +6,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from .audio import file_hash
-from .errors import BadInputError
+from recording_index.ingest.audio import file_hash
+from recording_index.errors import BadInputError
 
 
 @dataclass
@@ -17,7 +17,6 @@ class VideoAudio:
     title: str
     uploader: str
     upload_date: str  # YYYY-MM-DD, or ""
-    duration: float
 
 
 def fetch_video_audio(url: str, dest: str | Path, progress: bool = True) -> VideoAudio:
@@ -49,5 +48,4 @@ def fetch_video_audio(url: str, dest: str | Path, progress: bool = True) -> Vide
     date = info.get("upload_date") or ""
     return VideoAudio(path=str(target), sha256=sha, title=info.get("title") or "",
                       uploader=info.get("uploader") or info.get("channel") or "",
-                      upload_date=f"{date[:4]}-{date[4:6]}-{date[6:8]}" if len(date) == 8 else "",
-                      duration=float(info.get("duration") or 0))
+                      upload_date=f"{date[:4]}-{date[4:6]}-{date[6:8]}" if len(date) == 8 else "")

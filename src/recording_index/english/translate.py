@@ -3,30 +3,29 @@ speech translation (audio → English), both aligned back to the French segments
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import logging
 import socket
-import sys
 import zipfile
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
-from .config import Settings
-from .errors import RecordingIndexError
-from .safety import printable
-from .models import Segment
-from .repetition import guard_repetitions
-from .sentences import assign_by_time, assign_english, keep_numbers, sentences_from_segments
-from .transcribe import windowed_segments
+from recording_index.config import Settings
+from recording_index.english.sentences import assign_by_time, assign_english, keep_numbers, sentences_from_segments
+from recording_index.errors import RecordingIndexError, TranslationUnavailable
+from recording_index.ingest.audio import open_audio
+from recording_index.models import Segment, Transcript
+from recording_index.speech.repetition import guard_repetitions
+from recording_index.speech.transcribe import load_engine, windowed_segments
+from recording_index.utils import progress_bar
 
 TRANSLATORS = ("argos", "whisper", "none")
+logger = logging.getLogger(__name__)
 BATCH_SIZE = 16
 INDEX_TIMEOUT = 15  # seconds, for the Argos package index and downloads
-
-
-class TranslationUnavailable(RecordingIndexError):
-    """The configured translator cannot run here; the caller falls back and says so once."""
 
 
 def argos_package(from_code: str = "fr", to_code: str = "en"):
@@ -128,7 +127,7 @@ class ArgosTranslator:
         """English for each sentence, in order; None where the model failed on it."""
         out: list[str | None] = [None] * len(sentences)
         order = sorted(range(len(sentences)), key=lambda i: len(sentences[i]))  # similar lengths batch well
-        bar = _bar(len(sentences), "translating", progress)
+        bar = progress_bar(progress and len(sentences) > 0, "translating", len(sentences), "sentence")
         for start in range(0, len(order), BATCH_SIZE):
             batch = order[start:start + BATCH_SIZE]
             try:
@@ -166,14 +165,6 @@ class ArgosTranslator:
         return english
 
 
-def _bar(total: int, label: str, enabled: bool):
-    if not enabled or total == 0:
-        return None
-    from tqdm import tqdm
-
-    return tqdm(total=total, desc=printable(label), unit="sentence", file=sys.stderr)
-
-
 def translate_text(segments: Sequence[Segment], translator: ArgosTranslator, progress: bool = False) -> None:
     """Fill `text_en` of every segment from whole-sentence translations (in place)."""
     sentences = sentences_from_segments(segments)
@@ -205,10 +196,10 @@ _NOTICES: set[str] = set()
 
 
 def notice_once(message: str) -> None:
-    """One line on stderr, once per process: a fallback is worth saying, not repeating."""
+    """A warning, once per process: a fallback is worth saying, not repeating."""
     if message not in _NOTICES:
         _NOTICES.add(message)
-        print(f"notice: {message}", file=sys.stderr)
+        logger.warning("notice: %s", message)
 
 
 def choose_translator(settings: Settings, source_language: str = "fr") -> str:
@@ -239,3 +230,28 @@ def translation_model_id(chosen: str, whisper_model_id: str, source_language: st
     if chosen == "argos":
         return argos_model_id(argos_package(source_language, "en"))
     return "whisper:" + whisper_model_id if chosen == "whisper" else "none"
+
+
+def translate_transcript(transcript: Transcript, translator: str, settings: Settings,
+                         wav: Path | None = None) -> Transcript:
+    """The transcript with every segment's English filled by `translator` ("argos", "whisper" or "none").
+
+    A new transcript: the one given is left as it was (it may be a stored result of another task).
+    Whisper's English comes from the transcript's `english_speech` when it was decoded with the
+    French, else from a translation pass over `wav`."""
+    segments = [dataclasses.replace(s, words=list(s.words)) for s in transcript.segments]
+    language = settings.whisper_language
+    if translator == "argos":
+        model = argos_translator(settings, language or "fr")
+        translate_text(segments, model, settings.progress)
+        model_id = model.model_id
+    elif translator == "whisper":
+        engine = load_engine(settings)
+        english = transcript.english_speech
+        translate_speech(segments, open_audio(wav) if english is None else None, engine, language, english)
+        model_id = engine.model_id
+    else:
+        for segment in segments:
+            segment.text_en = segment.translation_engine = segment.translation_model = None
+        model_id = ""
+    return dataclasses.replace(transcript, segments=segments, translator=translator, translation_model=model_id)

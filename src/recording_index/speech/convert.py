@@ -7,16 +7,15 @@ map its variable names back to openai-whisper's, and split the fused attention p
 
 from __future__ import annotations
 
-import os
 import re
 import struct
-import tempfile
 from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
 
-from .whisper_models import alignment_heads
+from recording_index.safety import replacing
+from recording_index.speech.weights import alignment_heads
 
 # CTranslate2's DataType enum, in order (include/ctranslate2/types.h).
 _CT2_DTYPES = [np.float32, np.int8, np.int16, np.int32, np.float16, None]  # None: bfloat16
@@ -152,13 +151,6 @@ def convert_ct2_to_openai(model_dir: str | Path, output: str | Path) -> Path:
         # Not part of openai-whisper's format: kept so the loader can restore word-timing heads.
         "alignment_heads": alignment_heads(model_dir),
     }
-    output.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=output.parent, prefix=".partial-", suffix=".pt")
-    os.close(fd)
-    try:
-        torch.save(checkpoint, tmp)
-        os.replace(tmp, output)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with replacing(output) as partial:
+        torch.save(checkpoint, partial)
     return output

@@ -7,7 +7,6 @@ import os
 import re
 import shutil
 import subprocess
-import tempfile
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -16,8 +15,8 @@ from typing import Iterator
 import ffmpeg  # ffmpeg-python
 import numpy as np
 
-from .errors import BadInputError, RecordingIndexError
-from .safety import open_regular
+from recording_index.errors import BadInputError, RecordingIndexError
+from recording_index.safety import open_regular, replacing
 
 SAMPLE_RATE = 16000
 
@@ -196,26 +195,25 @@ def normalise(path: str | Path, out_dir: str | Path, ffmpeg_exe: str | None = No
     target = out_dir / f"{content_hash or file_hash(path)}.wav"
     if target.exists():
         return target
-    fd, tmp_name = tempfile.mkstemp(dir=out_dir, prefix=".partial-", suffix=".wav")
-    os.close(fd)
     try:
-        (
-            ffmpeg.input(str(path))
-            .output(tmp_name, map="0:a:0", ac=1, ar=SAMPLE_RATE, acodec="pcm_s16le", f="wav",
-                    **({"t": f"{max_seconds:.3f}"} if max_seconds else {}))
-            .global_args("-nostdin", "-hide_banner", "-loglevel", "error")
-            .overwrite_output()
-            .run(cmd=ffmpeg_exe, capture_stdout=True, capture_stderr=True)
-        )
-        if Path(tmp_name).stat().st_size <= 44:  # a WAV header and no samples
-            raise BadInputError(str(path), "decoded to no audio samples")
-        os.replace(tmp_name, target)
+        with replacing(target) as partial:
+            _decode(path, partial, ffmpeg_exe, max_seconds)
     except ffmpeg.Error as exc:
         raise BadInputError(str(path), f"ffmpeg could not decode its audio ({_last_line(exc.stderr)})") from None
-    finally:
-        if os.path.exists(tmp_name):
-            os.unlink(tmp_name)
     return target
+
+
+def _decode(path: str | Path, wav: Path, ffmpeg_exe: str, max_seconds: float | None) -> None:
+    (
+        ffmpeg.input(str(path))
+        .output(str(wav), map="0:a:0", ac=1, ar=SAMPLE_RATE, acodec="pcm_s16le", f="wav",
+                **({"t": f"{max_seconds:.3f}"} if max_seconds else {}))
+        .global_args("-nostdin", "-hide_banner", "-loglevel", "error")
+        .overwrite_output()
+        .run(cmd=ffmpeg_exe, capture_stdout=True, capture_stderr=True)
+    )
+    if wav.stat().st_size <= 44:  # a WAV header and no samples
+        raise BadInputError(str(path), "decoded to no audio samples")
 
 
 def load_audio(wav_path: str | Path) -> np.ndarray:

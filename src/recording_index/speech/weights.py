@@ -12,7 +12,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import ModelUnavailableError
+from recording_index.errors import ModelUnavailableError
 
 EMBEDDED_MODEL = "base"
 

@@ -11,8 +11,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Sequence
 
-from .models import Segment
-from .subtitles import spread_words
+from recording_index.models import Segment, spread_words
 
 # A sentence ends at . ? ! … (with closing quotes or brackets) before a space, except after a few
 # French abbreviations that end in a full stop.

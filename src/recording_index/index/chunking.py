@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Iterable
 
-from .models import Chunk, Segment
+from recording_index.models import Chunk, Segment
 
 
 def chunk_segments(recording_id: str, segments: Iterable[Segment], target_seconds: float = 30.0,

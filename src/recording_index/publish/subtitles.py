@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
-from .models import Cue, Segment, Word
+from recording_index.models import Cue, Segment, Word, spread_words
 
 _SENTENCE_END = (".", "?", "!", "…")
 _CLAUSE_END = (",", ";", ":", "—", "–")
@@ -124,18 +124,6 @@ def group_words(words: Sequence[Word], fits: Callable[[int, int], bool], rules: 
 def _text(words: Sequence[Word]) -> str:
     # Whisper's word texts carry their own leading space (" m" "'appelle"): join them as they are.
     return " ".join("".join(w.text for w in words).split())
-
-
-def spread_words(text: str, start: float, end: float) -> list[Word]:
-    """Words of `text` with times spread over [start, end] in proportion to their length."""
-    tokens = text.split()
-    total = sum(len(t) + 1 for t in tokens)
-    out, at = [], start
-    for token in tokens:
-        length = (end - start) * (len(token) + 1) / total
-        out.append(Word(at, at + length, " " + token))
-        at += length
-    return out
 
 
 def english_words(segments: Sequence[Segment]) -> list[Word]:

@@ -11,13 +11,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from html.parser import HTMLParser
-from urllib.parse import parse_qs, urljoin, urlsplit
+from urllib.parse import parse_qs, urljoin
 
-from .safety import is_web_url, printable, scheme_of
+from recording_index.links import is_video_site, split_url
+from recording_index.safety import is_web_url, printable, scheme_of
 
 MEDIA_EXTENSIONS = (".mp3", ".m4a", ".aac", ".ogg", ".oga", ".opus", ".wav", ".flac", ".mp4", ".m4v", ".webm",
                     ".mkv", ".mov")
-VIDEO_SITES = ("youtube.com", "youtube-nocookie.com", "youtu.be", "vimeo.com", "dailymotion.com", "dai.ly")
 
 
 @dataclass
@@ -38,23 +38,9 @@ class PageLinks:
     refused: list[Refused]
 
 
-def _split(url: str):
-    """urlsplit, or None for a malformed URL (a bad IPv6 host, say): outside input is not trusted to parse."""
-    try:
-        return urlsplit(url)
-    except ValueError:
-        return None
-
-
-def is_video_site(url: str) -> bool:
-    parts = _split(url)
-    host = parts.netloc.lower().rsplit("@", 1)[-1].split(":")[0] if parts else ""
-    return any(host == site or host.endswith("." + site) for site in VIDEO_SITES)
-
-
 def video_page_url(url: str) -> str | None:
     """The watch page of an embedded player or link, or None when `url` is no video (a channel, say)."""
-    parts = _split(url)
+    parts = split_url(url)
     if parts is None:
         return None
     host, path = parts.netloc.lower(), parts.path
@@ -76,7 +62,7 @@ def video_page_url(url: str) -> str | None:
 
 
 def is_media_url(url: str) -> bool:
-    parts = _split(url)
+    parts = split_url(url)
     return bool(parts) and parts.path.lower().endswith(MEDIA_EXTENSIONS)
 
 

@@ -6,15 +6,15 @@ import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .audio import file_hash
-from .config import Settings, local_source, recording_id_for
-from .discover import discover, is_media_url, is_video_site
-from .errors import BadInputError
-from .fetch import FetchOptions, download, fetch_page
-from .links import moment_url  # noqa: F401 (where it was; the index imports it from links)
-from .models import Recording
-from .safety import is_web_url, redact_url, scheme_of
-from .video import fetch_video_audio
+from recording_index.ingest.audio import file_hash
+from recording_index.config import Settings, local_source, recording_id_for
+from recording_index.ingest.discover import discover, is_media_url
+from recording_index.links import is_video_site
+from recording_index.errors import BadInputError
+from recording_index.ingest.fetch import FetchOptions, download, fetch_page
+from recording_index.models import Recording
+from recording_index.safety import is_web_url, redact_url, scheme_of
+from recording_index.ingest.video import fetch_video_audio
 
 
 def recording_for_path(path: str) -> Recording:
@@ -90,8 +90,10 @@ def _pick(found: list, pick: str, url: str):
 
 
 def locate(recording: Recording, settings: Settings | None = None, options: FetchOptions | None = None) -> Recording:
-    """Fill in the local media path and content hash of a recording (downloading it if remote),
-    or raise BadInputError."""
+    """The recording with its local media path and content hash (downloaded if remote), or BadInputError.
+
+    A copy: the caller's recording is left as it was (a task's input may be another task's too)."""
+    recording = dataclasses.replace(recording)
     settings = settings or Settings()
     downloads = settings.cache_path / "downloads"
     if is_video_site(recording.source):

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from .config import Settings
-from .translate import argos_package
-from .whisper_models import EMBEDDED_MODEL, embedded_model_path
+from recording_index.config import Settings
+from recording_index.english.translate import argos_package
+from recording_index.speech.weights import EMBEDDED_MODEL, embedded_model_path
 
 
 def installed_models(settings: Settings) -> list[dict[str, str]]:

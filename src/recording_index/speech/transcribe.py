@@ -6,20 +6,31 @@ Both yield the same `Segment`/`Word` records, one segment at a time, so long rec
 from __future__ import annotations
 
 import copy
-import sys
+import logging
+import os
+import socket
+from pathlib import Path
 from typing import Iterator, Protocol
 
 import numpy as np
 
-from .audio import SAMPLE_RATE, windows
-from .config import Settings
-from .errors import ModelUnavailableError, RecordingIndexError
-from .models import Segment, Word
-from .repetition import guard_repetitions
-from .safety import printable
-from .whisper_models import ModelLocation, model_id, resolve_model
+from recording_index.ingest import audio
+from recording_index.ingest.audio import SAMPLE_RATE, windows
+from recording_index.config import Settings
+from recording_index.errors import BadInputError, ModelUnavailableError, RecordingIndexError
+from recording_index.models import Segment, Transcript, Word
+from recording_index.speech.repetition import guard_repetitions
+from recording_index.utils import progress_bar
+from recording_index.speech.weights import ModelLocation, model_id, resolve_model
 
 ENGINES = ("faster-whisper", "openai-whisper")
+logger = logging.getLogger(__name__)
+
+
+def shares_encoder(settings: Settings) -> bool:
+    """Whether these settings' engine can decode English from the French's encoder pass: faster-whisper's
+    batched decoding (the default) can."""
+    return settings.engine == "faster-whisper" and settings.batch_size > 0 and settings.vad
 
 
 class Engine(Protocol):
@@ -49,8 +60,7 @@ class FasterWhisperEngine:
 
     @property
     def shares_encoder(self) -> bool:
-        """Batched decoding (the default) can decode English from the French's encoder pass."""
-        return self.settings.batch_size > 0 and self.settings.vad
+        return shares_encoder(self.settings)
 
     def segments(self, audio: np.ndarray, language: str | None, task: str = "transcribe",
                  english: list[Segment] | None = None) -> Iterator[Segment]:
@@ -104,22 +114,26 @@ class OpenAIWhisperEngine:
     def __init__(self, location: ModelLocation, settings: Settings):
         try:
             import torch
-            import whisper
+            from whisper.model import ModelDimensions, Whisper
         except ImportError:
             raise ModelUnavailableError(
                 "engine 'openai-whisper' needs the openai extra: pip install -e '.[openai]' "
                 "(make installs the CPU build of torch first)") from None
-        from .convert import convert_ct2_to_openai
+        from recording_index.speech.convert import convert_ct2_to_openai
 
         self.model_id = location.model_id
         self.settings = settings
         torch.set_num_threads(settings.threads)
         checkpoint = settings.cache_path / "openai-whisper" / f"{location.model_id.replace(':', '-').replace('/', '_')}.pt"
         if not checkpoint.exists():
-            print(f"Converting {location.path} to an openai-whisper checkpoint (once)…", file=sys.stderr)
+            logger.warning("converting %s to an openai-whisper checkpoint (once)…", location.path)
             convert_ct2_to_openai(location.path, checkpoint)
-        self.model = whisper.load_model(str(checkpoint), device="cpu")
-        heads = torch.load(checkpoint, map_location="cpu", weights_only=False).get("alignment_heads")
+        # What whisper.load_model does with a file, from one read of it: the checkpoint also holds the
+        # alignment heads (for word times), which load_model only sets for the models it downloads.
+        stored = torch.load(checkpoint, map_location="cpu", weights_only=False)
+        self.model = Whisper(ModelDimensions(**stored["dims"]))
+        self.model.load_state_dict(stored["model_state_dict"])
+        heads = stored.get("alignment_heads")
         if heads:
             mask = torch.zeros(self.model.dims.n_text_layer, self.model.dims.n_text_head, dtype=torch.bool)
             for layer, head in heads:
@@ -239,12 +253,8 @@ def transcribe(audio: np.ndarray, engine: Engine, language: str | None = "fr", p
     `english` (an engine that `shares_encoder`), Whisper's English of the audio is added to it.
     """
     total = len(audio) / SAMPLE_RATE
-    bar = None
-    if progress:
-        from tqdm import tqdm
-
-        bar = tqdm(total=total, unit="s", desc=printable(label) or "transcribing", file=sys.stderr,
-                   bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total:.0f} s audio [{elapsed}<{remaining}]")
+    bar = progress_bar(progress, label or "transcribing", total, "s",
+                       bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total:.0f} s audio [{elapsed}<{remaining}]")
     try:
         for segment in guard_repetitions(windowed_segments(audio, engine, language, english=english)):
             if bar is not None:
@@ -260,3 +270,35 @@ def transcribe(audio: np.ndarray, engine: Engine, language: str | None = "fr", p
 def model_id_for(settings: Settings) -> str:
     """The id of the weights these settings use, without loading or writing anything (for skip decisions)."""
     return model_id(settings.model, settings.cache_path)
+
+
+LANGUAGE_SAMPLE_SECONDS = 300
+# Below this, Whisper's language guess is too unsure to overrule the configured language.
+LANGUAGE_MISMATCH_PROBABILITY = 0.8
+
+
+def transcribe_file(wav: Path, settings: Settings, label: str = "", source: str = "",
+                    english: bool = False) -> Transcript:
+    """Transcribe a normalised recording; refuse speech in another language than the configured one
+    (Whisper would otherwise translate or garble it silently) and recordings with no speech at all.
+
+    `english`: English will come from Whisper; an engine that can decodes it from the same encoder
+    pass (Transcript.english_speech), and translation then needs no second pass over the audio."""
+    engine = load_engine(settings)
+    samples = audio.open_audio(wav)  # read and decoded a window at a time: flat memory for hours of audio
+    source = source or str(wav)
+    expected = settings.whisper_language
+    if expected:
+        # The opening minutes tell the language; VAD over hours of audio would only cost time.
+        opening = audio.to_float(samples[:int(LANGUAGE_SAMPLE_SECONDS * SAMPLE_RATE)])
+        spoken, probability = engine.detect_language(opening)
+        if spoken != expected and probability >= LANGUAGE_MISMATCH_PROBABILITY:
+            raise BadInputError(source, f"spoken language looks like {spoken!r} ({probability:.0%}), not {expected!r} "
+                                        f"as configured; set language = {spoken!r} or 'auto' to index it")
+    english_speech = [] if english and engine.shares_encoder else None
+    segments = list(transcribe(samples, engine, expected, settings.progress, label, english_speech))
+    if not segments:
+        raise BadInputError(source, "no speech found (silence, noise or music only)")
+    return Transcript(segments, engine.name, engine.model_id, getattr(engine, "detected_language", None),
+                      worker=f"{socket.gethostname()}:{os.getpid()}", english_speech=english_speech,
+                      audio_seconds=len(samples) / SAMPLE_RATE)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from typing import Iterable, Iterator
 
-from .models import Segment, Word
+from recording_index.models import Segment, Word
 
 _WORD_KEY = re.compile(r"[\W_]+", re.UNICODE)
 
@@ -42,20 +43,19 @@ def collapse_loops(tokens: list[str], max_repeats: int = 3, max_ngram: int = 12)
 
 
 def guard_segment(segment: Segment, max_repeats: int = 3) -> Segment:
-    """The segment with in-segment loops collapsed (words and text stay consistent)."""
+    """The segment with in-segment loops collapsed (words and text stay consistent): a new segment
+    when something was collapsed, the same one otherwise."""
     if segment.words:
         keep = collapse_loops([w.text for w in segment.words], max_repeats)
         if len(keep) == len(segment.words):
             return segment
         words: list[Word] = [segment.words[i] for i in keep]
-        segment.words = words
-        segment.text = "".join(w.text for w in words).strip()
-        segment.end = words[-1].end if words else segment.end
-        return segment
+        return dataclasses.replace(segment, words=words, text="".join(w.text for w in words).strip(),
+                                   end=words[-1].end if words else segment.end)
     tokens = segment.text.split()
     keep = collapse_loops(tokens, max_repeats)
     if len(keep) != len(tokens):
-        segment.text = " ".join(tokens[i] for i in keep)
+        return dataclasses.replace(segment, text=" ".join(tokens[i] for i in keep))
     return segment
 
 
