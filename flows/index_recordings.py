@@ -118,6 +118,11 @@ def transcribe(prepared, wav, settings: Settings):
     return pipeline.transcribe(prepared, wav, settings)
 
 
+@task(cache_policy=_stored_under("segment"), persist_result=True)
+def segment(prepared, transcript):
+    return pipeline.segment(prepared, transcript)
+
+
 @task(cache_policy=_stored_under("translate"), persist_result=True)
 def translate(transcript, prepared, settings: Settings, wav):
     return pipeline.translate(transcript, prepared, settings, wav)
@@ -157,6 +162,7 @@ def _runner(settings: Settings, retranslate: bool, prepared: dict) -> pipeline.R
         prepare=lambda recording, *args: prepared[recording.id].result(),
         normalise=_on_runner(normalise),
         transcribe=_on_runner(transcribe, result_storage=storage),
+        segment=_on_runner(segment, result_storage=storage),
         translate=_on_runner(translate, result_storage=storage, refresh_cache=retranslate),
         chunk=_on_runner(chunk, result_storage=storage),
         store=store)

@@ -63,7 +63,27 @@ def test_transcript_word_error_rate(first_run, env, sample_reference):
     assert data["recording"]["title"] == "Présentation d'Éric Joanis (ReadAlongs sample)"
     assert data["recording"]["duration"] == pytest.approx(34.1, abs=0.2)
     hypothesis = " ".join(s["text"] for s in data["segments"])
-    assert word_error_rate(sample_reference, hypothesis) < WER_BOUND
+    # The demo catalog names the speaker and five terms of the talk: Whisper is given them (issue 18).
+    assert word_error_rate(sample_reference, hypothesis) <= 0.12
+    assert "Éric Joanis" in hypothesis
+
+
+def test_segments_are_sentences_of_at_most_15_seconds(first_run, env):
+    db, _ = first_run
+    data = json.loads(run_cli("transcript", "ej-fra", "--db", str(db), "--format", "json", env=env).stdout)
+    segments = data["segments"]
+    assert len(segments) >= 6 and all(s["end"] - s["start"] <= 15.0 for s in segments)
+    assert sum(s["text"].rstrip().endswith((".", "?", "!")) for s in segments) >= len(segments) - 1
+
+
+@pytest.mark.parametrize("english, french", [("deep learning", "apprentissage"), ("natural language", "langage")])
+def test_an_english_hit_opens_at_the_sentence_that_says_it(first_run, env, aligned_words, english, french):
+    db, _ = first_run
+    hits = json.loads(run_cli("search", english, "--lang", "en", "--db", str(db), "--json", env=env).stdout)
+    assert hits and hits[0]["lang"] == "en"
+    assert hits[0]["moment"] == pytest.approx(phrase_time(aligned_words, french), abs=4.0)
+    # Beside the hit, the sentence's French: the one that says it, not the chunk's first.
+    assert french in hits[0]["sentence_fr"].lower() and len(hits[0]["sentence_fr"]) < len(hits[0]["text_fr"])
 
 
 # "apprentissage" alone: with the packages resolved on 2026-11-25 Whisper base hears "apprentissage

@@ -68,7 +68,8 @@ def test_english_without_word_times_is_spread_over_the_french_it_covers():
     # A batched English pass: one segment per VAD chunk, no word times.
     english = [Segment(0, 0, 8, "Hello everyone. I am a programmer."), Segment(1, 20, 21, "End.")]
     assign_by_time(french, english)
-    assert [s.text_en for s in french] == ["Hello everyone. I", "am a programmer.", "End."]
+    # Shared out by length and snapped to punctuation, as Argos's English is: a sentence each.
+    assert [s.text_en for s in french] == ["Hello everyone.", "I am a programmer.", "End."]
 
 
 def test_numbers_changed_by_the_translator_are_put_back():
@@ -78,3 +79,18 @@ def test_numbers_changed_by_the_translator_are_put_back():
     assert keep_numbers("En 2018.", "In 2018.") == "In 2018."
     assert keep_numbers("Les 2 parties de 2018.", "Both parts of 2018.") == "Both parts of 2018."  # counts differ
     assert keep_numbers("Sans chiffres.", "With 3 numbers.") == "With 3 numbers."
+
+
+def test_catalog_terms_the_translator_mangled_are_put_back_as_written():
+    from recording_index.english.sentences import keep_terms
+
+    terms = ["Éric Joanis", "CIPC", "RÉSAL", "prévention de la criminalité"]
+    assert keep_terms("Je m'appelle Éric Joanis.", "My name is Eric Joannis.", terms) == "My name is Éric Joanis."
+    assert keep_terms("Le CIPC et le RÉSAL.", "The ICPC and the RESAL.", terms) == "The CIPC and the RÉSAL."
+    # Terms the French does not say, or that the English already has, change nothing.
+    assert keep_terms("Bonjour.", "Hello Eric.", terms) == "Hello Eric."
+    assert keep_terms("Le CIPC.", "The CIPC.", terms) == "The CIPC."
+    # Common terms are translated as usual; a name with nothing alike in the English is left alone.
+    assert keep_terms("La prévention de la criminalité.", "The prevention of criminality.", terms) == \
+        "The prevention of criminality."
+    assert keep_terms("Merci Éric Joanis.", "Thank you.", terms) == "Thank you."

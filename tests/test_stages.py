@@ -26,7 +26,7 @@ DECIDES = {
                                           "batch_size")},
     "translator": {"translate"}, "chunk_seconds": {"chunk"}, "subtitles_dir": {"subtitles"},
 }
-AFTER = {"transcribe": {"transcribe", "translate", "chunk", "subtitles"},
+AFTER = {"transcribe": {"transcribe", "segment", "translate", "chunk", "subtitles"},
          "translate": {"translate", "chunk", "subtitles"}, "chunk": {"chunk"}, "subtitles": {"subtitles"}}
 
 
@@ -53,15 +53,15 @@ def test_changing_a_setting_redoes_exactly_the_stages_that_read_it_and_those_aft
 def test_other_audio_redoes_everything_and_equal_inputs_nothing(tmp_path):
     settings = Settings(cache_dir=str(tmp_path))
     assert stages.stale(keys_for(settings), keys_for(settings)) == []
-    assert stages.stale(keys_for(settings), keys_for(settings, "b" * 64)) == ["transcribe", "translate", "chunk",
-                                                                             "subtitles"]
+    assert stages.stale(keys_for(settings), keys_for(settings, "b" * 64)) == ["transcribe", "segment", "translate",
+                                                                             "chunk", "subtitles"]
     assert all(key.startswith(f"{name}-") for name, key in keys_for(settings).items())
 
 
 def test_english_decoded_with_the_french_changes_the_cached_transcription_not_the_stored_one():
     """A transcription result carries Whisper's English when it was decoded with the French: Prefect
     must not reuse one without it. The index stores the French alone: a new translator keeps it."""
-    facts = stages.Facts("a" * 64, "base-1", "whisper", "whisper:base-1", english_with_french=False)
+    facts = stages.Facts("a" * 64, "base-1", "", "whisper", "whisper:base-1", english_with_french=False)
     other = replace(facts, english_with_french=True)
     assert stages.cache_keys(Settings(), facts)["transcribe"] != stages.cache_keys(Settings(), other)["transcribe"]
     assert stages.keys(Settings(), facts) == stages.keys(Settings(), other)
@@ -69,7 +69,7 @@ def test_english_decoded_with_the_french_changes_the_cached_transcription_not_th
 
 
 def test_a_new_translation_model_redoes_the_english_not_the_transcript():
-    facts = stages.Facts("a" * 64, "base-1", "argos", "argos:fr_en-1.9", False)
+    facts = stages.Facts("a" * 64, "base-1", "", "argos", "argos:fr_en-1.9", False)
     before, after = stages.keys(Settings(), facts), stages.keys(Settings(), replace(facts, translation_model="argos:fr_en-2.0"))
     assert stages.stale(before, after) == ["translate", "chunk", "subtitles"]
 
@@ -100,7 +100,7 @@ def test_a_stage_covers_the_code_it_imports_and_not_the_neutral_modules():
 
 
 def test_a_library_upgrade_redoes_the_stages_it_runs(monkeypatch):
-    facts = stages.Facts("a" * 64, "base-1", "argos", "argos:fr_en-1.9", False)
+    facts = stages.Facts("a" * 64, "base-1", "", "argos", "argos:fr_en-1.9", False)
     before = stages.keys(Settings(), facts)
     real = stages.library_version.__wrapped__
     monkeypatch.setattr(stages, "library_version", lambda name: "99.0" if name == "argostranslate" else real(name))
@@ -130,7 +130,7 @@ def test_the_index_redoes_only_the_stale_stages_of_a_real_recording(sample_mp3, 
     recording = Recording(id="sample", source=str(sample_mp3), title="Échantillon")
     first = index_recording(recording, settings, db)
     assert (first.status, first.stages, first.transcription) == (Status.INDEXED, [
-        "transcribe", "translate", "chunk", "subtitles"], "done"), first.error
+        "transcribe", "segment", "translate", "chunk", "subtitles"], "done"), first.error
     with Index(db) as index:
         words_before = index.db.execute("SELECT count(*) FROM words").fetchone()[0]
         chunks_before = index.db.execute("SELECT count(*) FROM chunks").fetchone()[0]
@@ -151,3 +151,12 @@ def test_the_index_redoes_only_the_stale_stages_of_a_real_recording(sample_mp3, 
     assert index_recording(recording, moved, db).stages == ["subtitles"]
     assert (tmp_path / "published" / "sample.fr.srt").exists()
     assert index_recording(recording, moved, db).status == Status.SKIPPED
+
+
+def test_the_catalog_s_vocabulary_is_part_of_the_transcription_key(tmp_path):
+    settings = Settings(cache_dir=str(tmp_path))
+    plain = Recording(id="r", source="r.mp3", content_hash="a" * 64)
+    named = replace(plain, vocabulary=["RÉSAL"], speakers=["René-André Brisebois"])
+    before, after = stages.keys(settings, facts_for(plain, settings)), stages.keys(settings, facts_for(named, settings))
+    assert stages.stale(before, after) == ["transcribe", "segment", "translate", "chunk", "subtitles"]
+    assert facts_for(named, settings).prompt == "RÉSAL. René-André Brisebois."

@@ -193,7 +193,7 @@ def search(ctx, query, db, limit, offset, recording, speaker, event, date, lang,
         who = f" — {', '.join(hit.speakers)}" if hit.speakers else ""
         echo(f"{n}. {hit.title}{who}")
         echo(f"   {hms(hit.moment)}  [{hit.lang}] {hit.snippet}")
-        other = hit.text_en if hit.lang == "fr" else hit.text_fr
+        other = hit.sentence_en if hit.lang == "fr" else hit.sentence_fr  # the matched sentence's counterpart
         if other:
             echo(f"   {'en' if hit.lang == 'fr' else 'fr'}: {_shorten(other)}")
         echo(f"   {hit.url}")

@@ -17,7 +17,7 @@ import platformdirs
 
 from recording_index.errors import BadInputError, ConfigError
 from recording_index.models import Recording
-from recording_index.safety import open_regular, redact_url, why_bad_id
+from recording_index.safety import open_regular, printable, redact_url, why_bad_id
 
 DEFAULT_SETTINGS_FILE = Path("config") / "settings.toml"
 ENV_PREFIX = "RECORDING_INDEX_"
@@ -167,8 +167,10 @@ def _line_of(path: Path, key: str, value: str | None = None, nth: int = 1) -> in
 
 # --- catalog -------------------------------------------------------------------------------------
 
-RECORDING_FIELDS = {"id", "title", "speakers", "event", "date", "language", "source", "pick", "note"}
-EVENT_FIELDS = {"id", "title", "date", "language", "source", "note", "recordings"}
+RECORDING_FIELDS = {"id", "title", "speakers", "event", "date", "language", "source", "pick", "note", "vocabulary"}
+EVENT_FIELDS = {"id", "title", "date", "language", "source", "note", "recordings", "vocabulary"}
+# A catalog's vocabulary goes into Whisper's prompt, which holds about 220 tokens: bounded here.
+MAX_TERMS, MAX_TERM_CHARS = 50, 80
 
 
 @dataclass
@@ -201,7 +203,8 @@ def load_catalog(path: str | Path) -> Catalog:
         for key in ("title", "date", "language", "source"):
             _check_string(path, event, key, where)
         inherited = {"event": event.get("title", ""), "date": event.get("date", ""),
-                     "language": event.get("language", ""), "source": event.get("source", "")}
+                     "language": event.get("language", ""), "source": event.get("source", ""),
+                     "vocabulary": _vocabulary(path, event, where)}
         entries = _tables(path, event, "recordings", f"{where}.recordings")
         if not entries and event.get("source"):
             entries = [{}]  # everything the event's page links
@@ -223,6 +226,22 @@ def _tables(path: Path, data: dict, key: str, where: str) -> list[dict]:
     if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
         raise ConfigError(f"{path}:{_line_of(path, key)}: {where}: must be a list of tables ([[{key}]])")
     return value
+
+
+def _vocabulary(path: Path, entry: dict, where: str) -> list[str]:
+    """An entry's `vocabulary`: a list of names and terms, each a short line of printable text."""
+    terms = entry.get("vocabulary", [])
+    line = _line_of(path, "vocabulary")
+    if not isinstance(terms, list) or not all(isinstance(t, str) for t in terms):
+        raise ConfigError(f"{path}:{line}: {where}.vocabulary: must be a list of terms, "
+                          'such as ["RÉSAL", "prévention de la criminalité"]')
+    if len(terms) > MAX_TERMS:
+        raise ConfigError(f"{path}:{line}: {where}.vocabulary: {len(terms)} terms, at most {MAX_TERMS}")
+    for term in terms:
+        if not term.strip() or len(term) > MAX_TERM_CHARS or printable(term) != term or "\n" in term:
+            raise ConfigError(f"{path}:{line}: {where}.vocabulary: {printable(term)[:40]!r}: a term is one line "
+                              f"of 1 to {MAX_TERM_CHARS} printable characters")
+    return [" ".join(t.split()) for t in terms]
 
 
 def _check_string(path: Path, entry: dict, key: str, where: str) -> None:
@@ -256,6 +275,8 @@ def _recording(path: Path, entry: Any, inherited: dict[str, str], where: str) ->
         raise ConfigError(f"{path}:{_line_of(path, 'speakers')}: {where}.speakers: must be a list of names")
     for key in ("title", "event", "date", "language", "id", "source"):
         _check_string(path, entry, key, where)
+    # The recording's own terms first (the most specific), then its event's.
+    vocabulary = list(dict.fromkeys(_vocabulary(path, entry, where) + list(inherited.get("vocabulary", []))))
     if "\x00" in source or any("\x00" in s for s in speakers):
         raise ConfigError(f"{path}: {where}: holds a NUL character")
     if "id" in entry and (why := why_bad_id(entry["id"])):
@@ -264,6 +285,7 @@ def _recording(path: Path, entry: Any, inherited: dict[str, str], where: str) ->
         source = local_source(source, path.parent)
     values = {**{k: v for k, v in inherited.items() if v}, **{k: v for k, v in entry.items() if k != "note"}}
     values["speakers"] = list(speakers)
+    values["vocabulary"] = vocabulary
     values["source"] = source
     values["pick"] = str(pick)
     values.setdefault("id", recording_id_for(source + (f"#{pick}" if pick else "")))

@@ -23,6 +23,7 @@ class Recording:
     content_hash: str = ""
     uploader: str = ""  # for video sites
     pick: str = ""  # for a page source: which of its recordings (a number from 1, or text to match)
+    vocabulary: list[str] = field(default_factory=list)  # names and terms said in it, most specific first
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -109,8 +110,10 @@ class SearchHit:
     url: str
     score: float
     lang: str = "fr"  # the side that matched
-    text_fr: str = ""
+    text_fr: str = ""  # the chunk's French and English
     text_en: str = ""
+    sentence_fr: str = ""  # the sentence that holds the matched words, in French and in English
+    sentence_en: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -1,6 +1,7 @@
 """Indexing one recording: `index_recording` runs the stages in order, each a plain function.
 
-    prepare (locate, hash, probe, decide) → normalise → transcribe → translate → chunk → store + subtitles
+    prepare (locate, hash, probe, decide) → normalise → transcribe → segment → translate → chunk
+    → store + subtitles
 
 `prepare` compares the recording's stage keys (stages.py) with those stored in the index and lists
 the stages to redo; the others' results are read back from the index. The Prefect flow runs the same
@@ -33,7 +34,9 @@ from recording_index.outcomes import Outcome, Status
 from recording_index.publish.files import FORMATS, render, write_atomically
 from recording_index.publish.subtitles import cues_for
 from recording_index.safety import inside, redact_url
+from recording_index.speech.segmenting import sentence_segments
 from recording_index.speech.transcribe import model_id_for, shares_encoder, transcribe_file
+from recording_index.speech.vocabulary import prompt_for, prompt_parts
 
 @dataclass
 class Prepared:
@@ -132,7 +135,8 @@ def facts_for(recording: Recording, settings: Settings) -> stages.Facts:
     model_id = model_id_for(settings)
     source_language = settings.whisper_language or "fr"
     translator = choose_translator(settings, source_language)
-    return stages.Facts(content_hash=recording.content_hash, model_id=model_id, translator=translator,
+    return stages.Facts(content_hash=recording.content_hash, model_id=model_id, prompt=prompt_for(recording),
+                        translator=translator,
                         translation_model=translation_model_id(translator, model_id, source_language),
                         english_with_french=translator == "whisper" and shares_encoder(settings))
 
@@ -188,11 +192,17 @@ def normalise(prepared: Prepared, settings: Settings) -> Path:
 def transcribe(prepared: Prepared, wav: Path, settings: Settings) -> Transcript:
     recording = prepared.recording
     return transcribe_file(wav, settings, recording.title or recording.id, recording.source,
-                           english=prepared.facts.english_with_french)
+                           english=prepared.facts.english_with_french, prompt=prepared.facts.prompt)
+
+
+def segment(prepared: Prepared, transcript: Transcript) -> Transcript:
+    """The transcript with sentences as its segments (speech/segmenting.py), from its words."""
+    return dataclasses.replace(transcript, segments=sentence_segments(transcript.segments))
 
 
 def translate(transcript: Transcript, prepared: Prepared, settings: Settings, wav: Path | None) -> Transcript:
-    return translate_transcript(transcript, prepared.facts.translator, settings, wav)
+    vocabulary, speakers, _event = prompt_parts(prepared.recording)
+    return translate_transcript(transcript, prepared.facts.translator, settings, wav, vocabulary + speakers)
 
 
 def chunk(prepared: Prepared, transcript: Transcript, settings: Settings) -> list[Chunk]:
@@ -332,6 +342,7 @@ class Runner:
     prepare: Callable[..., Prepared] = prepare
     normalise: Callable[..., Path] = normalise
     transcribe: Callable[..., Transcript] = transcribe
+    segment: Callable[..., Transcript] = segment
     translate: Callable[..., Transcript] = translate
     chunk: Callable[..., list[Chunk]] = chunk
     store: Callable[..., Stored] = store_and_publish
@@ -360,6 +371,8 @@ def index_recording(recording: Recording, settings: Settings, db: str | Path, re
                 outcome.transcription = "reused" if transcript.reused else "done"
             else:
                 transcript = stored_transcript(db, prepared)
+            if "segment" in prepared.redo:
+                transcript = runner.segment(prepared, transcript)
             if "translate" in prepared.redo:
                 transcript = runner.translate(transcript, prepared, settings, wav)
             chunks = runner.chunk(prepared, transcript, settings) if "chunk" in prepared.redo else stored_chunks(

@@ -39,6 +39,7 @@ class Facts:
 
     content_hash: str  # of the media file
     model_id: str  # the Whisper weights that `model` names (speech.weights.model_id)
+    prompt: str  # Whisper's prompt from the catalog: the recording's vocabulary, speakers, event (speech.vocabulary)
     translator: str  # the translator that will run: "argos", "whisper" or "none" (argos falls back to whisper)
     translation_model: str  # the Argos package or Whisper weights that translate ("none" without English)
     english_with_french: bool  # Whisper decodes the English with the French, from one encoder pass
@@ -61,11 +62,13 @@ WHISPER_LIBRARIES = {"faster-whisper": ("faster-whisper", "ctranslate2"), "opena
 STAGES: tuple[Stage, ...] = (
     Stage("transcribe", after=None,
           reads=("engine", "compute_type", "language", "vad", "beam_size", "batch_size"),
-          facts=("content_hash", "model_id"),
+          facts=("content_hash", "model_id", "prompt"),
           modules=(f"{PACKAGE}.speech.transcribe",), passes_on=("english_with_french",),
           libraries=("engine", WHISPER_LIBRARIES)),
+    # Sentences from the words: redone alone (from the stored words) when its rules change.
+    Stage("segment", after="transcribe", reads=(), facts=(), modules=(f"{PACKAGE}.speech.segmenting",)),
     # Whisper's speech translation runs the transcription's engine: its inputs are the transcription's.
-    Stage("translate", after="transcribe", reads=(), facts=("translator", "translation_model"),
+    Stage("translate", after="segment", reads=(), facts=("translator", "translation_model"),
           modules=(f"{PACKAGE}.english.translate",),
           libraries=("translator", {"argos": ("argostranslate", "ctranslate2", "sentencepiece")})),
     Stage("chunk", after="translate", reads=("chunk_seconds",), facts=(),

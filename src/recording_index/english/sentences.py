@@ -8,16 +8,14 @@ subtitles want English per timed segment, so: merge into sentences, translate, s
 from __future__ import annotations
 
 import re
+import unicodedata
+from difflib import SequenceMatcher
 from dataclasses import dataclass, field
 from typing import Sequence
 
-from recording_index.models import Segment, spread_words
+from recording_index.models import Segment
+from recording_index.speech.segmenting import ends_sentence, split_text
 
-# A sentence ends at . ? ! … (with closing quotes or brackets) before a space, except after a few
-# French abbreviations that end in a full stop.
-_SENTENCE_END = re.compile(r"(?<=[.?!…])(?:[\s\u00a0\u202f]?[\"»)\]])*\s+")  # French spaces before »
-_ABBREVIATIONS = {"m.", "mm.", "mme.", "mmes.", "mlle.", "dr.", "pr.", "st.", "ste.", "etc.", "p.", "cf.", "ex.",
-                  "no.", "art.", "av.", "bd.", "vol.", "env."}
 MAX_SENTENCE_CHARS = 400  # unpunctuated speech: cut rather than hand the translator a whole page
 
 
@@ -50,26 +48,40 @@ def keep_numbers(french: str, english: str) -> str:
     return _NUMBER.sub(lambda _: next(replacements), english)
 
 
-def split_text(text: str) -> list[str]:
-    """Split one string at sentence ends, keeping each end with its sentence."""
-    parts, start = [], 0
-    for match in _SENTENCE_END.finditer(text):
-        before = text[start:match.start()].split()
-        if before and before[-1].lower() in _ABBREVIATIONS:
+# A term's translation this close to it (difflib's ratio, accents and case aside) is taken for it.
+TERM_LIKENESS = 0.6
+
+
+def keep_terms(french: str, english: str, terms: Sequence[str]) -> str:
+    """The English with each name or acronym of the catalog that the French says put back as written.
+
+    Names and acronyms (terms with a capital letter) are not to be translated, yet a translator mangles
+    some ("Éric Joanis" → "Eric Joannis", "CIPC" → "ICPC"); common terms ("prévention de la
+    criminalité") are translated as usual. For each name in the French sentence and not in the English,
+    the run of English words most like it (as many words, or one more or less) is replaced by the
+    term when it is alike enough (TERM_LIKENESS); otherwise the English is left as it is.
+    """
+    for term in terms:
+        if term == term.lower() or term.casefold() not in french.casefold() or term.casefold() in english.casefold():
             continue
-        parts.append(text[start:match.end()].strip())
-        start = match.end()
-    if text[start:].strip():
-        parts.append(text[start:].strip())
-    return [p for p in parts if p]
+        words = english.split(" ")
+        size = len(term.split())
+        best, where = 0.0, None
+        for n in {max(1, size - 1), size, size + 1}:
+            for i in range(len(words) - n + 1):
+                candidate = " ".join(words[i:i + n]).strip(",.;:!?»«\"'()")
+                ratio = SequenceMatcher(None, _plain(candidate), _plain(term)).ratio()
+                if ratio > best:
+                    best, where = ratio, (i, n, candidate)
+        if where and best >= TERM_LIKENESS:
+            i, n, candidate = where
+            words[i:i + n] = [" ".join(words[i:i + n]).replace(candidate, term, 1)]
+            english = " ".join(words)
+    return english
 
 
-def _ends_sentence(text: str) -> bool:
-    stripped = text.rstrip("\"»)] \u00a0\u202f")
-    if not stripped or stripped[-1] not in ".?!…":
-        return False
-    words = stripped.split()
-    return not (words and words[-1].lower() in _ABBREVIATIONS)
+def _plain(text: str) -> str:
+    return "".join(c for c in unicodedata.normalize("NFD", text.casefold()) if not unicodedata.combining(c))
 
 
 def sentences_from_segments(segments: Sequence[Segment]) -> list[Sentence]:
@@ -79,7 +91,7 @@ def sentences_from_segments(segments: Sequence[Segment]) -> list[Sentence]:
     for segment in segments:
         for part in split_text(segment.text):
             current.pieces.append((segment.index, part))
-            if _ends_sentence(part) or len(current.text) > MAX_SENTENCE_CHARS:
+            if ends_sentence(part) or len(current.text) > MAX_SENTENCE_CHARS:
                 sentences.append(current)
                 current = Sentence()
     if current.pieces:
@@ -127,15 +139,24 @@ def assign_english(segments: Sequence[Segment], sentences: Sequence[Sentence], t
 def assign_by_time(segments: Sequence[Segment], english: Sequence[Segment]) -> None:
     """Set `text_en` of every segment from English speech-translation segments, by time.
 
-    Each English word goes to the French segment its middle falls in (or the nearest one); English
-    segments without word times are spread over the French segments they overlap.
+    Each English word goes to the French segment its middle falls in (or the nearest one); the text
+    of an English segment without word times is shared out to the French segments within it.
     """
     shares: dict[int, list[str]] = {s.index: [] for s in segments}
     if segments:
         for en in english:
-            for word in en.words or spread_words(en.text, en.start, en.end):
-                if word.text.strip():
-                    shares[_nearest(segments, (word.start + word.end) / 2).index].append(word.text.strip())
+            if en.words:
+                for word in en.words:
+                    if word.text.strip():
+                        shares[_nearest(segments, (word.start + word.end) / 2).index].append(word.text.strip())
+                continue
+            # No word times (batched decoding gives one English text a VAD chunk): the text is shared
+            # out to the French sentences of the chunk as Argos's English is, by length, at punctuation.
+            inside = [s for s in segments if en.start <= (s.start + s.end) / 2 <= en.end] or [
+                _nearest(segments, (en.start + en.end) / 2)]
+            for index, text in share_out(Sentence([(s.index, s.text) for s in inside]), en.text):
+                if text:
+                    shares[index].append(text)
     for segment in segments:
         segment.text_en = " ".join(shares[segment.index])
 

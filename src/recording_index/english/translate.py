@@ -14,7 +14,8 @@ from typing import Sequence
 import numpy as np
 
 from recording_index.config import Settings
-from recording_index.english.sentences import assign_by_time, assign_english, keep_numbers, sentences_from_segments
+from recording_index.english.sentences import (assign_by_time, assign_english, keep_numbers, keep_terms,
+                                               sentences_from_segments)
 from recording_index.errors import RecordingIndexError, TranslationUnavailable
 from recording_index.ingest.audio import open_audio
 from recording_index.models import Segment, Transcript
@@ -165,11 +166,13 @@ class ArgosTranslator:
         return english
 
 
-def translate_text(segments: Sequence[Segment], translator: ArgosTranslator, progress: bool = False) -> None:
-    """Fill `text_en` of every segment from whole-sentence translations (in place)."""
+def translate_text(segments: Sequence[Segment], translator: ArgosTranslator, progress: bool = False,
+                   terms: Sequence[str] = ()) -> None:
+    """Fill `text_en` of every segment from whole-sentence translations (in place), with the French
+    figures and the catalog's `terms` (names, acronyms) kept as the French has them."""
     sentences = sentences_from_segments(segments)
     english = translator.translate_sentences([s.text for s in sentences], progress)
-    english = [keep_numbers(s.text, e) if e else e for s, e in zip(sentences, english)]
+    english = [keep_terms(s.text, keep_numbers(s.text, e), terms) if e else e for s, e in zip(sentences, english)]
     assign_english(segments, sentences, [e or "" for e in english])
     failed = {index for sentence, e in zip(sentences, english) if e is None for index, _ in sentence.pieces}
     for segment in segments:
@@ -233,17 +236,18 @@ def translation_model_id(chosen: str, whisper_model_id: str, source_language: st
 
 
 def translate_transcript(transcript: Transcript, translator: str, settings: Settings,
-                         wav: Path | None = None) -> Transcript:
+                         wav: Path | None = None, terms: Sequence[str] = ()) -> Transcript:
     """The transcript with every segment's English filled by `translator` ("argos", "whisper" or "none").
 
     A new transcript: the one given is left as it was (it may be a stored result of another task).
     Whisper's English comes from the transcript's `english_speech` when it was decoded with the
-    French, else from a translation pass over `wav`."""
+    French, else from a translation pass over `wav`. Argos keeps `terms` (the catalog's vocabulary
+    and speakers) as they are written."""
     segments = [dataclasses.replace(s, words=list(s.words)) for s in transcript.segments]
     language = settings.whisper_language
     if translator == "argos":
         model = argos_translator(settings, language or "fr")
-        translate_text(segments, model, settings.progress)
+        translate_text(segments, model, settings.progress, terms)
         model_id = model.model_id
     elif translator == "whisper":
         engine = load_engine(settings)

@@ -26,7 +26,8 @@ from recording_index.safety import redact_url
 # 3: the index is marked as one (application_id); a recording keeps the duration its file declares
 #    beside the decoded one, and a warning (audio much shorter than declared, say).
 # 4: a recording keeps the key of each stage that made its rows (stages.py), in `stage_keys`, which
-#    replaces the two fingerprints; `settings` holds only the settings that decide the output.
+#    replaces the two fingerprints; `settings` holds only the settings that decide the output; and
+#    its catalog `vocabulary`. Segments are sentences (speech/segmenting.py).
 SCHEMA_VERSION = 4
 # SQLite's own field for "which program's file is this" ("RIDX"): a read command refuses, untouched,
 # a database that is not an index.
@@ -192,7 +193,7 @@ class Index:
             "engine": str, "model": str, "settings": str, "stage_keys": str,
             "translation_engine": str, "translation_model": str,
             "detected_language": str, "status": str, "error": str, "indexed_at": str,
-            "declared_duration": float, "warning": str,
+            "declared_duration": float, "warning": str, "vocabulary": str,
         }
         self.db["recordings"].create(columns, pk="id", if_not_exists=True)
         existing = self.db["recordings"].columns_dict
@@ -367,6 +368,7 @@ class Index:
         fields = Recording.__dataclass_fields__
         rec = Recording(**{k: v for k, v in row.items() if k in fields and v is not None})
         rec.speakers = json.loads(row["speakers"] or "[]")
+        rec.vocabulary = json.loads(row.get("vocabulary") or "[]")
         return rec
 
     def get(self, recording: str) -> tuple[Recording, list[Segment]]:
@@ -439,14 +441,15 @@ class Index:
         wanted = {fold(t) for t in TOKEN.findall(query)}
         hits = []
         for r in rows:
-            moment = self._moment(r["recording_id"], r["start"], r["end"], wanted, r["lang"])
+            moment, sentence = self._moment(r["recording_id"], r["start"], r["end"], wanted, r["lang"])
             hits.append(SearchHit(
                 recording_id=r["recording_id"], title=r["title"] or r["recording_id"],
                 speakers=json.loads(r["speakers"] or "[]"), event=r["event"] or "", chunk_index=r["idx"],
                 start=r["start"], end=r["end"], moment=moment,
                 text=r["text_fr"] if r["lang"] == "fr" else r["text_en"], snippet=r["snippet"],
                 url=moment_url(r["source"], moment), score=-r["score"], lang=r["lang"],
-                text_fr=r["text_fr"], text_en=r["text_en"] or ""))
+                text_fr=r["text_fr"], text_en=r["text_en"] or "", sentence_fr=sentence.get("text") or "",
+                sentence_en=sentence.get("text_en") or ""))
         return hits
 
     def _search_side(self, side: str, params: dict[str, Any]) -> list[dict[str, Any]]:
@@ -488,23 +491,42 @@ class Index:
         keys = [column[0] for column in cursor.description]
         return [dict(zip(keys, row)) for row in cursor]
 
-    def _moment(self, recording_id: str, start: float, end: float, wanted: set[str], lang: str = "fr") -> float:
-        """When the first matched word is spoken inside a chunk: a better jump target than its start.
+    def _moment(self, recording_id: str, start: float, end: float, wanted: set[str],
+                lang: str = "fr") -> tuple[float, dict[str, Any]]:
+        """When the first matched word is spoken inside a chunk (a better jump target than its start),
+        and the segment (a sentence) that holds it, with its French and English.
 
         English has no word times: there, the start of the first segment whose English matches.
         """
+        sentences = self._rows("SELECT idx, start, text, text_en FROM segments WHERE recording_id = ? AND start >= ? "
+                               "AND start <= ? ORDER BY start", [recording_id, start, end])
         if lang == "en":
-            for row in self._rows("SELECT start, text_en FROM segments WHERE recording_id = ? AND start >= ? "
-                                  "AND start <= ? ORDER BY start", [recording_id, start, end]):
-                if any(stem_match(fold(t), wanted) for t in TOKEN.findall(row["text_en"] or "")):
-                    return row["start"]
-            return start
-        rows = self._rows("SELECT start, text FROM words WHERE recording_id = ? AND start >= ? AND start <= ? "
-                          "ORDER BY start", [recording_id, start, end])
+            for row in sentences:
+                for token in TOKEN.finditer(row["text_en"] or ""):
+                    if stem_match(fold(token.group()), wanted):
+                        share = token.start() / max(1, len(row["text_en"]))
+                        return self._into_sentence(recording_id, row, share), row
+            return start, sentences[0] if sentences else {}
+        rows = self._rows("SELECT start, text, segment_idx FROM words WHERE recording_id = ? AND start >= ? "
+                          "AND start <= ? ORDER BY start", [recording_id, start, end])
+        by_index = {row["idx"]: row for row in sentences}
         for row in rows:
             if any(fold(t) in wanted for t in TOKEN.findall(row["text"])):
-                return row["start"]
-        return start
+                return row["start"], by_index.get(row["segment_idx"], {})
+        return start, sentences[0] if sentences else {}
+
+    def _into_sentence(self, recording_id: str, sentence: dict[str, Any], share: float) -> float:
+        """When the French words are spoken that stand as far into the sentence as `share` (0 to 1) of
+        its English: English has no word times, and a sentence's two languages run roughly in step."""
+        words = self._rows("SELECT start, text FROM words WHERE recording_id = ? AND segment_idx = ? ORDER BY idx",
+                           [recording_id, sentence["idx"]])
+        total = sum(len(w["text"]) for w in words)
+        at = 0
+        for word in words:
+            if total and at / total >= share:
+                return word["start"]
+            at += len(word["text"])
+        return words[-1]["start"] if words else sentence["start"]
 
     def integrity_check(self) -> str:
         """"ok", or what is wrong: SQLite's own check, then both full-text tables against their text."""
@@ -544,4 +566,5 @@ def _recording_row(recording: Recording) -> dict[str, Any]:
     row = asdict(recording)
     del row["pick"]  # how a catalog chose it from a page, not a fact about the recording
     # A URL's user name and password were for fetching it; they are never stored (nor shown).
-    return {**row, "source": redact_url(recording.source), "speakers": json.dumps(recording.speakers, ensure_ascii=False)}
+    return {**row, "source": redact_url(recording.source), "speakers": json.dumps(recording.speakers, ensure_ascii=False),
+            "vocabulary": json.dumps(recording.vocabulary, ensure_ascii=False)}

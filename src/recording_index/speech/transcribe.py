@@ -20,6 +20,7 @@ from recording_index.config import Settings
 from recording_index.errors import BadInputError, ModelUnavailableError, RecordingIndexError
 from recording_index.models import Segment, Transcript, Word
 from recording_index.speech.repetition import guard_repetitions
+from recording_index.speech.vocabulary import echoes_prompt
 from recording_index.utils import progress_bar
 from recording_index.speech.weights import ModelLocation, model_id, resolve_model
 
@@ -38,9 +39,10 @@ class Engine(Protocol):
     model_id: str
 
     def segments(self, audio: np.ndarray, language: str | None, task: str = "transcribe",
-                 english: list[Segment] | None = None) -> Iterator[Segment]:
-        """Yield the segments of `audio` (16 kHz mono float32) as they are decoded. An engine whose
-        `shares_encoder` is true also appends Whisper's English of the same audio to `english`."""
+                 english: list[Segment] | None = None, prompt: str = "") -> Iterator[Segment]:
+        """Yield the segments of `audio` (16 kHz mono float32) as they are decoded, with `prompt`
+        (speech/vocabulary.py) given for every window. An engine whose `shares_encoder` is true also
+        appends Whisper's English of the same audio to `english`."""
 
     def detect_language(self, audio: np.ndarray) -> tuple[str, float]:
         """The language most likely spoken in `audio`'s speech, and its probability."""
@@ -63,7 +65,7 @@ class FasterWhisperEngine:
         return shares_encoder(self.settings)
 
     def segments(self, audio: np.ndarray, language: str | None, task: str = "transcribe",
-                 english: list[Segment] | None = None) -> Iterator[Segment]:
+                 english: list[Segment] | None = None, prompt: str = "") -> Iterator[Segment]:
         batched = self.shares_encoder
         common = dict(language=language, task=task, beam_size=self.settings.beam_size,
                       # English word times only place English on the French segments; batched, both
@@ -81,9 +83,14 @@ class FasterWhisperEngine:
             english_by_chunk: dict[int, str] = {}
             pipeline = BatchedInferencePipeline(self.model) if english is None else _bilingual(self.model,
                                                                                               english_by_chunk)
-            found, info = pipeline.transcribe(audio, batch_size=self.settings.batch_size, vad_filter=True, **common)
+            # Batched, the initial prompt is given to every batch.
+            found, info = pipeline.transcribe(audio, batch_size=self.settings.batch_size, vad_filter=True,
+                                              initial_prompt=prompt or None, **common)
         else:
-            found, info = self.model.transcribe(audio, vad_filter=self.settings.vad, **common)
+            # Sequential, an initial prompt reaches the first 30-s window alone (the text is not
+            # carried over): hotwords reach every window.
+            found, info = self.model.transcribe(audio, vad_filter=self.settings.vad, hotwords=prompt or None,
+                                                **common)
         self.detected_language = info.language
         spans: dict[int, tuple[float, float]] = {}  # seek → the time its French covers, in the audio
         for i, s in enumerate(found):
@@ -144,11 +151,13 @@ class OpenAIWhisperEngine:
     shares_encoder = False
 
     def segments(self, audio: np.ndarray, language: str | None, task: str = "transcribe",
-                 english: list[Segment] | None = None) -> Iterator[Segment]:
+                 english: list[Segment] | None = None, prompt: str = "") -> Iterator[Segment]:
         result = self.model.transcribe(
             np.ascontiguousarray(audio), language=language, task=task, word_timestamps=True, fp16=False,
             beam_size=self.settings.beam_size, best_of=self.settings.beam_size,
             condition_on_previous_text=False, verbose=None,
+            # Every window, not the first alone (openai-whisper ≥ 20240930).
+            initial_prompt=prompt or None, carry_initial_prompt=bool(prompt),
         )
         self.detected_language = result.get("language")
         for i, s in enumerate(result["segments"]):
@@ -221,14 +230,14 @@ def _bilingual(model, english_by_chunk: dict[int, str]):
 
 
 def windowed_segments(samples: np.ndarray, engine: Engine, language: str | None, task: str = "transcribe",
-                      english: list[Segment] | None = None) -> Iterator[Segment]:
+                      english: list[Segment] | None = None, prompt: str = "") -> Iterator[Segment]:
     """The engine's segments of `samples` (`audio.open_audio`'s, or float32), decoded a window at a time
     (audio.windows), their times made relative to the whole recording and their indexes continued.
     With `english` (an engine that `shares_encoder`), the English of each window is added to it."""
     index = 0
     for offset, window in windows(samples):
         window_english: list[Segment] | None = None if english is None else []
-        for segment in engine.segments(window, language, task, window_english):
+        for segment in engine.segments(window, language, task, window_english, prompt):
             segment.index = index
             _shift(segment, offset)
             index += 1
@@ -246,7 +255,7 @@ def _shift(segment: Segment, offset: float) -> None:
 
 
 def transcribe(audio: np.ndarray, engine: Engine, language: str | None = "fr", progress: bool = True,
-               label: str = "", english: list[Segment] | None = None) -> Iterator[Segment]:
+               label: str = "", english: list[Segment] | None = None, prompt: str = "") -> Iterator[Segment]:
     """Stream guarded segments of `audio`, with a progress bar of audio time done over total.
 
     `audio` may be `audio.open_audio`'s: hours of it are read and decoded window by window. With
@@ -256,7 +265,9 @@ def transcribe(audio: np.ndarray, engine: Engine, language: str | None = "fr", p
     bar = progress_bar(progress, label or "transcribing", total, "s",
                        bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total:.0f} s audio [{elapsed}<{remaining}]")
     try:
-        for segment in guard_repetitions(windowed_segments(audio, engine, language, english=english)):
+        for segment in guard_repetitions(windowed_segments(audio, engine, language, english=english, prompt=prompt)):
+            if echoes_prompt(segment.text, prompt):
+                continue  # the prompt written out over silence, not speech
             if bar is not None:
                 bar.update(max(0.0, min(segment.end, total) - bar.n))
             yield segment
@@ -278,7 +289,7 @@ LANGUAGE_MISMATCH_PROBABILITY = 0.8
 
 
 def transcribe_file(wav: Path, settings: Settings, label: str = "", source: str = "",
-                    english: bool = False) -> Transcript:
+                    english: bool = False, prompt: str = "") -> Transcript:
     """Transcribe a normalised recording; refuse speech in another language than the configured one
     (Whisper would otherwise translate or garble it silently) and recordings with no speech at all.
 
@@ -296,7 +307,7 @@ def transcribe_file(wav: Path, settings: Settings, label: str = "", source: str 
             raise BadInputError(source, f"spoken language looks like {spoken!r} ({probability:.0%}), not {expected!r} "
                                         f"as configured; set language = {spoken!r} or 'auto' to index it")
     english_speech = [] if english and engine.shares_encoder else None
-    segments = list(transcribe(samples, engine, expected, settings.progress, label, english_speech))
+    segments = list(transcribe(samples, engine, expected, settings.progress, label, english_speech, prompt))
     if not segments:
         raise BadInputError(source, "no speech found (silence, noise or music only)")
     return Transcript(segments, engine.name, engine.model_id, getattr(engine, "detected_language", None),

@@ -91,12 +91,12 @@ def create_app(db_path: str | Path) -> Starlette:
             return templates.TemplateResponse(request, "missing.html", {"id": request.path_params["id"]},
                                               status_code=404)
         with open_index() as index:
-            chunks = index.chunks(rec.id)
+            _, segments = index.get(rec.id)
         start = _number(request.query_params.get("t"), 0.0, 0.0, max(rec.duration, 0.0))
         is_video = Path(rec.media_path).suffix.lower() in VIDEO_SUFFIXES
         return templates.TemplateResponse(request, "recording.html", {
-            "rec": rec, "chunks": chunks, "start": start, "is_video": is_video,
-            "has_english": any(c.text_en for c in chunks)})
+            "rec": rec, "segments": segments, "start": start, "is_video": is_video,
+            "has_english": any(s.text_en for s in segments)})
 
     def media(request: Request) -> Response:
         rec = _recording(request)
