@@ -10,11 +10,11 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-from accuracy import clips
+from accuracy import clips, score
 from common import report, table
 
 from recording_index.config import Settings
-from recording_index.evaluation import normalise_words, word_error_rate
+from recording_index.evaluation import normalise_words
 from recording_index.ingest.audio import SAMPLE_RATE, load_audio, normalise
 from recording_index.speech.transcribe import load_engine, transcribe
 
@@ -49,7 +49,7 @@ def main() -> None:
     rows = []
     for label, changes, options in VARIANTS:
         settings = DEFAULTS.replace(**changes)
-        scores = [word_error_rate(text, transcript_of(samples, settings, options)) for _, samples, text in material]
+        scores = [score(text, transcript_of(samples, settings, options)) for _, samples, text in material]
         words = [len(normalise_words(text)) for _, _, text in material]
         pooled = sum(s * w for s, w in zip(scores, words)) / sum(words)
         rows.append([label, *(f"{s:.3f}" for s in scores), f"**{pooled:.3f}**"])
@@ -60,8 +60,8 @@ def main() -> None:
     reference = " ".join(text for _, _, text in material)
     alone = " ".join(transcript_of(samples, DEFAULTS, {}) for _, samples, _ in material)
     together = transcript_of(joined, DEFAULTS, {})
-    body += (f"\n\nThe clips joined with 1-s pauses into one recording: WER {word_error_rate(reference, together):.3f}, "
-             f"against {word_error_rate(reference, alone):.3f} for the clips one by one (defaults).\n\n"
+    body += (f"\n\nThe clips joined with 1-s pauses into one recording: WER {score(reference, together):.3f}, "
+             f"against {score(reference, alone):.3f} for the clips one by one (defaults).\n\n"
              f"Joined: {together}\n\nOne by one: {alone}")
     report("Decoding settings on French speech", "Whisper base int8, faster-whisper; one change at a time", body)
 

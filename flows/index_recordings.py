@@ -29,7 +29,7 @@ from prefect.tasks import exponential_backoff
 from pydantic import SecretStr
 
 from recording_index import pipeline
-from recording_index.config import Settings, load_settings
+from recording_index.config import Settings, check_task_runner, load_settings
 from recording_index.errors import BadInputError, ConfigError, ModelUnavailableError, RecordingIndexError
 from recording_index.index.database import Index
 from recording_index.locks import exclusive_run
@@ -58,11 +58,9 @@ for _logger in ("prefect.task_runs", "prefect.flow_runs"):
 
 def make_task_runner(settings: Settings):
     """Threads, a local Dask cluster ("dask"), or an existing Dask scheduler (its address)."""
+    check_task_runner(settings)
     if settings.task_runner == "threads":
         return ThreadPoolTaskRunner(max_workers=DOWNLOADS_AT_ONCE)
-    if settings.task_runner != "dask" and "://" not in settings.task_runner:
-        raise ConfigError(f"task_runner = {settings.task_runner!r}: use 'threads', 'dask', or a Dask scheduler "
-                          "address such as 'tcp://10.0.0.5:8786'")
     try:
         from prefect_dask import DaskTaskRunner
     except ImportError as exc:

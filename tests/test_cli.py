@@ -114,10 +114,19 @@ def test_dry_run_shows_what_would_happen(tmp_path, media_dir, cache_dir, monkeyp
     monkeypatch.setenv("RECORDING_INDEX_CACHE_DIR", str(cache_dir))
     result = CliRunner().invoke(main, ["run", str(media_dir / "tone.mp3"), str(media_dir / "text.wav"),
                                        "--db", str(tmp_path / "i.db"), "--dry-run"])
-    assert result.exit_code == 0
+    assert result.exit_code == 1  # as the run would: one recording would fail
     lines = result.output.splitlines()
     assert "would index (3 s)" in lines[0]
     assert "would fail" in lines[1] and "not a media file" in lines[1]
+    as_json = CliRunner().invoke(main, ["run", str(media_dir / "tone.mp3"), "--db", str(tmp_path / "i.db"),
+                                        "--dry-run", "--json"])
+    assert as_json.exit_code == 0 and json.loads(as_json.output)[0]["plan"] == "would index (3 s)"
+    assert not (tmp_path / "i.db").exists()
+
+
+def test_h_is_help():
+    assert CliRunner().invoke(main, ["-h"]).output == CliRunner().invoke(main, ["--help"]).output
+    assert "Usage:" in CliRunner().invoke(main, ["run", "-h"]).output
 
 
 def test_an_unknown_task_runner_is_one_line_before_anything_runs(tmp_path, sample_mp3):

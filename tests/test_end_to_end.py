@@ -111,6 +111,8 @@ def test_second_run_transcribes_nothing_and_index_is_whole(first_run, env):
     summary = json.loads(result.stdout[result.stdout.index("{"):])
     assert (summary["indexed"], summary["skipped"], summary["failed"]) == (0, 1, 0)
     assert [(o["stages"], o["transcription"]) for o in summary["outcomes"]] == [([], "")]
+    # Decided before Prefect starts: a run with nothing to do starts no API server and no flow run.
+    assert "Beginning flow run" not in result.stderr and "Beginning flow run" in first_run[1].stderr
     with sqlite3.connect(db) as conn:
         assert conn.execute("SELECT indexed_at, stage_keys FROM recordings").fetchall() == before  # not rewritten
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"

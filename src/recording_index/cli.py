@@ -7,11 +7,12 @@ import os
 import signal
 import sqlite3
 import sys
+import time
 from pathlib import Path
 
 import click
 
-from recording_index.config import Settings, load_settings
+from recording_index.config import Settings, check_task_runner, load_settings
 from recording_index.errors import RecordingIndexError
 from recording_index.index.database import Index
 from recording_index.safety import json_text, printable, printable_lines, redact, redact_url
@@ -58,7 +59,7 @@ class FriendlyGroup(click.Group):
             sys.exit(2)
 
 
-@click.group(cls=FriendlyGroup)
+@click.group(cls=FriendlyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--config", "config_file", type=click.Path(dir_okay=False),
               help="settings file (default: config/settings.toml when present)")
 @click.version_option(package_name="recording-index")
@@ -97,24 +98,55 @@ def run(ctx, paths, catalog, db, engine, model, language, translator, retranslat
     db = _db(ctx, db)
     recordings = pipeline.collect(list(paths), catalog)  # validates the catalog before anything runs
     if dry_run:
+        planned = []
         for rec in recordings:
             try:
                 lines = pipeline.plan(rec, settings, db, retranslate)
             except RecordingIndexError as exc:
                 lines = ["\t".join([rec.id, rec.title, redact_url(rec.source), f"would fail: {redact(str(exc))}"])]
-            for line in lines:
-                echo(*line.split("\t"))
-        return
-    from recording_index_flows.index_recordings import make_task_runner
-
+            planned += [dict(zip(("id", "title", "source", "plan"), line.split("\t"))) for line in lines]
+        if as_json:
+            echo_json(planned)
+        else:
+            for row in planned:
+                echo(*row.values())
+        # Like the run it stands for: status 1 when a recording would fail.
+        sys.exit(1 if any(row["plan"].startswith("would fail") for row in planned) else 0)
     from recording_index.locks import exclusive_run
 
     # Refused here, in this order, before anything is written or Prefect starts: a bad task runner,
     # a database that is no index (left untouched), and a second run on the same index.
-    make_task_runner(settings)
+    check_task_runner(settings)
     Index(db).close()
     with exclusive_run(db):
+        if (unchanged := _all_unchanged(recordings, settings, db, retranslate)) is not None:
+            _report(unchanged, as_json)  # nothing to do: said without importing or starting Prefect
+        from recording_index_flows.index_recordings import make_task_runner
+
+        make_task_runner(settings)  # prefect-dask installed, for "dask" or an address
         _run_flow(paths, catalog, db, ctx.obj["config_file"], overrides, retranslate, as_json)
+
+
+def _all_unchanged(recordings, settings, db, retranslate):
+    """The run's summary when every recording is a local file whose every stage is current, else None."""
+    from recording_index import pipeline
+    from recording_index.ingest.sources import is_remote
+    from recording_index.outcomes import Outcome, Status, Summary
+
+    started = time.perf_counter()
+    if retranslate or any(is_remote(r.source) for r in recordings):
+        return None
+    outcomes = []
+    for recording in recordings:
+        try:
+            prepared = pipeline.prepare(recording, settings, db, dry_run=True)
+        except RecordingIndexError:
+            return None  # the run reports it, and records it in the index
+        if not prepared.up_to_date:
+            return None
+        outcomes.append(Outcome(recording.id, prepared.recording.title, recording.source, Status.SKIPPED,
+                                duration=prepared.recording.duration))
+    return Summary(outcomes, wall_seconds=time.perf_counter() - started)
 
 
 def _run_flow(paths, catalog, db, config_file, overrides, retranslate, as_json) -> None:
@@ -152,6 +184,11 @@ def _run_flow(paths, catalog, db, config_file, overrides, retranslate, as_json) 
         click.echo("Interrupted: recordings indexed before the stop are kept; run the same command again "
                    "to finish the rest.", err=True)
         sys.exit(130)
+    _report(summary, as_json)
+
+
+def _report(summary, as_json: bool) -> None:
+    """The end of a run: failures and warnings on stderr, the summary on stdout, the exit status."""
     for failure in summary.failed:
         named = failure.error.startswith(failure.source)
         echo(f"FAILED {failure.error if named else failure.source + ': ' + failure.error}", err=True)

@@ -68,6 +68,13 @@ class Settings:
         return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
 
 
+def check_task_runner(settings: Settings) -> None:
+    """Refuse a `task_runner` that is neither "threads", "dask" nor a Dask scheduler's address."""
+    if settings.task_runner not in ("threads", "dask") and "://" not in settings.task_runner:
+        raise ConfigError(f"task_runner = {settings.task_runner!r}: use 'threads', 'dask', or a Dask scheduler "
+                          "address such as 'tcp://10.0.0.5:8786'")
+
+
 def load_settings(path: str | Path | None = None, env: dict[str, str] | None = None) -> Settings:
     """Read settings from `path` (or config/settings.toml when present), then RECORDING_INDEX_* variables."""
     env = os.environ if env is None else env
