@@ -37,7 +37,7 @@ test: install-test
 
 # Benchmarks append their tables to BENCHMARKS.md: a quick set (minutes), and the long one.
 bench: install-test
-	cd bench && ../$(BIN)/python transcription.py && ../$(BIN)/python pipeline.py && ../$(BIN)/python search.py
+	cd bench && ../$(BIN)/python transcription.py && ../$(BIN)/python pipeline.py && ../$(BIN)/python search.py && ../$(BIN)/python accuracy.py && ../$(BIN)/python decoding.py && ../$(BIN)/python rerun.py
 
 bench-full: install-test
 	cd bench && ../$(BIN)/python transcription.py --full && ../$(BIN)/python pipeline.py --full && ../$(BIN)/python search.py --full && ../$(BIN)/python memory.py
