@@ -23,6 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
+from prefect.states import Failed
 from prefect.cache_policies import NO_CACHE, CacheKeyFnPolicy
 from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.tasks import exponential_backoff
@@ -189,6 +190,8 @@ def index_recordings(paths: list[str] | None = None, catalog: str | None = None,
     summary.wall_seconds = time.perf_counter() - started
     get_run_logger().info(summary.line())
     create_markdown_artifact(key="index-summary", markdown=summary.markdown(), description=summary.line())
+    if summary.failed:  # red in Prefect's UI, as the command line's exit status is 1; the summary says which
+        return Failed(message=summary.line(), data=summary)
     return summary
 
 

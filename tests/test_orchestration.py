@@ -140,6 +140,18 @@ def flow_runs(api: str) -> list[dict]:
     return httpx.post(f"{api}/flow_runs/filter", json={}, timeout=10).json()
 
 
+def test_a_run_with_a_failed_recording_is_failed_in_prefect_with_the_summary_saying_which(prefect_server, tmp_path):
+    api, env = prefect_server
+    result = subprocess.run([*CLI, "run", str(tmp_path / "missing.mp3"), "--db", str(tmp_path / "i.db")], cwd=ROOT,
+                            env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 1 and "0 indexed, 0 skipped (unchanged), 1 failed" in result.stdout
+    [run] = flow_runs(api)
+    assert run["state_type"] == "FAILED" and run["state"]["message"].startswith("0 indexed, 0 skipped (unchanged), 1 failed")
+    artifacts = httpx.post(f"{api}/artifacts/filter", json={"artifacts": {"key": {"any_": ["index-summary"]}}},
+                           timeout=10).json()
+    assert "| failed |" in artifacts[0]["data"] and "missing.mp3: no such file" in artifacts[0]["data"]
+
+
 def test_the_deployment_schedules_runs_and_a_worker_completes_one(prefect_server, tmp_path):
     api, env = prefect_server
     # The README's steps, as written.

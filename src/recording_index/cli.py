@@ -171,8 +171,13 @@ def _run_flow(paths, catalog, db, config_file, overrides, retranslate, as_json) 
     credentials = {s: SecretStr(p) for s, p in zip(shown, paths) if s != p}
     try:
         with prefect_api():
-            summary = index_recordings(paths=shown, catalog=catalog, db=db, settings_file=config_file, overrides=overrides,
-                           retranslate=retranslate, credentials=credentials or None)
+            state = index_recordings(paths=shown, catalog=catalog, db=db, settings_file=config_file,
+                                     overrides=overrides, retranslate=retranslate, credentials=credentials or None,
+                                     return_state=True)
+        # A run in which recordings failed ends Failed, with the summary as its data; a crash, with its error.
+        summary = state.result(raise_on_failure=False)
+        if isinstance(summary, BaseException):
+            raise summary
     except BaseException:
         if not interrupted:
             raise
