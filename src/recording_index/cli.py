@@ -351,6 +351,19 @@ def serve(ctx, db, host, port):
     uvicorn.run(create_app(path), host=host, port=port, log_level="warning")
 
 
+@main.command(name="datasette-metadata")
+@db_option
+@click.pass_context
+def datasette_metadata(ctx, db):
+    """Print Datasette metadata for the index: datasette -i INDEX -m FILE (titles, facets, search, queries)."""
+    from recording_index.index.datasette import datasette_metadata as metadata
+
+    db = _db(ctx, db)
+    with Index(db, readonly=True):  # an index of ours, or one line saying why not
+        pass
+    echo_json(metadata(db))
+
+
 @main.command()
 @db_option
 @click.pass_context

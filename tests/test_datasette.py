@@ -1,0 +1,93 @@
+"""The index in Datasette, as its users open it: `datasette -i INDEX -m METADATA`, the metadata written
+by `recording-index datasette-metadata`. A real Datasette server on 127.0.0.1."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from click.testing import CliRunner
+
+from recording_index.cli import main
+from recording_index.index.database import Index
+from test_index import TEXTS, chunks_of, make_recording, make_segments
+
+DATASETTE = Path(sys.executable).parent / "datasette"
+pytestmark = pytest.mark.skipif(not DATASETTE.exists(), reason="datasette is in the dev extra")
+
+
+@pytest.fixture(scope="module")
+def datasette(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("datasette")
+    db = folder / "archive.db"
+    with Index(db) as index:
+        rec = make_recording()
+        segments = make_segments(TEXTS)
+        index.add(rec, segments, chunks_of(rec.id, segments))
+    written = CliRunner().invoke(main, ["datasette-metadata", "--db", str(db)])
+    assert written.exit_code == 0, written.output
+    (folder / "metadata.json").write_text(written.output)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen([str(DATASETTE), "-i", str(db), "-m", str(folder / "metadata.json"), "-h", "127.0.0.1",
+                               "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                              start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if httpx.get(f"{url}/-/versions.json", timeout=2).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        assert server.poll() is None and time.monotonic() < deadline, server.stderr.read().decode()[-2000:]
+        time.sleep(0.3)
+    yield url, db
+    os.killpg(server.pid, signal.SIGTERM)
+    server.wait(timeout=30)
+
+
+def rows(url: str, path: str) -> list[dict]:
+    response = httpx.get(f"{url}{path}", timeout=10)
+    assert response.status_code == 200, response.text[:500]
+    return response.json()["rows"]
+
+
+def test_chunks_are_searchable_where_a_datasette_user_searches(datasette):
+    url, _ = datasette
+    everything = rows(url, "/archive/chunks.json?_shape=objects")
+    found = rows(url, "/archive/chunks.json?_shape=objects&_search=criminalite")  # accents ignored
+    assert len(everything) == 3 and [r["idx"] for r in found] == [0] and "criminalité" in found[0]["text_fr"]
+    assert rows(url, "/archive/chunks.json?_shape=objects&_search=zzzqqq") == []
+    page = httpx.get(f"{url}/archive/chunks", timeout=10).text
+    assert 'name="_search"' in page  # the search box is there
+
+
+def test_canned_queries_link_to_the_moment(datasette):
+    url, _ = datasette
+    said = rows(url, "/archive/said_in_french.json?_shape=objects&words=coordination")
+    assert said and said[0]["link"].endswith(f"#t={said[0]['seconds']:.1f}")
+    assert rows(url, '/archive/said_in_french.json?_shape=objects&words=%22%29(AND') == []  # typed text is words
+    transcript = rows(url, "/archive/transcript.json?_shape=objects&recording=talk-1")
+    assert [r["french"] for r in transcript] == [s for s in TEXTS]
+
+
+def test_facets_and_descriptions_are_there(datasette):
+    url, _ = datasette
+    data = httpx.get(f"{url}/archive/recordings.json?_extra=facet_results", timeout=10).json()
+    assert {"event", "speakers"} <= set(data["facet_results"]["results"] if "results" in data["facet_results"]
+                                        else data["facet_results"])
+    assert "One row a recording" in httpx.get(f"{url}/archive/recordings", timeout=10).text
+
+
+def test_metadata_for_a_file_that_is_no_index_is_refused(tmp_path):
+    (tmp_path / "other.db").write_bytes(b"not a database at all" * 100)
+    result = CliRunner().invoke(main, ["datasette-metadata", "--db", str(tmp_path / "other.db")])
+    assert result.exit_code == 2 and "other.db" in result.output
