@@ -163,8 +163,21 @@ def _runner(settings: Settings, retranslate: bool, prepared: dict) -> pipeline.R
         transcribe=_on_runner(transcribe, result_storage=storage),
         segment=_on_runner(segment, result_storage=storage),
         translate=_on_runner(translate, result_storage=storage, refresh_cache=retranslate),
-        chunk=_on_runner(chunk, result_storage=storage),
-        store=store)
+        # Redone English makes new chunks under the same key: their stored result is not reused either.
+        chunk=_on_runner(chunk, result_storage=storage, refresh_cache=retranslate),
+        store=_one_at_a_time(store))
+
+
+def _one_at_a_time(stage):
+    """`stage` called by one thread at a time: recordings in flight (one a Dask worker) are stored by
+    the flow's process, one after the other, so that the index has one writer."""
+    lock = threading.Lock()
+
+    def call(*args):
+        with lock:
+            return stage(*args)
+
+    return call
 
 
 @flow(name="index-recordings", task_runner=ThreadPoolTaskRunner(max_workers=DOWNLOADS_AT_ONCE))

@@ -134,3 +134,13 @@ def test_an_unknown_task_runner_is_one_line_before_anything_runs(tmp_path, sampl
     assert result.exit_code == 2
     assert "error: task_runner = 'dsk': use 'threads', 'dask', or a Dask scheduler address" in result.output
     assert not (tmp_path / "i.db").exists()
+
+
+def test_dry_run_json_keeps_fields_whole_whatever_a_title_holds(tmp_path, media_dir, cache_dir, monkeypatch):
+    monkeypatch.setenv("RECORDING_INDEX_CACHE_DIR", str(cache_dir))
+    (tmp_path / "c.toml").write_text(f'[[recordings]]\ntitle = "Partie\\t1\\tintro"\nsource = "{media_dir / "tone.mp3"}"\n')
+    result = CliRunner().invoke(main, ["run", "--catalog", str(tmp_path / "c.toml"), "--db", str(tmp_path / "i.db"),
+                                       "--dry-run", "--json"])
+    assert result.exit_code == 0, result.output
+    [row] = json.loads(result.output)
+    assert row["title"] == "Partie\t1\tintro" and row["plan"] == "would index (3 s)"

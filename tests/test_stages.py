@@ -121,7 +121,7 @@ def test_the_run_summary_is_a_markdown_table_with_a_row_a_recording():
 
 
 @pytest.mark.slow
-def test_the_index_redoes_only_the_stale_stages_of_a_real_recording(sample_mp3, cache_dir, tmp_path):
+def test_the_index_redoes_only_the_stale_stages_of_a_real_recording(sample_mp3, cache_dir, tmp_path, monkeypatch):
     """The sample indexed once; then each change redoes its stages alone, from the stored transcript."""
     from recording_index.index.database import Index
 
@@ -152,6 +152,17 @@ def test_the_index_redoes_only_the_stale_stages_of_a_real_recording(sample_mp3, 
     assert (tmp_path / "published" / "sample.fr.srt").exists()
     assert index_recording(recording, moved, db).status == Status.SKIPPED
 
+    # New sentence rules, and --retranslate: both are done (the one does not hide the other).
+    read = stages._source.__wrapped__
+    monkeypatch.setattr(stages, "_source", lambda module: read(module) + (
+        b"\nMAX_SECONDS = 14.0\n" if module.endswith("segmenting") else b""))
+    stages.code_version.cache_clear()
+    try:
+        both = index_recording(recording, moved, db, retranslate=True)
+    finally:
+        stages.code_version.cache_clear()
+    assert both.stages == ["segment", "translate", "chunk", "subtitles"] and both.transcription == ""
+
 
 def test_the_catalog_s_vocabulary_is_part_of_the_transcription_key(tmp_path):
     settings = Settings(cache_dir=str(tmp_path))
@@ -160,3 +171,26 @@ def test_the_catalog_s_vocabulary_is_part_of_the_transcription_key(tmp_path):
     before, after = stages.keys(settings, facts_for(plain, settings)), stages.keys(settings, facts_for(named, settings))
     assert stages.stale(before, after) == ["transcribe", "segment", "translate", "chunk", "subtitles"]
     assert facts_for(named, settings).prompt == "RÉSAL. René-André Brisebois."
+
+
+def test_a_full_disk_anywhere_stops_the_run_and_keeps_the_media(tmp_path, sample_mp3):
+    """Not only the index: a result, a download or the WAV that cannot be written for want of space."""
+    import errno
+
+    from recording_index.pipeline import Prepared, Runner
+
+    recording = Recording(id="r", source=str(sample_mp3), media_path=str(sample_mp3), content_hash="a" * 64)
+    facts = stages.Facts("a" * 64, "m", "", "none", "none", False)
+    prepared = Prepared(recording, facts, {}, ("transcribe", "segment", "translate", "chunk", "subtitles"))
+    wav = tmp_path / "cache" / "audio" / ("a" * 64 + ".wav")
+    wav.parent.mkdir(parents=True)
+    wav.write_bytes(b"RIFF")
+
+    def full(*args):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    settings = Settings(cache_dir=str(tmp_path / "cache"))
+    outcome = index_recording(recording, settings, tmp_path / "i.db",
+                              runner=Runner(prepare=lambda *a: prepared, normalise=full))
+    assert outcome.status == Status.FAILED and outcome.disk_full and "No space left" in outcome.error
+    assert wav.exists()  # a full disk says nothing about the media: it is not forgotten

@@ -57,9 +57,12 @@ def test_a_bad_vocabulary_is_one_line_naming_the_file_line_and_field(tmp_path, b
 
 
 def test_the_prompt_written_out_over_silence_is_told_from_speech():
-    prompt = "RÉSAL, prévention de la criminalité. René-André Brisebois."
-    assert echoes_prompt(" prévention de la criminalité.", prompt)
-    assert echoes_prompt("René-André Brisebois", prompt)
-    assert not echoes_prompt("La prévention de la criminalité locale.", prompt)  # said, with more
-    assert not echoes_prompt("RÉSAL.", prompt)  # too short to tell
+    prompt = ("CIPC, RÉSAL, prévention de la criminalité, coordination. René-André Brisebois. "
+              "Coordination – A Success Factor in Crime Prevention Initiatives.")
+    assert echoes_prompt("CIPC, RÉSAL, prévention de la criminalité, coordination. René-André Brisebois.", prompt)
+    assert echoes_prompt(prompt, prompt)
+    # A speaker saying a term, a name or a few words of the prompt is speech, kept.
+    for said in ("de la criminalité", "René-André Brisebois.", "Coordination, a success",
+                 "La prévention de la criminalité, coordination et René-André Brisebois aujourd'hui."):
+        assert not echoes_prompt(said, prompt), said
     assert not echoes_prompt("n'importe quoi", "")

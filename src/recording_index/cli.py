@@ -103,8 +103,8 @@ def run(ctx, paths, catalog, db, engine, model, language, translator, retranslat
             try:
                 lines = pipeline.plan(rec, settings, db, retranslate)
             except RecordingIndexError as exc:
-                lines = ["\t".join([rec.id, rec.title, redact_url(rec.source), f"would fail: {redact(str(exc))}"])]
-            planned += [dict(zip(("id", "title", "source", "plan"), line.split("\t"))) for line in lines]
+                lines = [(rec.id, rec.title, redact_url(rec.source), f"would fail: {redact(str(exc))}")]
+            planned += [dict(zip(("id", "title", "source", "plan"), line)) for line in lines]
         if as_json:
             echo_json(planned)
         else:

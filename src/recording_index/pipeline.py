@@ -31,12 +31,11 @@ from recording_index.ingest.sources import (Resolved, fetch_options, is_remote, 
 from recording_index.links import is_video_site
 from recording_index.models import Chunk, Recording, Transcript
 from recording_index.outcomes import Outcome, Status
-from recording_index.publish.files import FORMATS, render, write_atomically
-from recording_index.publish.subtitles import cues_for
-from recording_index.safety import inside, redact_url
+from recording_index.publish.files import publish, subtitle_files
+from recording_index.safety import redact_url
 from recording_index.speech.segmenting import sentence_segments
 from recording_index.speech.transcribe import model_id_for, shares_encoder, transcribe_file
-from recording_index.speech.vocabulary import prompt_for, prompt_parts
+from recording_index.speech.vocabulary import prompt_for
 
 @dataclass
 class Prepared:
@@ -106,18 +105,20 @@ def distinct(sources: list[Recording], resolved: list[Resolved | Exception]) -> 
     return recordings, failed
 
 
-def plan(recording: Recording, settings: Settings, db: str | Path, retranslate: bool = False) -> list[str]:
-    """What a run would do with one source, without downloading media or writing anything.
+def plan(recording: Recording, settings: Settings, db: str | Path,
+         retranslate: bool = False) -> list[tuple[str, str, str, str]]:
+    """What a run would do with one source, without downloading media or writing anything: for each
+    recording, its id, title, source and plan ("would index (34 s)", "would fail: …").
 
     Pages are read (to list what they link); remote media is not fetched.
     """
     lines = []
     resolved = resolve(recording, settings) if is_remote(recording.source) else Resolved([recording])
     for refused in resolved.refused:
-        lines.append(f"{recording.id}\t{recording.title}\t{refused.source}\twould fail: {refused.cause}")
+        lines.append((recording.id, recording.title, refused.source, f"would fail: {refused.cause}"))
     for rec in resolved.recordings:
         if is_remote(rec.source):
-            lines.append(f"{rec.id}\t{rec.title}\t{redact_url(rec.source)}\twould fetch, then index")
+            lines.append((rec.id, rec.title, redact_url(rec.source), "would fetch, then index"))
             continue
         prepared = prepare(rec, settings, db, retranslate, dry_run=True)
         if prepared.up_to_date:
@@ -126,7 +127,7 @@ def plan(recording: Recording, settings: Settings, db: str | Path, retranslate: 
             state = f"would index ({prepared.recording.duration:.0f} s)"
         else:
             state = "would redo " + " → ".join(prepared.redo) + f" ({prepared.facts.translator})"
-        lines.append(f"{rec.id}\t{rec.title}\t{rec.source}\t{state}")
+        lines.append((rec.id, rec.title, rec.source, state))
     return lines
 
 
@@ -163,11 +164,11 @@ def prepare(recording: Recording, settings: Settings, db: str | Path, retranslat
         with Index(db, readonly=dry_run) as index:
             stored = index.stage_keys(recording)
     redo = stages.stale(stored, keys)
-    if retranslate and "transcribe" not in redo:
-        redo = stages.from_stage("translate")
-    english = facts.translator != "none"
-    if "subtitles" not in redo and not all(path.exists() for path, _, _ in subtitle_files(db, recording, settings,
-                                                                                         english)):
+    if retranslate:  # the English and what follows it, on top of whatever else is stale
+        wanted = set(redo) | set(stages.from_stage("translate"))
+        redo = [stage.name for stage in stages.STAGES if stage.name in wanted]
+    if "subtitles" not in redo and not all(path.exists() for path, _, _ in subtitle_files(
+            settings.subtitles_path(db), recording.id, facts.translator != "none")):
         redo = [*redo, "subtitles"]  # deleted since: written again
     return Prepared(recording, facts, keys, tuple(redo), stages.cache_keys(settings, facts))
 
@@ -201,8 +202,7 @@ def segment(prepared: Prepared, transcript: Transcript) -> Transcript:
 
 
 def translate(transcript: Transcript, prepared: Prepared, settings: Settings, wav: Path | None) -> Transcript:
-    vocabulary, speakers, _event = prompt_parts(prepared.recording)
-    return translate_transcript(transcript, prepared.facts.translator, settings, wav, vocabulary + speakers)
+    return translate_transcript(transcript, prepared.facts.translator, settings, wav, prepared.recording)
 
 
 def chunk(prepared: Prepared, transcript: Transcript, settings: Settings) -> list[Chunk]:
@@ -262,27 +262,9 @@ def deciding_settings(settings: Settings, facts: stages.Facts) -> dict:
     return {**{name: getattr(settings, name) for name in sorted(read)}, **dataclasses.asdict(facts)}
 
 
-def subtitle_files(db: str | Path, recording: Recording, settings: Settings,
-                   english: bool = True) -> list[tuple[Path, str, str]]:
-    """Each subtitle file of a recording, with its language and format: French (and English) SRT and
-    WebVTT, and, with English, a bilingual WebVTT ("fr-en")."""
-    out = settings.subtitles_path(db)
-    files = [(lang, fmt) for lang in (("fr", "en") if english else ("fr",)) for fmt in FORMATS]
-    files += [("fr-en", "vtt")] if english else []
-    return [(inside(out, f"{recording.id}.{lang}.{fmt}"), lang, fmt) for lang, fmt in files]
-
-
 def publish_subtitles(db: str | Path, recording: Recording, transcript: Transcript, settings: Settings) -> list[Path]:
-    """Write a recording's subtitle files (`subtitle_files`), each atomically."""
-    written = []
-    for path, lang, fmt in subtitle_files(db, recording, settings, any(s.text_en for s in transcript.segments)):
-        if lang == "fr-en":
-            cues, _report = cues_for(transcript.segments, "fr", bilingual=True)
-            written.append(write_atomically(path, render(cues, fmt)))
-        else:
-            cues, _report = cues_for(transcript.segments, lang)
-            written.append(write_atomically(path, render(cues, fmt, lang)))
-    return written
+    """Write a recording's subtitle files beside the index (publish/files.py)."""
+    return publish(settings.subtitles_path(db), recording.id, transcript)
 
 
 def store_failure(db: str | Path, recording: Recording, error: str) -> Outcome:
@@ -385,9 +367,9 @@ def index_recording(recording: Recording, settings: Settings, db: str | Path, re
                 outcome.warning, outcome.worker = stored.warning, transcript.worker
                 outcome.segments, outcome.chunks = len(transcript.segments), len(chunks)
     except Exception as exc:  # one recording's failure is its outcome, never the end of the run
-        outcome.error = describe_error(exc)
-        if isinstance(exc, BadInputError) and prepared is not None:  # it will never work: its cache goes
-            forget_media(prepared.recording, settings)
+        outcome.error, outcome.disk_full = describe_error(exc), is_disk_full(exc)
+        if isinstance(exc, BadInputError) and prepared is not None and not outcome.disk_full:
+            forget_media(prepared.recording, settings)  # it will never work: what it left in the cache goes
     if outcome.status == Status.FAILED and not outcome.disk_full:
         noted = store_failure(db, recording, outcome.error)
         outcome.error, outcome.disk_full = (noted.error, True) if noted.disk_full else (outcome.error, False)

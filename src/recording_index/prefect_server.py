@@ -30,12 +30,14 @@ from recording_index.errors import RecordingIndexError
 STARTUP_SECONDS = 120  # Prefect's own default is 20 s: a loaded machine (a run beside a test suite) needs more
 
 
-def _stop_with_parent() -> None:
-    """In the server's process, before exec: have Linux send it SIGTERM when its parent dies."""
+def _stop_with_parent():
+    """What the server's process calls before exec to have Linux send it SIGTERM when its parent dies;
+    looked up here, in the parent: between fork and exec only that one call is safe."""
     import ctypes
 
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
     PR_SET_PDEATHSIG = 1
-    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    return lambda: prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def _free_port() -> int:
@@ -60,7 +62,7 @@ def prefect_api(startup_seconds: float = STARTUP_SECONDS) -> Iterator[str]:
         [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port),
          "--no-ui", "--no-services", "--log-level", "WARNING"],
         stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        preexec_fn=_stop_with_parent if sys.platform == "linux" else None,
+        preexec_fn=_stop_with_parent() if sys.platform == "linux" else None,
         env={**os.environ, "PREFECT_SERVER_ANALYTICS_ENABLED": "false"})
     atexit.register(_stop, server, log)
     _wait_until_healthy(url, server, startup_seconds, log)

@@ -57,7 +57,9 @@ class Stage:
     libraries: tuple[str, dict[str, tuple[str, ...]]] | None = None
 
 
-WHISPER_LIBRARIES = {"faster-whisper": ("faster-whisper", "ctranslate2"), "openai-whisper": ("openai-whisper", "torch")}
+# faster-whisper's VAD runs on onnxruntime, and its tokenizer is Hugging Face's.
+WHISPER_LIBRARIES = {"faster-whisper": ("faster-whisper", "ctranslate2", "onnxruntime", "tokenizers"),
+                     "openai-whisper": ("openai-whisper", "torch")}
 
 STAGES: tuple[Stage, ...] = (
     Stage("transcribe", after=None,
@@ -66,7 +68,8 @@ STAGES: tuple[Stage, ...] = (
           modules=(f"{PACKAGE}.speech.transcribe",), passes_on=("english_with_french",),
           libraries=("engine", WHISPER_LIBRARIES)),
     # Sentences from the words: redone alone (from the stored words) when its rules change.
-    Stage("segment", after="transcribe", reads=(), facts=(), modules=(f"{PACKAGE}.speech.segmenting",)),
+    Stage("segment", after="transcribe", reads=(), facts=(), modules=(f"{PACKAGE}.speech.segmenting",),
+          passes_on=("english_with_french",)),
     # Whisper's speech translation runs the transcription's engine: its inputs are the transcription's.
     Stage("translate", after="segment", reads=(), facts=("translator", "translation_model"),
           modules=(f"{PACKAGE}.english.translate",),

@@ -18,9 +18,10 @@ from recording_index.english.sentences import (assign_by_time, assign_english, k
                                                sentences_from_segments)
 from recording_index.errors import RecordingIndexError, TranslationUnavailable
 from recording_index.ingest.audio import open_audio
-from recording_index.models import Segment, Transcript
+from recording_index.models import Recording, Segment, Transcript
 from recording_index.speech.repetition import guard_repetitions
 from recording_index.speech.transcribe import load_engine, windowed_segments
+from recording_index.speech.vocabulary import prompt_parts
 from recording_index.utils import progress_bar
 
 TRANSLATORS = ("argos", "whisper", "none")
@@ -236,18 +237,19 @@ def translation_model_id(chosen: str, whisper_model_id: str, source_language: st
 
 
 def translate_transcript(transcript: Transcript, translator: str, settings: Settings,
-                         wav: Path | None = None, terms: Sequence[str] = ()) -> Transcript:
+                         wav: Path | None = None, recording: Recording | None = None) -> Transcript:
     """The transcript with every segment's English filled by `translator` ("argos", "whisper" or "none").
 
     A new transcript: the one given is left as it was (it may be a stored result of another task).
     Whisper's English comes from the transcript's `english_speech` when it was decoded with the
-    French, else from a translation pass over `wav`. Argos keeps `terms` (the catalog's vocabulary
-    and speakers) as they are written."""
+    French, else from a translation pass over `wav`. Argos keeps the names of the `recording`'s
+    catalog vocabulary and speakers as they are written."""
     segments = [dataclasses.replace(s, words=list(s.words)) for s in transcript.segments]
     language = settings.whisper_language
     if translator == "argos":
         model = argos_translator(settings, language or "fr")
-        translate_text(segments, model, settings.progress, terms)
+        vocabulary, speakers, _event = prompt_parts(recording) if recording else ([], [], [])
+        translate_text(segments, model, settings.progress, vocabulary + speakers)
         model_id = model.model_id
     elif translator == "whisper":
         engine = load_engine(settings)

@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Sequence
 
 from recording_index.errors import BadInputError, RecordingIndexError
-from recording_index.models import Cue
-from recording_index.safety import open_regular, replacing
-from recording_index.publish.subtitles import SubtitleRules, reading_chars
+from recording_index.models import Cue, Transcript
+from recording_index.safety import inside, open_regular, replacing
+from recording_index.publish.subtitles import SubtitleRules, cues_for, reading_chars
 
 FORMATS = ("srt", "vtt")
 MAX_SUBTITLE_BYTES = 64 * 1024**2
@@ -151,6 +151,30 @@ def write_atomically(path: Path, text: str) -> Path:
     with replacing(path) as partial:
         partial.write_text(text, encoding="utf-8")
     return path
+
+
+def subtitle_files(folder: Path, recording_id: str, english: bool = True) -> list[tuple[Path, str, str]]:
+    """Each subtitle file of a recording in `folder`, with its language and format: French (and,
+    when English is made, English) SRT and WebVTT, and a bilingual WebVTT ("fr-en")."""
+    files = [(lang, fmt) for lang in (("fr", "en") if english else ("fr",)) for fmt in FORMATS]
+    files += [("fr-en", "vtt")] if english else []
+    return [(inside(folder, f"{recording_id}.{lang}.{fmt}"), lang, fmt) for lang, fmt in files]
+
+
+def publish(folder: Path, recording_id: str, transcript: Transcript) -> list[Path]:
+    """Write a recording's subtitle files (`subtitle_files`), each atomically. English files come with
+    a translator, even when its English is empty (then they hold no cue), so that the set of files
+    depends on the translator alone."""
+    written = []
+    english = transcript.translator not in ("", "none") or any(s.text_en for s in transcript.segments)
+    for path, lang, fmt in subtitle_files(folder, recording_id, english):
+        if lang == "fr-en":
+            cues, _report = cues_for(transcript.segments, "fr", bilingual=True)
+            written.append(write_atomically(path, render(cues, fmt)))
+        else:
+            cues, _report = cues_for(transcript.segments, lang)
+            written.append(write_atomically(path, render(cues, fmt, lang)))
+    return written
 
 
 def check_file(path: str | Path, rules: SubtitleRules | None = None, bilingual: bool = False) -> list[Violation]:

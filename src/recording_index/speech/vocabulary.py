@@ -45,10 +45,11 @@ def prompt_for(recording: Recording) -> str:
 
 
 def echoes_prompt(text: str, prompt: str) -> bool:
-    """Whether `text` is the prompt written out rather than speech: three words or more, all of them
-    in the same order in the prompt."""
+    """Whether `text` is the prompt written out rather than speech: whole words of the prompt in its
+    order, at least half of the prompt and at least four words. A speaker saying a term or a name of
+    the prompt is speech; reciting half the prompt word for word is Whisper's failure."""
     words = [w.casefold() for w in _WORD.findall(text)]
-    if len(words) < 3 or not prompt:
+    prompted = [w.casefold() for w in _WORD.findall(prompt)]
+    if not prompted or len(words) < max(4, len(prompted) / 2):
         return False
-    said = " ".join(words)
-    return said in " ".join(w.casefold() for w in _WORD.findall(prompt))
+    return any(prompted[i:i + len(words)] == words for i in range(len(prompted) - len(words) + 1))
