@@ -17,6 +17,21 @@ from recording_index.index.database import SEARCH_TABLES
 _LINK = "r.source || '#t=' || printf('%.1f', {start})"
 
 
+def _said(side: str, language: str) -> dict:
+    """The canned query "what was said about…" on one language side of the full-text search."""
+    fts, column, _ = SEARCH_TABLES[side]
+    other = "text_en" if side == "fr" else "text_fr"
+    return {
+        "title": f"What was said about… ({language.title()})",
+        "description": f"Passages (about 30 s) whose {language.title()} says these words in this order, best "
+                       "first, with a link to the moment" + (" (English with stemming)." if side == "en" else "."),
+        "sql": f"""SELECT r.title, c.start AS seconds, c.{column} AS passage, c.{other} AS translation,
+  {_LINK.format(start="c.start")} AS link
+FROM {fts} JOIN chunks c ON c.id = {fts}.rowid JOIN recordings r ON r.id = c.recording_id
+WHERE {fts} MATCH '{column} : "' || replace(:words, '"', '""') || '"' ORDER BY rank LIMIT 50""",
+    }
+
+
 def datasette_metadata(db: str | Path) -> dict:
     """Datasette metadata for the index at `db`."""
     fts_fr, fts_en = SEARCH_TABLES["fr"][0], SEARCH_TABLES["en"][0]
@@ -52,22 +67,10 @@ def datasette_metadata(db: str | Path) -> dict:
         fts_fr: {"hidden": True}, fts_en: {"hidden": True},
     }
     queries = {
-        "said_in_french": {
-            "title": "What was said about… (French)",
-            "description": "Passages (about 30 s) that say these words in this order, best first, with a link to the moment.",
-            "sql": f"""SELECT r.title, c.start AS seconds, c.text_fr AS passage, c.text_en AS english,
-  {_LINK.format(start="c.start")} AS link
-FROM {fts_fr} JOIN chunks c ON c.id = {fts_fr}.rowid JOIN recordings r ON r.id = c.recording_id
-WHERE {fts_fr} MATCH 'text_fr : "' || replace(:words, '"', '""') || '"' ORDER BY rank LIMIT 50""",
-        },
-        "said_in_english": {
-            "title": "What was said about… (English)",
-            "description": "Passages whose English says these words in this order (with stemming), best first.",
-            "sql": f"""SELECT r.title, c.start AS seconds, c.text_en AS english, c.text_fr AS passage,
-  {_LINK.format(start="c.start")} AS link
-FROM {fts_en} JOIN chunks c ON c.id = {fts_en}.rowid JOIN recordings r ON r.id = c.recording_id
-WHERE {fts_en} MATCH 'text_en : "' || replace(:words, '"', '""') || '"' ORDER BY rank LIMIT 50""",
-        },
+        f"said_in_{language}": _said(side, language)
+        for side, language in (("fr", "french"), ("en", "english"))
+    }
+    queries |= {
         "transcript": {
             "title": "A recording's transcript",
             "description": "Its sentences in order, French and English, each with a link to its moment.",
