@@ -167,3 +167,23 @@ def test_bilingual_vtt_marks_the_english_lines_for_players_and_the_checker():
     # 8 French characters and 54 English ones in 3 s: the English decides (18 cps), not the sum.
     assert [v.message for v in check([parsed], bilingual=True)] == ["reading speed 18.0 cps > 17"]
     assert [v.message for v in check([parsed])] == ["reading speed 18.0 cps > 17"]  # told by the marks
+
+
+@pytest.mark.parametrize("garbage", ["hello\nworld\n", "1\nnot a time\ntext\n", "WEBVTT\n\nnonsense --> here\nx\n", ""])
+def test_check_refuses_a_file_that_is_no_subtitles(tmp_path, garbage):
+    from recording_index.errors import RecordingIndexError
+    from recording_index.publish.files import check_file
+
+    path = tmp_path / "garbage.srt"
+    path.write_text(garbage)
+    with pytest.raises(RecordingIndexError) as raised:
+        check_file(path)
+    assert str(raised.value).startswith(str(path)) and "\n" not in str(raised.value)
+
+
+def test_check_reports_cues_out_of_order(tmp_path):
+    from recording_index.publish.files import check_file
+
+    path = tmp_path / "order.srt"
+    path.write_text("1\n00:00:05,000 --> 00:00:07,000\nSecond\n\n2\n00:00:01,000 --> 00:00:03,000\nFirst\n")
+    assert [v.rule for v in check_file(path) if v.rule == "order"] == ["order"]

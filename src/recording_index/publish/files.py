@@ -55,35 +55,35 @@ def render(cues: Sequence[Cue], fmt: str, language: str | None = None) -> str:
     raise RecordingIndexError(f"unknown subtitle format {fmt!r}: use srt or vtt")
 
 
-_TIMING = re.compile(r"(?:(\d+):)?(\d{2}):(\d{2})[,.](\d{3})\s+-->\s+(?:(\d+):)?(\d{2}):(\d{2})[,.](\d{3})")
-
-
-def _seconds(h: str | None, m: str, s: str, ms: str) -> float:
-    return int(h or 0) * 3600 + int(m) * 60 + int(s) + int(ms) / 1000
-
-
 def parse(text: str, name: str = "subtitles") -> list[Cue]:
-    """Read SRT or WebVTT cues (the format is told by the WEBVTT header)."""
+    """Read SRT (with `srt`) or WebVTT (with `webvtt-py`, told by its WEBVTT header) cues; a file that
+    is neither, or holds no cue, is an error naming it."""
+    import srt
+    import webvtt
+
     text = text.lstrip("\ufeff").replace("\r\n", "\n")
-    vtt = text.startswith("WEBVTT")
     cues = []
-    for block in re.split(r"\n\s*\n", text.strip()):
-        lines = block.split("\n")
-        at = next((i for i, line in enumerate(lines) if "-->" in line), None)
-        if at is None:
-            continue  # the WEBVTT header, NOTE and STYLE blocks
-        match = _TIMING.search(lines[at])
-        if not match:
-            raise RecordingIndexError(f"{name}: bad timing line {lines[at]!r}")
-        g = match.groups()
-        body = lines[at + 1:]
-        main_lines = None
-        if vtt:
-            marked = [i for i, b in enumerate(body) if b.startswith("<lang en>")]
-            main_lines = marked[0] if marked else None
-            body = [re.sub(r"<[^>]+>", "", b).replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
-                    for b in body]
-        cues.append(Cue(len(cues) + 1, _seconds(*g[:4]), _seconds(*g[4:]), body, main_lines))
+    if text.startswith("WEBVTT"):
+        try:
+            captions = list(webvtt.from_string(text))
+        except (webvtt.errors.MalformedFileError, webvtt.errors.MalformedCaptionError, ValueError) as exc:
+            raise RecordingIndexError(f"{name}: not a valid WebVTT file ({exc})") from None
+        for caption in captions:
+            marked = [i for i, line in enumerate(caption.lines) if line.startswith("<lang en>")]
+            lines = [re.sub(r"<[^>]+>", "", line).replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+                     for line in caption.lines]
+            cues.append(Cue(len(cues) + 1, caption.start_time.in_milliseconds() / 1000,
+                            caption.end_time.in_milliseconds() / 1000, lines,
+                            marked[0] if marked else None))
+    else:
+        try:
+            subtitles = list(srt.parse(text))
+        except (srt.SRTParseError, ValueError) as exc:
+            raise RecordingIndexError(f"{name}: neither SRT nor WebVTT ({str(exc).splitlines()[0][:120]})") from None
+        cues = [Cue(i + 1, s.start.total_seconds(), s.end.total_seconds(), s.content.split("\n"))
+                for i, s in enumerate(subtitles)]
+    if not cues:
+        raise RecordingIndexError(f"{name}: no cues: not a subtitle file")
     return cues
 
 
@@ -137,7 +137,9 @@ def check(cues: Sequence[Cue], rules: SubtitleRules | None = None, bilingual: bo
             chars = reading_chars(cue.lines)
         if chars / duration > rules.max_cps + 0.05:
             add("speed", f"reading speed {chars / duration:.1f} cps > {rules.max_cps:g}", unavoidable=no_room)
-        if following is not None:
+        if following is not None and following.start < cue.start:
+            add("order", f"cue {following.index} starts before it, at {timestamp(following.start, '.')}")
+        elif following is not None:
             gap = following.start - cue.end
             if gap < 0:
                 add("overlap", f"overlaps cue {following.index} by {-gap:.3f} s")
