@@ -144,3 +144,36 @@ def test_markup_in_transcripts_and_titles_is_shown_as_text(server, browser):
     assert '<img src=x onerror=' in browser.find_element(By.ID, "transcript").text
     assert not browser.find_elements(By.CSS_SELECTOR, "#transcript img")
     browser.save_screenshot(str(ARTIFACTS / "escaped.png"))
+
+
+def test_the_home_page_lists_the_archive_and_audio_shows_its_captions(server, browser):
+    from selenium.webdriver.common.by import By
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    browser.get(server + "/")
+    listed = {a.text: a.get_attribute("href") for a in browser.find_elements(By.CSS_SELECTOR, "#archive a")}
+    assert listed and all("/recordings/" in href for href in listed.values())
+    assert "recording" in browser.find_element(By.CSS_SELECTOR, "#archive h2").text
+    browser.save_screenshot(str(ARTIFACTS / "home.png"))
+    browser.get(next(href for title, href in listed.items() if "Joanis" in title))
+    wait_for(browser, "const p = document.getElementById('player'); return p && p.readyState >= 1")
+    # Browsers draw no captions for <audio>: the page shows the current cue of each language under it.
+    browser.execute_script("document.getElementById('player').currentTime = 10")
+    french = wait_for(browser, "return document.getElementById('caption-fr').textContent.trim() || null")
+    english = wait_for(browser, "return document.getElementById('caption-en').textContent.trim() || null")
+    assert french != english and len(french) > 5 and len(english) > 5
+    browser.save_screenshot(str(ARTIFACTS / "captions.png"))
+    browser.find_element(By.ID, "show-captions").click()
+    assert not browser.find_element(By.ID, "caption-fr").is_displayed()
+    # A phone: one column, the player still in view after scrolling the transcript.
+    browser.set_window_size(390, 844)
+    try:
+        browser.execute_script("window.scrollTo(0, document.body.scrollHeight)")
+        top = browser.execute_script("return document.getElementById('player').getBoundingClientRect().top")
+        assert 0 <= top < 100
+        widths = browser.execute_script("return Array.from(document.querySelectorAll('#transcript td[lang]'))"
+                                        ".map((td) => td.getBoundingClientRect().width)")
+        assert widths and min(widths) > 300  # each language the phone's width, not a third of it
+        browser.save_screenshot(str(ARTIFACTS / "recording-phone.png"))
+    finally:
+        browser.set_window_size(1100, 900)

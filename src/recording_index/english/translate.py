@@ -242,7 +242,7 @@ def translate_transcript(transcript: Transcript, translator: str, settings: Sett
 
     A new transcript: the one given is left as it was (it may be a stored result of another task).
     Whisper's English comes from the transcript's `english_speech` when it was decoded with the
-    French, else from a translation pass over `wav`. Argos keeps the names of the `recording`'s
+    French, else from a translation pass over `wav`. The English keeps the names of the `recording`'s
     catalog vocabulary and speakers as they are written."""
     segments = [dataclasses.replace(s, words=list(s.words)) for s in transcript.segments]
     language = settings.whisper_language
@@ -256,6 +256,10 @@ def translate_transcript(transcript: Transcript, translator: str, settings: Sett
         english = transcript.english_speech
         translate_speech(segments, open_audio(wav) if english is None else None, engine, language, english)
         model_id = engine.model_id
+        vocabulary, speakers, _event = prompt_parts(recording) if recording else ([], [], [])
+        for segment in segments:  # Whisper's English misspells names as its French did without a prompt
+            if segment.text_en:
+                segment.text_en = keep_terms(segment.text, segment.text_en, vocabulary + speakers)
     else:
         for segment in segments:
             segment.text_en = segment.translation_engine = segment.translation_model = None

@@ -71,9 +71,14 @@ def create_app(db_path: str | Path) -> Starlette:
                     message = "No match. Try fewer words, or the other language."
             except RecordingIndexError as exc:
                 message = str(exc)
+        archive = []
+        if not q.strip():  # the home page lists the archive, browsable without typing
+            with open_index() as index:
+                archive = [r for r in index.list_recordings() if r["status"] == "indexed"]
+            archive.sort(key=lambda r: (r["event"] or "", r["date"] or "", r["title"] or r["id"]))
         return templates.TemplateResponse(request, "search.html", {
             "q": q, "lang": lang, "filters": filters, "hits": hits, "message": message, "page": page,
-            "more": more})
+            "more": more, "archive": archive})
 
     def _recording(request: Request):
         """The recording of the request's id, or None; never its words (media requests come often)."""
