@@ -132,7 +132,21 @@ def test_h_is_help():
 def test_an_unknown_task_runner_is_one_line_before_anything_runs(tmp_path, sample_mp3):
     result = CliRunner().invoke(main, ["run", str(sample_mp3), "--db", str(tmp_path / "i.db"), "--task-runner", "dsk"])
     assert result.exit_code == 2
-    assert "error: task_runner = 'dsk': use 'threads', 'dask', or a Dask scheduler address" in result.output
+    assert "error: --task-runner: task_runner = 'dsk': use 'threads', 'dask', or a Dask scheduler address" in result.output
+    assert not (tmp_path / "i.db").exists()
+
+
+@pytest.mark.parametrize("variable, value, message", [
+    ("RECORDING_INDEX_ENGINE", "foo", "RECORDING_INDEX_ENGINE: setting 'engine' must be one of faster-whisper, "),
+    ("RECORDING_INDEX_LANGUAGE", "french", "RECORDING_INDEX_LANGUAGE: setting 'language' must be a language code"),
+    ("RECORDING_INDEX_BEAM_SIZE", "five", "RECORDING_INDEX_BEAM_SIZE: setting 'beam_size' must be a whole number"),
+    ("RECORDING_INDEX_TRANSLATOR", "deepl", "RECORDING_INDEX_TRANSLATOR: setting 'translator' must be one of"),
+])
+def test_a_bad_setting_is_refused_up_front_naming_its_real_source(tmp_path, sample_mp3, monkeypatch, variable,
+                                                                   value, message):
+    monkeypatch.setenv(variable, value)
+    result = CliRunner().invoke(main, ["run", str(sample_mp3), "--db", str(tmp_path / "i.db"), "--dry-run"])
+    assert result.exit_code == 2 and message in result.output and len(result.output.splitlines()) == 1
     assert not (tmp_path / "i.db").exists()
 
 

@@ -24,7 +24,7 @@ def test_bad_settings_are_named(tmp_path):
     path.write_text('model = "base"\nmodle = "small"\n')
     with pytest.raises(ConfigError, match=r"settings.toml:2: unknown setting 'modle'"):
         load_settings(path, env={})
-    with pytest.raises(ConfigError, match="vad.*must be a bool"):
+    with pytest.raises(ConfigError, match="vad.*must be true or false"):
         load_settings(None, env={"RECORDING_INDEX_VAD": "maybe"})
     with pytest.raises(ConfigError, match="not found"):
         load_settings(tmp_path / "absent.toml", env={})

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from recording_index.config import Settings, check_task_runner, load_settings
+from recording_index.config import Settings, check_settings, check_task_runner, load_settings
 from recording_index.errors import RecordingIndexError
 from recording_index.index.database import Index
 from recording_index.safety import json_text, printable, printable_lines, redact, redact_url
@@ -95,6 +95,7 @@ def run(ctx, paths, catalog, db, engine, model, language, translator, retranslat
     overrides = {"engine": engine, "model": model, "language": language, "translator": translator,
                  "task_runner": task_runner}
     settings = _settings(ctx).replace(**overrides)
+    check_settings(settings, {name: f"--{name.replace('_', '-')}" for name, value in overrides.items() if value})
     db = _db(ctx, db)
     recordings = pipeline.collect(list(paths), catalog)  # validates the catalog before anything runs
     if dry_run:

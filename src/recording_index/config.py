@@ -100,7 +100,36 @@ def load_settings(path: str | Path | None = None, env: dict[str, str] | None = N
         if key in BOUNDS and not (isinstance(value, (int, float)) and BOUNDS[key][0] <= value <= BOUNDS[key][1]):
             low, high = BOUNDS[key]
             raise ConfigError(f"{origins[key]}: setting {key!r} must be from {low:g} to {high:g}, got {value!r}")
-    return Settings(**coerced)
+    settings = Settings(**coerced)
+    check_settings(settings, origins)
+    return settings
+
+
+def check_settings(settings: Settings, origins: dict[str, str] | None = None) -> None:
+    """Refuse a setting with a value no stage can use, naming where it came from (`origins`: the
+    file and line, the environment variable, or the command-line option)."""
+    origins = origins or {}
+    for key, allowed in CHOICES.items():
+        if (value := getattr(settings, key)) not in allowed:
+            raise ConfigError(f"{origins.get(key, 'settings')}: setting {key!r} must be one of {', '.join(allowed)}, "
+                              f"got {value!r}")
+    if not LANGUAGE_CODE.fullmatch(settings.language):
+        raise ConfigError(f"{origins.get('language', 'settings')}: setting 'language' must be a language code such "
+                          f"as 'fr' or 'en', or 'auto', got {settings.language!r}")
+    try:
+        check_task_runner(settings)
+    except ConfigError as exc:
+        raise ConfigError(f"{origins.get('task_runner', 'settings')}: {exc}") from None
+
+
+# The settings with a few allowed values, checked up front (not when the first recording needs them).
+CHOICES: dict[str, tuple[str, ...]] = {
+    "engine": ("faster-whisper", "openai-whisper"), "translator": ("argos", "whisper", "none"),
+    "compute_type": ("int8", "int8_float32", "int8_float16", "int16", "float16", "float32", "bfloat16", "default",
+                     "auto"),
+}
+# Whisper's language codes are two letters (three for a few: haw, yue); "auto" lets it detect.
+LANGUAGE_CODE = re.compile(r"auto|[a-z]{2,3}|")
 
 
 # The numeric settings' allowed ranges (NaN and infinity are outside every one): a bound set to
@@ -130,7 +159,8 @@ def _coerce(name: str, value: Any, type_name: Any, origin: str) -> Any:
             return int(number) if kind == "int" else number
         return str(value)
     except (TypeError, ValueError, OverflowError):
-        raise ConfigError(f"{origin}: setting {name!r} must be a {kind}, got {value!r}") from None
+        wanted = {"int": "a whole number", "float": "a number", "bool": "true or false"}.get(kind, f"a {kind}")
+        raise ConfigError(f"{origin}: setting {name!r} must be {wanted}, got {value!r}") from None
 
 
 MAX_CONFIG_BYTES = 1024**2
