@@ -96,45 +96,48 @@ def _stored_under(stage: str) -> CacheKeyFnPolicy:
     return CacheKeyFnPolicy(cache_key_fn=lambda context, parameters: parameters["prepared"].cache_keys[stage])
 
 
-@task(cache_policy=NO_CACHE, **FETCH_RETRIES)
+@task(cache_policy=NO_CACHE, task_run_name="resolve {recording.id}", **FETCH_RETRIES)
 def resolve(recording: Recording, settings: Settings):
     return pipeline.resolve(recording, settings)
 
 
-@task(cache_policy=NO_CACHE, **FETCH_RETRIES)
+@task(cache_policy=NO_CACHE, task_run_name="prepare {recording.id}", **FETCH_RETRIES)
 def prepare(recording: Recording, settings: Settings, db: str, retranslate: bool):
     return pipeline.prepare(recording, settings, db, retranslate)
 
 
+# Each task run is named after its recording ("transcribe ej-fra"), so Prefect's UI shows one
+# recording's work together.
+
 # Not cached by Prefect: the WAV is itself named by content hash and reused while it exists.
-@task(cache_policy=NO_CACHE)
+@task(cache_policy=NO_CACHE, task_run_name="normalise {prepared.recording.id}")
 def normalise(prepared, settings: Settings):
     return pipeline.normalise(prepared, settings)
 
 
-@task(cache_policy=_stored_under("transcribe"), persist_result=True)
+@task(cache_policy=_stored_under("transcribe"), persist_result=True, task_run_name="transcribe {prepared.recording.id}")
 def transcribe(prepared, wav, settings: Settings):
     return pipeline.transcribe(prepared, wav, settings)
 
 
-@task(cache_policy=_stored_under("segment"), persist_result=True)
+@task(cache_policy=_stored_under("segment"), persist_result=True, task_run_name="segment {prepared.recording.id}")
 def segment(prepared, transcript):
     return pipeline.segment(prepared, transcript)
 
 
-@task(cache_policy=_stored_under("translate"), persist_result=True)
+@task(cache_policy=_stored_under("translate"), persist_result=True, task_run_name="translate {prepared.recording.id}")
 def translate(transcript, prepared, settings: Settings, wav):
     return pipeline.translate(transcript, prepared, settings, wav)
 
 
-@task(cache_policy=_stored_under("chunk"), persist_result=True)
+@task(cache_policy=_stored_under("chunk"), persist_result=True, task_run_name="chunk {prepared.recording.id}")
 def chunk(prepared, transcript, settings: Settings):
     return pipeline.chunk(prepared, transcript, settings)
 
 
 # The writer: never cached (the index itself records what is done) and called in the flow's own
 # process, so the database has one writer however the other stages are spread.
-@task(cache_policy=NO_CACHE)
+@task(cache_policy=NO_CACHE, task_run_name="store {prepared.recording.id}")
 def store(db: str, prepared, transcript, chunks, settings: Settings):
     return pipeline.store_and_publish(db, prepared, transcript, chunks, settings)
 

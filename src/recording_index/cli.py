@@ -66,8 +66,15 @@ class FriendlyGroup(click.Group):
 @click.pass_context
 def main(ctx: click.Context, config_file: str | None) -> None:
     """Index recordings of French talks into a searchable SQLite archive."""
-    # The library's warnings (a translator falling back, a model converted once) as plain lines.
-    logging.basicConfig(format="%(message)s", level=logging.WARNING)
+    # The library's warnings (a translator falling back, a model converted once) as plain lines on
+    # stderr; Prefect's own logging is left as Prefect sets it.
+    library = logging.getLogger("recording_index")
+    if not library.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        library.addHandler(handler)
+        library.setLevel(logging.WARNING)
+        library.propagate = False
     ctx.ensure_object(dict)
     ctx.obj["config_file"] = config_file
     ctx.obj["settings"] = load_settings(config_file)
