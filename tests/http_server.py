@@ -3,8 +3,11 @@ redirects, a connection dropped midway, 404, 500-then-success, slow and hanging 
 
 from __future__ import annotations
 
+import socket
+import subprocess
 import threading
 import time
+from typing import Callable
 from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -120,3 +123,29 @@ class LocalServer:
     def __exit__(self, *exc) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 now, for a server a test starts."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def answers(url: str) -> bool:
+    """Whether `url` answers 200 now."""
+    import httpx
+
+    try:
+        return httpx.get(url, timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def wait_until_answering(url: str, server: subprocess.Popen, seconds: float, log: Callable[[], str]) -> None:
+    """Wait for a server a test started to answer `url`; fail with the end of its `log()` when it
+    stops or takes longer than `seconds`."""
+    deadline = time.monotonic() + seconds
+    while not answers(url):
+        assert server.poll() is None and time.monotonic() < deadline, log()[-3000:]
+        time.sleep(0.3)

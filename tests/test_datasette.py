@@ -1,13 +1,10 @@
 """The index in Datasette, as its users open it: `datasette -i INDEX -m METADATA`, the metadata written
 by `recording-index datasette-metadata`. A real Datasette server on 127.0.0.1."""
 
-import json
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -15,6 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from recording_index.cli import main
+from http_server import free_port, wait_until_answering
 from recording_index.index.database import Index
 from test_index import TEXTS, chunks_of, make_recording, make_segments
 
@@ -33,22 +31,12 @@ def datasette(tmp_path_factory):
     written = CliRunner().invoke(main, ["datasette-metadata", "--db", str(db)])
     assert written.exit_code == 0, written.output
     (folder / "metadata.json").write_text(written.output)
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     server = subprocess.Popen([str(DATASETTE), "-i", str(db), "-m", str(folder / "metadata.json"), "-h", "127.0.0.1",
                                "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                               start_new_session=True)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if httpx.get(f"{url}/-/versions.json", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        assert server.poll() is None and time.monotonic() < deadline, server.stderr.read().decode()[-2000:]
-        time.sleep(0.3)
+    wait_until_answering(f"{url}/-/versions.json", server, 60, lambda: server.stderr.read().decode())
     yield url, db
     os.killpg(server.pid, signal.SIGTERM)
     server.wait(timeout=30)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -18,6 +17,7 @@ import httpx
 import pytest
 
 from conftest import fresh_cache
+from http_server import free_port, wait_until_answering
 
 ROOT = Path(__file__).resolve().parent.parent
 CLI = [sys.executable, "-m", "recording_index.cli"]
@@ -97,12 +97,6 @@ def test_a_local_dask_cluster_spreads_recordings_over_two_workers(two_talks, env
 
 # --- A real Prefect server, the project's prefect.yaml, a worker ---------------------------------------
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def prefect_server(tmp_path, cache_dir):
     port = free_port()
@@ -115,15 +109,7 @@ def prefect_server(tmp_path, cache_dir):
                               stdout=open(tmp_path / "server.log", "w"), stderr=subprocess.STDOUT,
                               start_new_session=True)
     try:
-        deadline = time.time() + 120
-        while True:
-            try:
-                if httpx.get(f"{api}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert server.poll() is None and time.time() < deadline, (tmp_path / "server.log").read_text()[-3000:]
-            time.sleep(0.5)
+        wait_until_answering(f"{api}/health", server, 120, (tmp_path / "server.log").read_text)
         yield api, env
     finally:
         os.killpg(server.pid, signal.SIGTERM)

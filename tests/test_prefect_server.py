@@ -7,9 +7,10 @@ import subprocess
 import sys
 import time
 
-import httpx
 import psutil
 import pytest
+
+from http_server import answers
 
 CHILD = """
 import os, sys, time, psutil
@@ -21,28 +22,21 @@ with prefect_api() as url:
 """
 
 
-def answers(url: str) -> bool:
-    try:
-        return httpx.get(f"{url}/health", timeout=2).status_code == 200
-    except httpx.HTTPError:
-        return False
-
-
 def test_the_run_s_server_has_a_session_of_its_own_and_dies_with_a_killed_run():
     env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
     run = subprocess.Popen([sys.executable, "-c", CHILD], stdout=subprocess.PIPE, text=True, env=env,
                            start_new_session=True)
     try:
         url, pid, group, session = run.stdout.readline().split()
-        assert url.startswith("http://127.0.0.1:") and answers(url)
+        assert url.startswith("http://127.0.0.1:") and answers(f"{url}/health")
         # Not in the run's process group: Ctrl-C in a terminal (or a kill of the group) is the run's alone.
         assert int(group) != os.getpgid(run.pid) and int(session) != os.getsid(run.pid)
         os.killpg(run.pid, signal.SIGKILL)
         run.wait(timeout=30)
         deadline = time.monotonic() + 30
-        while answers(url) and time.monotonic() < deadline:
+        while answers(f"{url}/health") and time.monotonic() < deadline:
             time.sleep(0.5)
-        assert not answers(url), "the server outlived the killed run"
+        assert not answers(f"{url}/health"), "the server outlived the killed run"
         deadline = time.monotonic() + 15
         while psutil.pid_exists(int(pid)) and psutil.Process(int(pid)).status() != psutil.STATUS_ZOMBIE:
             assert time.monotonic() < deadline, "the server process outlived the killed run"

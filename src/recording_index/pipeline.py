@@ -170,7 +170,7 @@ def prepare(recording: Recording, settings: Settings, db: str | Path, retranslat
     if "subtitles" not in redo and not all(path.exists() for path, _, _ in subtitle_files(
             settings.subtitles_path(db), recording.id, facts.translator != "none")):
         redo = [*redo, "subtitles"]  # deleted since: written again
-    return Prepared(recording, facts, keys, tuple(redo), stages.cache_keys(settings, facts))
+    return Prepared(recording, facts, keys, tuple(redo), stages.cache_keys(keys, facts))
 
 
 def forget_media(recording: Recording, settings: Settings) -> None:
@@ -371,8 +371,8 @@ def index_recording(recording: Recording, settings: Settings, db: str | Path, re
         if isinstance(exc, BadInputError) and prepared is not None and not outcome.disk_full:
             forget_media(prepared.recording, settings)  # it will never work: what it left in the cache goes
     if outcome.status == Status.FAILED and not outcome.disk_full:
-        noted = store_failure(db, recording, outcome.error)
-        outcome.error, outcome.disk_full = (noted.error, True) if noted.disk_full else (outcome.error, False)
+        if (noted := store_failure(db, recording, outcome.error)).disk_full:
+            outcome.error, outcome.disk_full = noted.error, True
     outcome.seconds = time.perf_counter() - started
     return outcome
 

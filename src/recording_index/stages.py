@@ -110,10 +110,10 @@ def keys(settings: Settings, facts: Facts) -> dict[str, str]:
     return out
 
 
-def cache_keys(settings: Settings, facts: Facts) -> dict[str, str]:
-    """Every stage's key for Prefect's result cache: its index key, with what it passes on."""
+def cache_keys(index_keys: dict[str, str], facts: Facts) -> dict[str, str]:
+    """Every stage's key for Prefect's result cache: its index key (`keys`), with what it passes on."""
     return {name: _named(name, {"key": key, "passes_on": {f: getattr(facts, f) for f in BY_NAME[name].passes_on}})
-            if BY_NAME[name].passes_on else key for name, key in keys(settings, facts).items()}
+            if BY_NAME[name].passes_on else key for name, key in index_keys.items()}
 
 
 def _named(stage: str, inputs: dict) -> str:
