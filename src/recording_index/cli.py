@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from recording_index.config import Settings, check_settings, check_task_runner, load_settings
+from recording_index.config import Settings, check_settings, load_settings
 from recording_index.errors import RecordingIndexError
 from recording_index.index.database import Index
 from recording_index.safety import json_text, printable, printable_lines, redact, redact_url
@@ -122,9 +122,9 @@ def run(ctx, paths, catalog, db, engine, model, language, translator, retranslat
         sys.exit(1 if any(row["plan"].startswith("would fail") for row in planned) else 0)
     from recording_index.locks import exclusive_run
 
-    # Refused here, in this order, before anything is written or Prefect starts: a bad task runner,
-    # a database that is no index (left untouched), and a second run on the same index.
-    check_task_runner(settings)
+    # Refused here, before anything is written or Prefect starts (a bad setting, the task runner's
+    # form included, was refused above): a database that is no index (left untouched), and a
+    # second run on the same index.
     Index(db).close()
     with exclusive_run(db):
         if (unchanged := _all_unchanged(recordings, settings, db, retranslate)) is not None:
