@@ -18,6 +18,7 @@ class Site:
         self.pages: dict[str, str] = {}
         self.hits: dict[str, int] = {}
         self.requests: list[tuple[str, dict]] = []
+        self.answers: list[tuple[str, int]] = []  # (path, status) of each response, in order
         self.flaky: dict[str, int] = {}  # path -> how many 500s before success
         self.drop_once: set[str] = set()  # paths whose first response stops halfway
         self.slow: dict[str, float] = {}  # path -> seconds to wait before answering
@@ -33,6 +34,10 @@ def make_handler(site: Site):
 
         def log_message(self, *args):  # keep test output clean
             pass
+
+        def send_response(self, code, message=None):
+            site.answers.append((self.path.split("?")[0], code))
+            super().send_response(code, message)
 
         def do_GET(self):
             path = self.path.split("?")[0]

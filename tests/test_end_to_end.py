@@ -249,8 +249,11 @@ def test_run_on_an_event_page_indexes_every_recording_with_its_title(event_site,
     assert hits[0]["title"] == "Partie 1 : présentation"
     assert hits[0]["url"] == event_site.url("/media/presentation.mp3") + f"#t={hits[0]['moment']:.1f}"
 
+    before = len(event_site.site.answers)
     again = run_cli("run", page, "--db", db, "--json", env=env)
     summary = json.loads(again.stdout[again.stdout.index("{"):])
     assert sorted(o["status"] for o in summary["outcomes"]) == ["failed", "skipped", "skipped"], [(o["title"], o["stages"]) for o in summary["outcomes"]]
-    conditional = [h for path, h in event_site.site.requests if path == "/media/presentation.mp3"]
-    assert len(conditional) == 2 and conditional[-1].get("If-None-Match")  # answered 304: not downloaded again
+    # Each request of the re-run for the media was conditional (answered 304): not downloaded again.
+    # Counted from the re-run alone: a first run may retry a request that hiccuped (it did once in CI).
+    answered = [status for path, status in event_site.site.answers[before:] if path == "/media/presentation.mp3"]
+    assert answered and set(answered) == {304}, answered
