@@ -130,6 +130,12 @@ def translate(transcript, prepared, settings: Settings, wav):
     return pipeline.translate(transcript, prepared, settings, wav)
 
 
+# Not cached by Prefect: applying corrections is quick, and Argos translates again only what they changed.
+@task(cache_policy=NO_CACHE, task_run_name="correct {prepared.recording.id}")
+def correct(prepared, transcript, settings: Settings):
+    return pipeline.correct(prepared, transcript, settings)
+
+
 @task(cache_policy=_stored_under("chunk"), persist_result=True, task_run_name="chunk {prepared.recording.id}")
 def chunk(prepared, transcript, settings: Settings):
     return pipeline.chunk(prepared, transcript, settings)
@@ -166,6 +172,7 @@ def _runner(settings: Settings, retranslate: bool, prepared: dict) -> pipeline.R
         transcribe=_on_runner(transcribe, result_storage=storage),
         segment=_on_runner(segment, result_storage=storage),
         translate=_on_runner(translate, result_storage=storage, refresh_cache=retranslate),
+        correct=_on_runner(correct),
         # Redone English makes new chunks under the same key: their stored result is not reused either.
         chunk=_on_runner(chunk, result_storage=storage, refresh_cache=retranslate),
         store=_one_at_a_time(store))

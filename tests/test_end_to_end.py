@@ -178,7 +178,7 @@ def test_argos_then_whisper_then_argos_again_redo_only_the_english(argos_env, tm
     summary = json.loads(switched.stdout[switched.stdout.index("{"):])
     assert (summary["indexed"], summary["redone"]) == (0, 1)
     assert [(o["stages"], o["transcription"]) for o in summary["outcomes"]] == [
-        (["translate", "chunk", "subtitles"], "")]  # the transcript is not redone
+        (["translate", "correct", "chunk", "subtitles"], "")]  # the transcript is not redone
     with sqlite3.connect(db) as conn:
         assert conn.execute("SELECT * FROM words ORDER BY segment_idx, idx").fetchall() == words
         assert conn.execute("SELECT DISTINCT translation_engine FROM segments").fetchall() == [("whisper",)]
@@ -186,7 +186,7 @@ def test_argos_then_whisper_then_argos_again_redo_only_the_english(argos_env, tm
 
     forced = run_cli("run", "--catalog", "config/demo.toml", "--db", db, "--json", "--retranslate", env=argos_env)
     summary = json.loads(forced.stdout[forced.stdout.index("{"):])
-    assert summary["redone"] == 1 and summary["outcomes"][0]["stages"] == ["translate", "chunk", "subtitles"]
+    assert summary["redone"] == 1 and summary["outcomes"][0]["stages"] == ["translate", "correct", "chunk", "subtitles"]
     with sqlite3.connect(db) as conn:
         assert conn.execute("SELECT DISTINCT translation_engine FROM segments").fetchall() == [("argos",)]
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"

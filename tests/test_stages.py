@@ -26,8 +26,8 @@ DECIDES = {
                                           "batch_size")},
     "translator": {"translate"}, "chunk_seconds": {"chunk"}, "subtitles_dir": {"subtitles"},
 }
-AFTER = {"transcribe": {"transcribe", "segment", "translate", "chunk", "subtitles"},
-         "translate": {"translate", "chunk", "subtitles"}, "chunk": {"chunk"}, "subtitles": {"subtitles"}}
+AFTER = {"transcribe": {"transcribe", "segment", "translate", "correct", "chunk", "subtitles"},
+         "translate": {"translate", "correct", "chunk", "subtitles"}, "chunk": {"chunk"}, "subtitles": {"subtitles"}}
 
 
 def keys_for(settings: Settings, content_hash: str = "a" * 64) -> dict[str, str]:
@@ -53,7 +53,7 @@ def test_changing_a_setting_redoes_exactly_the_stages_that_read_it_and_those_aft
 def test_other_audio_redoes_everything_and_equal_inputs_nothing(tmp_path):
     settings = Settings(cache_dir=str(tmp_path))
     assert stages.stale(keys_for(settings), keys_for(settings)) == []
-    assert stages.stale(keys_for(settings), keys_for(settings, "b" * 64)) == ["transcribe", "segment", "translate",
+    assert stages.stale(keys_for(settings), keys_for(settings, "b" * 64)) == ["transcribe", "segment", "translate", "correct",
                                                                              "chunk", "subtitles"]
     assert all(key.startswith(f"{name}-") for name, key in keys_for(settings).items())
 
@@ -72,7 +72,7 @@ def test_english_decoded_with_the_french_changes_the_cached_transcription_not_th
 def test_a_new_translation_model_redoes_the_english_not_the_transcript():
     facts = stages.Facts("a" * 64, "base-1", "", "argos", "argos:fr_en-1.9", False)
     before, after = stages.keys(Settings(), facts), stages.keys(Settings(), replace(facts, translation_model="argos:fr_en-2.0"))
-    assert stages.stale(before, after) == ["translate", "chunk", "subtitles"]
+    assert stages.stale(before, after) == ["translate", "correct", "chunk", "subtitles"]
 
 
 def test_a_stage_code_change_changes_its_key_and_a_comment_does_not(monkeypatch):
@@ -88,7 +88,7 @@ def test_a_stage_code_change_changes_its_key_and_a_comment_does_not(monkeypatch)
     assert edited(b"\n# a comment\n") == before
     assert edited(b'\ndef added():\n    """Only a docstring."""\n') != before  # a new function is new code
     after = edited(b"\nSENTENCE_END = '.'\n")
-    assert {name for name in before if before[name] != after[name]} == {"translate"}
+    assert {name for name in before if before[name] != after[name]} == {"translate", "correct"}  # both translate
 
 
 def test_a_stage_covers_the_code_it_imports_and_not_the_neutral_modules():
@@ -105,7 +105,7 @@ def test_a_library_upgrade_redoes_the_stages_it_runs(monkeypatch):
     before = stages.keys(Settings(), facts)
     real = stages.library_version.__wrapped__
     monkeypatch.setattr(stages, "library_version", lambda name: "99.0" if name == "argostranslate" else real(name))
-    assert stages.stale(before, stages.keys(Settings(), facts)) == ["translate", "chunk", "subtitles"]
+    assert stages.stale(before, stages.keys(Settings(), facts)) == ["translate", "correct", "chunk", "subtitles"]
     monkeypatch.setattr(stages, "library_version", lambda name: "99.0" if name == "ctranslate2" else real(name))
     assert stages.stale(before, stages.keys(Settings(), facts))[0] == "transcribe"
 
@@ -131,7 +131,7 @@ def test_the_index_redoes_only_the_stale_stages_of_a_real_recording(sample_mp3, 
     recording = Recording(id="sample", source=str(sample_mp3), title="Échantillon")
     first = index_recording(recording, settings, db)
     assert (first.status, first.stages, first.transcription) == (Status.INDEXED, [
-        "transcribe", "segment", "translate", "chunk", "subtitles"], "done"), first.error
+        "transcribe", "segment", "translate", "correct", "chunk", "subtitles"], "done"), first.error
     with Index(db) as index:
         words_before = index.db.execute("SELECT count(*) FROM words").fetchone()[0]
         chunks_before = index.db.execute("SELECT count(*) FROM chunks").fetchone()[0]
@@ -162,7 +162,7 @@ def test_the_index_redoes_only_the_stale_stages_of_a_real_recording(sample_mp3, 
         both = index_recording(recording, moved, db, retranslate=True)
     finally:
         stages.code_version.cache_clear()
-    assert both.stages == ["segment", "translate", "chunk", "subtitles"] and both.transcription == ""
+    assert both.stages == ["segment", "translate", "correct", "chunk", "subtitles"] and both.transcription == ""
 
 
 def test_the_catalog_s_vocabulary_is_part_of_the_transcription_key(tmp_path):
@@ -170,7 +170,7 @@ def test_the_catalog_s_vocabulary_is_part_of_the_transcription_key(tmp_path):
     plain = Recording(id="r", source="r.mp3", content_hash="a" * 64)
     named = replace(plain, vocabulary=["RÉSAL"], speakers=["René-André Brisebois"])
     before, after = stages.keys(settings, facts_for(plain, settings)), stages.keys(settings, facts_for(named, settings))
-    assert stages.stale(before, after) == ["transcribe", "segment", "translate", "chunk", "subtitles"]
+    assert stages.stale(before, after) == ["transcribe", "segment", "translate", "correct", "chunk", "subtitles"]
     assert facts_for(named, settings).prompt == "RÉSAL. René-André Brisebois."
 
 
@@ -182,7 +182,7 @@ def test_a_full_disk_anywhere_stops_the_run_and_keeps_the_media(tmp_path, sample
 
     recording = Recording(id="r", source=str(sample_mp3), media_path=str(sample_mp3), content_hash="a" * 64)
     facts = stages.Facts("a" * 64, "m", "", "none", "none", False)
-    prepared = Prepared(recording, facts, {}, ("transcribe", "segment", "translate", "chunk", "subtitles"))
+    prepared = Prepared(recording, facts, {}, ("transcribe", "segment", "translate", "correct", "chunk", "subtitles"))
     wav = tmp_path / "cache" / "audio" / ("a" * 64 + ".wav")
     wav.parent.mkdir(parents=True)
     wav.write_bytes(b"RIFF")

@@ -343,6 +343,103 @@ def subtitles(ctx, targets, db, lang, fmt, bilingual, output, check, strict):
 
 
 @main.command()
+@click.argument("recording")
+@click.option("--from", "from_file", required=True, type=click.Path(dir_okay=False),
+              help="an SRT or WebVTT file of RECORDING that a person edited")
+@click.option("--lang", type=click.Choice(["fr", "en"]),
+              help="the file's language (default: from its name, talk.fr.srt / talk.en.vtt; else fr)")
+@click.option("--by", help="who corrected it (kept with each correction)")
+@click.option("--dry-run", is_flag=True, help="show the corrections, store nothing")
+@click.option("--json", "as_json", is_flag=True)
+@db_option
+@click.pass_context
+def correct(ctx, recording, from_file, lang, by, dry_run, as_json, db):
+    """Import corrections of RECORDING's transcript from an edited subtitle file.
+
+    The file's words are compared with the transcript's over the time its cues cover: cues merged,
+    split or nudged change nothing; each word changed, added or removed becomes a correction of
+    that stretch of the timeline, kept beside the machine's output and applied by every later run.
+    Chunks, full-text rows and subtitle files of RECORDING are rebuilt at once.
+    """
+    from recording_index.corrections.edits import correct_from_file
+
+    edited = correct_from_file(_db(ctx, db), recording, from_file, _settings(ctx), lang, by, dry_run)
+    _report_edit(edited, as_json, f"{from_file}: no change from the transcript", dry_run)
+
+
+def _report_edit(edited, as_json: bool, unchanged: str, dry_run: bool = False) -> None:
+    if as_json:
+        echo_json({"recording": edited.recording_id, "corrections": [_correction_row(c) for c in edited.corrections],
+                   "replaced": edited.replaced, "unfit": [_correction_row(c) for c in edited.unfit],
+                   "rebuilt": edited.outcome.stages if edited.outcome else []})
+        return
+    if not edited.corrections:
+        echo(unchanged, err=True)
+        return
+    for c in edited.corrections:
+        echo(_correction_line(c))
+    if dry_run:
+        echo(f"{len(edited.corrections)} correction(s) found; nothing stored (--dry-run)", err=True)
+        return
+    echo(f"{edited.recording_id}: {len(edited.corrections)} correction(s) stored"
+         + (f", {len(edited.replaced)} earlier one(s) replaced" if edited.replaced else "")
+         + (f"; rebuilt: {', '.join(edited.outcome.stages)}" if edited.outcome else ""), err=True)
+    for c in edited.unfit:
+        echo(f"warning: #{c.id} does not fit: {c.note}", err=True)
+
+
+def _correction_line(c) -> str:
+    where = f"{hms(c.start)}" + (f"–{hms(c.end)}" if c.end > c.start else " (inserted)")
+    return printable(f"#{c.id or '-'}\t{c.lang}\t{where}\t{c.status}\t{c.machine_text!r} → {c.text!r}"
+                     + (f"\t{c.by}" if c.by else "") + (f"\t{c.note}" if c.note else ""))
+
+
+def _correction_row(c) -> dict:
+    return {"id": c.id, "lang": c.lang, "start": c.start, "end": c.end, "machine_text": c.machine_text,
+            "text": c.text, "by": c.by or None, "at": c.at or None, "origin": c.origin, "status": c.status,
+            "note": c.note or None}
+
+
+@main.command()
+@click.argument("recording")
+@click.option("--all", "show_all", is_flag=True, help="reverted and replaced corrections too")
+@click.option("--revert", type=int, multiple=True, metavar="ID", help="revert correction ID (repeatable)")
+@click.option("--export", type=click.Path(dir_okay=False), help="write them to this JSON file")
+@click.option("--json", "as_json", is_flag=True)
+@db_option
+@click.pass_context
+def corrections(ctx, recording, show_all, revert, export, as_json, db):
+    """List the corrections of RECORDING, export them, or --revert some (the machine's text comes back)."""
+    from recording_index.corrections.edits import revert as revert_corrections
+    from recording_index.publish.files import write_atomically
+    from recording_index.safety import json_text
+
+    path = _db(ctx, db)
+    if revert:
+        edited = revert_corrections(path, recording, list(revert), _settings(ctx))
+        reverted = {c.id for c in edited.corrections}
+        for correction_id in revert:
+            echo(f"#{correction_id}: " + ("reverted" if correction_id in reverted else "already reverted or replaced"),
+                 err=True)
+        return
+    with Index(path, readonly=True) as index:
+        recording_id = index.resolve_id(recording)
+        found = [c for c in index.corrections(recording_id)
+                 if show_all or export or c.status not in ("reverted", "replaced")]
+    rows = [_correction_row(c) for c in found]
+    if export:
+        write_atomically(Path(export), json_text({"recording": recording_id, "corrections": rows}) + "\n")
+        echo(f"wrote {export}: {len(rows)} correction(s)", err=True)
+    elif as_json:
+        echo_json(rows)
+    elif not found:
+        echo(f"{recording_id}: no corrections", err=True)
+    else:
+        for c in found:
+            echo(_correction_line(c))
+
+
+@main.command()
 @db_option
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))

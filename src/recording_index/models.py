@@ -35,6 +35,7 @@ class Word:
     end: float
     text: str
     probability: float = 0.0
+    correction: int | None = None  # the id of the person's correction that wrote it; None: Whisper's
 
 
 @dataclass
@@ -52,6 +53,37 @@ class Segment:
     avg_logprob: float | None = None
     no_speech_prob: float | None = None
     compression_ratio: float | None = None
+    # Provenance: "machine", or "corrected" by a person (corrections/); the English may also be
+    # "retranslated" (Argos, from corrected French) or "stale" (Whisper's, of French since corrected).
+    origin: str = "machine"
+    origin_en: str = "machine"
+    corrected_by: str | None = None  # who made the latest correction of this sentence, when known
+    corrected_at: str | None = None  # when (ISO 8601, UTC)
+    text_machine: str | None = None  # the machine's French, when corrected
+    text_en_machine: str | None = None  # the machine's English, when replaced
+
+
+@dataclass
+class Correction:
+    """A person's fix of a stretch of one recording's transcript, kept beside the machine's output and
+    applied over it by every run (corrections/layer.py).
+
+    French: the words spoken in [start, end] become `text` (an empty span at `start` inserts it).
+    English: the English of the sentence spoken over [start, end] becomes `text`."""
+
+    id: int
+    recording_id: str
+    lang: str
+    start: float
+    end: float
+    text: str
+    by: str = ""
+    at: str = ""
+    origin: str = ""  # the file imported, or "web"
+    status: str = "new"  # "applied"; "unfit": the transcript's timing moved under it; "reverted"
+    note: str = ""  # why it does not fit
+    machine_text: str = ""  # what the machine had there, the last time it was applied
+    machine_words: list[Word] = field(default_factory=list)  # French: the machine's words it replaced
 
 
 @dataclass
@@ -70,6 +102,7 @@ class Transcript:
     translator: str = ""  # what filled the segments' English: "argos", "whisper" or "none"
     translation_model: str = ""
     reused: bool = False  # an earlier run's stored result (Prefect's cache), not decoded in this run
+    corrections: list[Correction] = field(default_factory=list)  # as applied to it, with their status
 
 
 @dataclass
@@ -114,6 +147,10 @@ class SearchHit:
     text_en: str = ""
     sentence_fr: str = ""  # the sentence that holds the matched words, in French and in English
     sentence_en: str = ""
+    origin: str = "machine"  # that sentence's provenance (Segment.origin, origin_en, corrected_by/at)
+    origin_en: str = "machine"
+    corrected_by: str | None = None
+    corrected_at: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -1,7 +1,7 @@
 """Indexing one recording: `index_recording` runs the stages in order, each a plain function.
 
-    prepare (locate, hash, probe, decide) → normalise → transcribe → segment → translate → chunk
-    → store + subtitles
+    prepare (locate, hash, probe, decide) → normalise → transcribe → segment → translate → correct
+    → chunk → store + subtitles
 
 `prepare` compares the recording's stage keys (stages.py) with those stored in the index and lists
 the stages to redo; the others' results are read back from the index. The Prefect flow runs the same
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import errno
+import json
 import sqlite3
 import time
 from dataclasses import dataclass
@@ -20,7 +21,9 @@ from typing import Callable
 
 from recording_index import stages
 from recording_index.config import Settings, load_catalog
-from recording_index.english.translate import choose_translator, translate_transcript, translation_model_id
+from recording_index.corrections.layer import correct_transcript, digest, unfit_line
+from recording_index.english.translate import (choose_translator, retranslate as retranslate_sentences,
+                                               translate_transcript, translation_model_id)
 from recording_index.errors import BadInputError, ConfigError, DiskFullError, RecordingIndexError
 from recording_index.index.chunking import chunk_segments
 from recording_index.index.database import Index
@@ -29,7 +32,7 @@ from recording_index.ingest.fetch import discard
 from recording_index.ingest.sources import (Resolved, fetch_options, is_remote, locate, recording_for_path,
                                             resolve as resolve_source)
 from recording_index.links import is_video_site
-from recording_index.models import Chunk, Recording, Transcript
+from recording_index.models import Chunk, Correction, Recording, Transcript
 from recording_index.outcomes import Outcome, Status
 from recording_index.publish.files import publish, subtitle_files
 from recording_index.safety import redact_url
@@ -46,6 +49,7 @@ class Prepared:
     keys: dict[str, str]  # what the index stores and compares (stages.keys)
     redo: tuple[str, ...]
     cache_keys: dict[str, str] = dataclasses.field(default_factory=dict)  # Prefect's (stages.cache_keys)
+    corrections: tuple[Correction, ...] = ()  # people's, every one (corrections/layer.py)
 
     @property
     def up_to_date(self) -> bool:
@@ -131,7 +135,7 @@ def plan(recording: Recording, settings: Settings, db: str | Path,
     return lines
 
 
-def facts_for(recording: Recording, settings: Settings) -> stages.Facts:
+def facts_for(recording: Recording, settings: Settings, corrections: tuple[Correction, ...] = ()) -> stages.Facts:
     """What decides a recording's results besides its settings, found without loading a model."""
     model_id = model_id_for(settings)
     source_language = settings.whisper_language or "fr"
@@ -139,7 +143,8 @@ def facts_for(recording: Recording, settings: Settings) -> stages.Facts:
     return stages.Facts(content_hash=recording.content_hash, model_id=model_id, prompt=prompt_for(recording),
                         translator=translator,
                         translation_model=translation_model_id(translator, model_id, source_language),
-                        english_with_french=translator == "whisper" and shares_encoder(settings))
+                        english_with_french=translator == "whisper" and shares_encoder(settings),
+                        corrections=digest(corrections))
 
 
 def prepare(recording: Recording, settings: Settings, db: str | Path, retranslate: bool = False,
@@ -157,12 +162,14 @@ def prepare(recording: Recording, settings: Settings, db: str | Path, retranslat
             raise BadInputError(recording.source, exc.cause) from None
         raise
     recording = dataclasses.replace(recording, duration=info.duration)
-    facts = facts_for(recording, settings)
-    keys = stages.keys(settings, facts)
     stored: dict[str, str] = {}
+    corrections: tuple[Correction, ...] = ()
     if not (dry_run and not Path(db).exists()):
         with Index(db, readonly=dry_run) as index:
             stored = index.stage_keys(recording)
+            corrections = tuple(index.corrections(recording.id))
+    facts = facts_for(recording, settings, corrections)
+    keys = stages.keys(settings, facts)
     redo = stages.stale(stored, keys)
     if retranslate:  # the English and what follows it, on top of whatever else is stale
         wanted = set(redo) | set(stages.from_stage("translate"))
@@ -170,7 +177,33 @@ def prepare(recording: Recording, settings: Settings, db: str | Path, retranslat
     if "subtitles" not in redo and not all(path.exists() for path, _, _ in subtitle_files(
             settings.subtitles_path(db), recording.id, facts.translator != "none")):
         redo = [*redo, "subtitles"]  # deleted since: written again
-    return Prepared(recording, facts, keys, tuple(redo), stages.cache_keys(keys, facts))
+    return Prepared(recording, facts, keys, tuple(redo), stages.cache_keys(keys, facts), corrections)
+
+
+def prepare_stored(recording: Recording, settings: Settings, db: str | Path, retranslate: bool = False) -> Prepared:
+    """`prepare` for a recording already indexed, without its media: for redoing its corrections and
+    what follows them (`rebuild`). The stages before `correct` keep their stored keys; a run redoes
+    them when they are stale."""
+    with Index(db) as index:
+        row = index.row(recording.id)
+        if not row or row["status"] != "indexed":
+            raise RecordingIndexError(f"{recording.id}: not indexed yet (run `recording-index run` first)")
+        recording = index.recording(recording.id)
+        stored = index.stage_keys(recording)
+        corrections = tuple(index.corrections(recording.id))
+    try:
+        facts = stages.Facts(**{f.name: json.loads(row["settings"])[f.name] for f in dataclasses.fields(stages.Facts)
+                                if f.name != "corrections"}, corrections=digest(corrections))
+    except (KeyError, TypeError, ValueError):
+        raise RecordingIndexError(f"{recording.id}: indexed by an older version; run `recording-index run` on it "
+                                  "first") from None
+    upstream = {name: key for name, key in stored.items() if name not in stages.from_stage("correct")}
+    keys = stages.keys(settings, facts, upstream)
+    redo = stages.stale(stored, keys)
+    if set(redo) - set(stages.from_stage("correct")):
+        raise RecordingIndexError(f"{recording.id}: its transcript is not current; run `recording-index run` on it "
+                                  "first (corrections are kept meanwhile)")
+    return Prepared(recording, facts, keys, tuple(redo), stages.cache_keys(keys, facts), corrections)
 
 
 def forget_media(recording: Recording, settings: Settings) -> None:
@@ -203,6 +236,12 @@ def segment(prepared: Prepared, transcript: Transcript) -> Transcript:
 
 def translate(transcript: Transcript, prepared: Prepared, settings: Settings, wav: Path | None) -> Transcript:
     return translate_transcript(transcript, prepared.facts.translator, settings, wav, prepared.recording)
+
+
+def correct(prepared: Prepared, transcript: Transcript, settings: Settings) -> Transcript:
+    """The transcript with people's corrections over it (corrections/layer.py)."""
+    return correct_transcript(transcript, prepared.corrections, prepared.facts.translator,
+                              lambda segments: retranslate_sentences(segments, settings, prepared.recording))
 
 
 def chunk(prepared: Prepared, transcript: Transcript, settings: Settings) -> list[Chunk]:
@@ -251,7 +290,7 @@ def store(db: str | Path, prepared: Prepared, transcript: Transcript, chunks: li
         index.add(recording, transcript.segments, chunks, engine=transcript.engine, model=transcript.model_id,
                   settings=deciding_settings(settings, prepared.facts), stage_keys=prepared.keys,
                   detected_language=transcript.detected_language, translation_engine=transcript.translator,
-                  translation_model=transcript.translation_model, warning=warning)
+                  translation_model=transcript.translation_model, warning=warning, corrections=transcript.corrections)
     return warning
 
 
@@ -326,6 +365,7 @@ class Runner:
     transcribe: Callable[..., Transcript] = transcribe
     segment: Callable[..., Transcript] = segment
     translate: Callable[..., Transcript] = translate
+    correct: Callable[..., Transcript] = correct
     chunk: Callable[..., list[Chunk]] = chunk
     store: Callable[..., Stored] = store_and_publish
 
@@ -357,6 +397,8 @@ def index_recording(recording: Recording, settings: Settings, db: str | Path, re
                 transcript = runner.segment(prepared, transcript)
             if "translate" in prepared.redo:
                 transcript = runner.translate(transcript, prepared, settings, wav)
+            if "correct" in prepared.redo:
+                transcript = runner.correct(prepared, transcript, settings)
             chunks = runner.chunk(prepared, transcript, settings) if "chunk" in prepared.redo else stored_chunks(
                 db, prepared)
             stored = runner.store(db, prepared, transcript, chunks, settings)
@@ -364,7 +406,8 @@ def index_recording(recording: Recording, settings: Settings, db: str | Path, re
                 outcome.error, outcome.disk_full = stored.error, stored.disk_full
             else:
                 outcome.status = Status.INDEXED if prepared.transcribes else Status.REDONE
-                outcome.warning, outcome.worker = stored.warning, transcript.worker
+                outcome.warning = "; ".join(filter(None, [stored.warning, unfit_line(transcript, prepared.recording)]))
+                outcome.worker = transcript.worker
                 outcome.segments, outcome.chunks = len(transcript.segments), len(chunks)
     except Exception as exc:  # one recording's failure is its outcome, never the end of the run
         outcome.error, outcome.disk_full = describe_error(exc), is_disk_full(exc)
@@ -375,6 +418,12 @@ def index_recording(recording: Recording, settings: Settings, db: str | Path, re
             outcome.error, outcome.disk_full = noted.error, True
     outcome.seconds = time.perf_counter() - started
     return outcome
+
+
+def rebuild(recording_id: str, settings: Settings, db: str | Path) -> Outcome:
+    """Redo a recording's corrections and what follows them (chunks, full-text rows, subtitle files)
+    from what the index holds, without its media: after a correction is made or reverted."""
+    return index_recording(Recording(id=recording_id, source=""), settings, db, runner=Runner(prepare=prepare_stored))
 
 
 def describe_error(exc: BaseException) -> str:

@@ -43,6 +43,7 @@ class Facts:
     translator: str  # the translator that will run: "argos", "whisper" or "none" (argos falls back to whisper)
     translation_model: str  # the Argos package or Whisper weights that translate ("none" without English)
     english_with_french: bool  # Whisper decodes the English with the French, from one encoder pass
+    corrections: str = ""  # what people's corrections of the recording ask for (corrections.layer.digest)
 
 
 @dataclass(frozen=True)
@@ -74,10 +75,14 @@ STAGES: tuple[Stage, ...] = (
     Stage("translate", after="segment", reads=(), facts=("translator", "translation_model"),
           modules=(f"{PACKAGE}.english.translate",),
           libraries=("translator", {"argos": ("argostranslate", "ctranslate2", "sentencepiece")})),
-    Stage("chunk", after="translate", reads=("chunk_seconds",), facts=(),
+    # People's corrections over the machine's output; corrected French is translated again by Argos.
+    Stage("correct", after="translate", reads=(), facts=("translator", "translation_model", "corrections"),
+          modules=(f"{PACKAGE}.corrections.layer", f"{PACKAGE}.english.translate"),
+          libraries=("translator", {"argos": ("argostranslate", "ctranslate2", "sentencepiece")})),
+    Stage("chunk", after="correct", reads=("chunk_seconds",), facts=(),
           modules=(f"{PACKAGE}.index.chunking",)),
     # Subtitle files are written where `subtitles_dir` says: a new folder gets them all.
-    Stage("subtitles", after="translate", reads=("subtitles_dir",), facts=(),
+    Stage("subtitles", after="correct", reads=("subtitles_dir",), facts=(),
           modules=(f"{PACKAGE}.publish.files",)),
 )
 BY_NAME = {stage.name: stage for stage in STAGES}
@@ -94,10 +99,14 @@ def _check_declarations() -> None:
 _check_declarations()
 
 
-def keys(settings: Settings, facts: Facts) -> dict[str, str]:
-    """Every stage's key for one recording, by stage name: what the index compares."""
+def keys(settings: Settings, facts: Facts, upstream: dict[str, str] | None = None) -> dict[str, str]:
+    """Every stage's key for one recording, by stage name: what the index compares. `upstream`: keys
+    taken as they are (those stored, for stages a rebuild does not redo), with the keys after them."""
     out: dict[str, str] = {}
     for stage in STAGES:
+        if upstream and stage.name in upstream:
+            out[stage.name] = upstream[stage.name]
+            continue
         inputs = {
             "stage": stage.name,
             "after": out[stage.after] if stage.after else "",

@@ -265,3 +265,12 @@ def translate_transcript(transcript: Transcript, translator: str, settings: Sett
             segment.text_en = segment.translation_engine = segment.translation_model = None
         model_id = ""
     return dataclasses.replace(transcript, segments=segments, translator=translator, translation_model=model_id)
+
+
+def retranslate(segments: Sequence[Segment], settings: Settings, recording: Recording | None = None) -> None:
+    """Fill the English of `segments` (sentences a person corrected) again with Argos, in place,
+    keeping the catalog's names as `translate_transcript` does."""
+    vocabulary, speakers, _event = prompt_parts(recording) if recording else ([], [], [])
+    model = argos_translator(settings, settings.whisper_language or "fr")
+    for segment in segments:  # one at a time: corrected sentences need not be neighbours
+        translate_text([segment], model, False, vocabulary + speakers)

@@ -17,7 +17,7 @@ from typing import Any, Iterable
 import sqlite_utils
 
 from recording_index.errors import DiskFullError, RecordingIndexError
-from recording_index.models import Chunk, Recording, SearchHit, Segment, Word
+from recording_index.models import Chunk, Correction, Recording, SearchHit, Segment, Word
 from recording_index.index.search import TOKEN, facet_query, fold, fts_query, stem_match
 from recording_index.links import moment_url
 from recording_index.safety import redact_url
@@ -28,11 +28,14 @@ from recording_index.safety import redact_url
 # 4: a recording keeps the key of each stage that made its rows (stages.py), in `stage_keys`, which
 #    replaces the two fingerprints; `settings` holds only the settings that decide the output; and
 #    its catalog `vocabulary`. Segments are sentences (speech/segmenting.py).
-SCHEMA_VERSION = 4
+# 5: people's corrections (corrections/): the `corrections` table; each segment's provenance
+#    (origin, origin_en, corrected_by, corrected_at, and the machine's text where corrected); each
+#    word, the correction that wrote it.
+SCHEMA_VERSION = 5
 # SQLite's own field for "which program's file is this" ("RIDX"): a read command refuses, untouched,
 # a database that is not an index.
 APPLICATION_ID = 0x52494458
-INDEX_TABLES = {"recordings", "segments", "words", "chunks"}
+INDEX_TABLES = {"recordings", "segments", "words", "chunks", "corrections"}
 # What an index of before the marker (versions 1 and 2) holds at least.
 UNMARKED_INDEX_TABLES = {"recordings", "chunks"}
 UNMARKED_INDEX_COLUMNS = {("recordings", c) for c in ("id", "source", "content_hash", "fingerprint", "status")} | {
@@ -51,6 +54,12 @@ FACETS = ("speakers", "event", "date")
 # matching fewer, as nearly all do once they name something specific, is ranked by bm25.
 RANKING_WINDOW = 2000
 SNIPPET_OPEN, SNIPPET_CLOSE = "**", "**"
+# Each segment says where its text comes from (models.Segment; corrections/layer.py).
+PROVENANCE_COLUMNS = {"origin": str, "origin_en": str, "corrected_by": str, "corrected_at": str,
+                      "text_machine": str, "text_en_machine": str}
+CORRECTION_COLUMNS = {"id": int, "recording_id": str, "lang": str, "start": float, "end": float, "text": str,
+                      "by": str, "at": str, "origin": str, "status": str, "note": str, "machine_text": str,
+                      "machine_words": str}
 
 
 class Index:
@@ -195,24 +204,21 @@ class Index:
             "detected_language": str, "status": str, "error": str, "indexed_at": str,
             "declared_duration": float, "warning": str, "vocabulary": str,
         }
-        self.db["recordings"].create(columns, pk="id", if_not_exists=True)
-        existing = self.db["recordings"].columns_dict
-        for name, kind in columns.items():
-            if name not in existing:  # added by a later schema version
-                self.db["recordings"].add_column(name, kind)
+        existing = self._table("recordings", columns, pk="id")
         for name in ("fingerprint", "translation_fingerprint"):  # replaced by stage_keys in version 4
             if name in existing:
                 self.db.execute(f"ALTER TABLE recordings DROP COLUMN {name}")
-        self.db["segments"].create({
+        self._table("segments", {
             "recording_id": str, "idx": int, "start": float, "end": float, "text": str,
             "text_en": str, "translation_engine": str, "translation_model": str, "avg_logprob": float,
-            "no_speech_prob": float, "compression_ratio": float,
-        }, pk=("recording_id", "idx"), foreign_keys=[("recording_id", "recordings", "id")], if_not_exists=True)
-        self.db["words"].create({
+            "no_speech_prob": float, "compression_ratio": float, **PROVENANCE_COLUMNS,
+        }, pk=("recording_id", "idx"), foreign_keys=[("recording_id", "recordings", "id")])
+        self._table("words", {
             "recording_id": str, "segment_idx": int, "idx": int, "start": float, "end": float,
-            "text": str, "probability": float,
-        }, pk=("recording_id", "segment_idx", "idx"), foreign_keys=[("recording_id", "recordings", "id")],
-            if_not_exists=True)
+            "text": str, "probability": float, "correction": int,
+        }, pk=("recording_id", "segment_idx", "idx"), foreign_keys=[("recording_id", "recordings", "id")])
+        self._table("corrections", CORRECTION_COLUMNS, pk="id")
+        self.db["corrections"].create_index(["recording_id", "lang", "start"], if_not_exists=True)
         self.db["chunks"].create({
             "id": int, "recording_id": str, "idx": int, "start": float, "end": float,
             "text_fr": str, "text_en": str,
@@ -221,6 +227,15 @@ class Index:
         if version < 2:
             self._create_search()
         self.db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    def _table(self, name: str, columns: dict[str, type], **options: Any) -> dict[str, type]:
+        """Create table `name`, or add the columns a later schema version brought; its columns before."""
+        existing = self.db[name].columns_dict
+        self.db[name].create(columns, if_not_exists=True, **options)
+        for column, kind in columns.items():
+            if existing and column not in existing:
+                self.db[name].add_column(column, kind)
+        return existing
 
     def _create_search(self) -> None:
         """Both full-text tables, over a view that gives each chunk its recording's facets.
@@ -294,8 +309,10 @@ class Index:
     def add(self, recording: Recording, segments: Iterable[Segment], chunks: Iterable[Chunk], *,
             engine: str = "", model: str = "", settings: dict[str, Any] | None = None,
             stage_keys: dict[str, str] | None = None, detected_language: str | None = None,
-            translation_engine: str = "", translation_model: str = "", warning: str = "") -> None:
-        """Replace everything about `recording` in one transaction: all of it lands, or none."""
+            translation_engine: str = "", translation_model: str = "", warning: str = "",
+            corrections: Iterable[Correction] = ()) -> None:
+        """Replace everything about `recording` in one transaction: all of it lands, or none. People's
+        corrections stay; `corrections` (as the `correct` stage applied them) update their status."""
         segments, chunks = list(segments), list(chunks)
         row = {
             **_recording_row(recording),
@@ -311,7 +328,8 @@ class Index:
                 ({"recording_id": recording.id, "idx": s.index, "start": s.start, "end": s.end, "text": s.text,
                   "text_en": s.text_en, "translation_engine": s.translation_engine,
                   "translation_model": s.translation_model, "avg_logprob": s.avg_logprob,
-                  "no_speech_prob": s.no_speech_prob, "compression_ratio": s.compression_ratio}
+                  "no_speech_prob": s.no_speech_prob, "compression_ratio": s.compression_ratio,
+                  **{name: getattr(s, name) for name in PROVENANCE_COLUMNS}}
                  for s in segments), batch_size=500)
             self.db["words"].insert_all(
                 ({"recording_id": recording.id, "segment_idx": s.index, "idx": i, **asdict(w)}
@@ -319,6 +337,12 @@ class Index:
             self.db["chunks"].insert_all(
                 ({"recording_id": recording.id, "idx": c.index, "start": c.start, "end": c.end,
                   "text_fr": c.text_fr, "text_en": c.text_en} for c in chunks), batch_size=500)
+            for correction in corrections:  # what applying them found, beside what the person asked
+                self.db.execute(
+                    "UPDATE corrections SET status = ?, note = ?, machine_text = ?, machine_words = ? "
+                    "WHERE id = ? AND recording_id = ? AND status IN ('new', 'applied', 'unfit')",
+                    [correction.status, correction.note, correction.machine_text,
+                     words_json(correction.machine_words), correction.id, recording.id])
 
     def record_failure(self, recording: Recording, error: str) -> None:
         """Note a failed attempt; rows of an earlier successful run stay searchable."""
@@ -329,6 +353,42 @@ class Index:
             else:
                 self.db["recordings"].upsert({**_recording_row(recording), "status": "failed", "error": error},
                                              pk="id")
+
+    def corrections(self, recording_id: str) -> list[Correction]:
+        """Every correction of a recording (reverted and replaced ones too), oldest first."""
+        return [correction_from_row(row) for row in self.db.query(
+            "SELECT * FROM corrections WHERE recording_id = ? ORDER BY id", [recording_id])]
+
+    def add_corrections(self, corrections: Iterable[Correction], replaced: Iterable[int] = ()) -> list[int]:
+        """Store new corrections (their ids are returned) in one transaction; the earlier ones they
+        take in (`replaced`), and earlier English of the same sentences, are marked replaced, not deleted."""
+        ids = []
+        with self.db.atomic():
+            for correction in corrections:
+                row = {k: getattr(correction, k) for k in CORRECTION_COLUMNS if k not in ("id", "machine_words")}
+                cursor = self.db["corrections"].insert({**row, "machine_words": words_json(correction.machine_words)})
+                ids.append(cursor.last_pk)
+                others = list(replaced) if correction.lang == "fr" else [r["id"] for r in self.db.query(
+                    "SELECT id FROM corrections WHERE recording_id = ? AND lang = 'en' AND id != ? AND status IN "
+                    "('new', 'applied', 'unfit') AND min([end], ?) - max(start, ?) > 0.5 * ([end] - start)",
+                    [correction.recording_id, cursor.last_pk, correction.end, correction.start])]
+                for other in others:
+                    self.db.execute("UPDATE corrections SET status = 'replaced', note = ? WHERE id = ? AND "
+                                    "recording_id = ?", [f"replaced by #{cursor.last_pk}", other, correction.recording_id])
+        return ids
+
+    def revert_corrections(self, recording_id: str, ids: Iterable[int]) -> list[int]:
+        """Mark corrections reverted (kept, for the record): the next rebuild gives the machine's text back."""
+        done = []
+        with self.db.atomic():
+            for correction_id in ids:
+                cursor = self.db.execute("UPDATE corrections SET status = 'reverted', note = ? WHERE id = ? AND "
+                                         "recording_id = ? AND status IN ('new', 'applied', 'unfit')",
+                                         [f"reverted {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}",
+                                          correction_id, recording_id])
+                if cursor.rowcount:
+                    done.append(correction_id)
+        return done
 
     def _delete_rows(self, recording_id: str) -> None:
         for table in ("words", "segments", "chunks"):
@@ -375,14 +435,15 @@ class Index:
         """A recording (by id or source) and its segments with their words."""
         rec = self.recording(recording)
         words: dict[int, list[Word]] = {}
-        for w in self.db.query("SELECT segment_idx, start, end, text, probability FROM words "
+        for w in self.db.query("SELECT segment_idx, start, end, text, probability, correction FROM words "
                                "WHERE recording_id = ? ORDER BY segment_idx, idx", [rec.id]):
             words.setdefault(w.pop("segment_idx"), []).append(Word(**w))
         segments = [
             Segment(index=s["idx"], start=s["start"], end=s["end"], text=s["text"], words=words.get(s["idx"], []),
                     text_en=s["text_en"], translation_engine=s["translation_engine"],
                     translation_model=s["translation_model"], avg_logprob=s["avg_logprob"],
-                    no_speech_prob=s["no_speech_prob"], compression_ratio=s["compression_ratio"])
+                    no_speech_prob=s["no_speech_prob"], compression_ratio=s["compression_ratio"],
+                    **{name: s[name] for name in PROVENANCE_COLUMNS if s[name] is not None})
             for s in self.db.query("SELECT * FROM segments WHERE recording_id = ? ORDER BY idx", [rec.id])
         ]
         return rec, segments
@@ -449,7 +510,9 @@ class Index:
                 text=r["text_fr"] if r["lang"] == "fr" else r["text_en"], snippet=r["snippet"],
                 url=moment_url(r["source"], moment), score=-r["score"], lang=r["lang"],
                 text_fr=r["text_fr"], text_en=r["text_en"] or "", sentence_fr=sentence.get("text") or "",
-                sentence_en=sentence.get("text_en") or ""))
+                sentence_en=sentence.get("text_en") or "", origin=sentence.get("origin") or "machine",
+                origin_en=sentence.get("origin_en") or "machine", corrected_by=sentence.get("corrected_by"),
+                corrected_at=sentence.get("corrected_at")))
         return hits
 
     def _search_side(self, side: str, params: dict[str, Any]) -> list[dict[str, Any]]:
@@ -498,7 +561,8 @@ class Index:
 
         English has no word times: there, the start of the first segment whose English matches.
         """
-        sentences = self._rows("SELECT idx, start, text, text_en FROM segments WHERE recording_id = ? AND start >= ? "
+        sentences = self._rows("SELECT idx, start, text, text_en, origin, origin_en, corrected_by, corrected_at "
+                               "FROM segments WHERE recording_id = ? AND start >= ? "
                                "AND start <= ? ORDER BY start", [recording_id, start, end])
         if lang == "en":
             for row in sentences:
@@ -560,6 +624,19 @@ def _database_problem(exc: sqlite3.DatabaseError, readonly: bool) -> str:
     if "unable to open" in text:
         return f"cannot open it{' for reading' if readonly else ' for writing'} ({text})"
     return text
+
+
+def words_json(words: Iterable[Word]) -> str:
+    return json.dumps([[w.start, w.end, w.text, w.probability] for w in words], ensure_ascii=False)
+
+
+def correction_from_row(row: dict[str, Any]) -> Correction:
+    try:
+        words = [Word(float(a), float(b), str(c), float(d)) for a, b, c, d in json.loads(row["machine_words"] or "[]")]
+    except (ValueError, TypeError):
+        words = []  # written by hand, or damaged: the machine's words of this stretch are not known
+    return Correction(**{k: row[k] for k in CORRECTION_COLUMNS if k != "machine_words" and row[k] is not None},
+                      machine_words=words)
 
 
 def _recording_row(recording: Recording) -> dict[str, Any]:

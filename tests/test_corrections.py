@@ -1,0 +1,202 @@
+"""Corrections: from an edited subtitle file to a layer over the machine's transcript, kept by re-runs.
+
+The first tests isolate the logic (alignment, application, fit) on hand-made transcripts; the last
+ones run the real command line on the sample (real Whisper, a real Argos package, real SQLite)."""
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from recording_index.corrections.align import corrections_from_cues, corrections_from_text, tokens_of
+from recording_index.corrections.layer import correct_transcript, digest
+from recording_index.errors import RecordingIndexError
+from recording_index.index.database import Index
+from recording_index.models import Correction, Cue, Recording, Segment, Transcript, Word
+from recording_index.publish.files import parse, to_srt
+from recording_index.publish.subtitles import cues_for
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def sentence(index, start, words, english=""):
+    """A sentence with one word every 0.5 s from `start` (pieces without a space join the word before)."""
+    timed, at = [], start
+    for text in words:
+        timed.append(Word(at, at + 0.4, text, 0.9))
+        at += 0.5
+    return Segment(index, timed[0].start, timed[-1].end, "".join(w.text for w in timed).strip(), timed,
+                   text_en=english or None)
+
+
+def talk():
+    return [sentence(0, 0.0, [" Bonjour,", " je", " m'", "appelle", " Eric", " Joannis."], "Hello, my name is Eric."),
+            sentence(1, 4.0, [" Je", " travaille", " au", " hansard", " du", " Nunavut."], "I work at the Hansard."),
+            sentence(2, 8.0, [" Le", " corpus", " est", " bilingue."], "The corpus is bilingual.")]
+
+
+def edited_cues(segments, change=lambda text: text):
+    cues, _ = cues_for(segments, "fr")
+    return [dataclasses.replace(c, lines=[change(line) for line in c.lines]) for c in cues]
+
+
+def apply(segments, corrections, translator="none", retranslate=None):
+    ids = [dataclasses.replace(c, id=i + 1) for i, c in enumerate(corrections)]
+    return correct_transcript(Transcript(segments, "faster-whisper", "base", "fr"), ids, translator, retranslate), ids
+
+
+def test_pieces_of_one_written_word_are_one_token():
+    tokens = tokens_of(talk(), "fr")
+    assert [t.text for t in tokens[:4]] == ["Bonjour,", "je", "m'appelle", "Eric"]
+    assert tokens[2].start == 1.0 and tokens[2].end == pytest.approx(1.9)
+
+
+def test_an_unchanged_file_makes_no_correction_even_with_cues_merged_split_and_nudged():
+    segments = talk()
+    cues = edited_cues(segments)
+    assert corrections_from_cues(segments, cues, "fr", "t") == ([], [])
+    merged = [dataclasses.replace(cues[0], end=cues[1].end, lines=cues[0].lines + cues[1].lines), *cues[2:]]
+    assert corrections_from_cues(segments, merged, "fr", "t") == ([], [])
+    words = " ".join(cues[0].lines).split()
+    split = [Cue(1, cues[0].start + 0.3, 1.2, [" ".join(words[:2])]),  # times nudged, cut mid-word-time
+             Cue(2, 1.2, cues[0].end, [" ".join(words[2:])]), *cues[1:]]
+    assert corrections_from_cues(segments, split, "fr", "t") == ([], [])
+
+
+def test_a_changed_name_is_a_correction_of_its_words_at_their_time():
+    segments = talk()
+    cues = edited_cues(segments, lambda t: t.replace("Eric Joannis", "Éric Joanis").replace("hansard", "Hansard"))
+    found, replaced = corrections_from_cues(segments, cues, "fr", "t")
+    assert replaced == []
+    assert [(c.machine_text, c.text, c.start, c.end) for c in found] == [
+        ("Eric Joannis.", "Éric Joanis.", 2.0, pytest.approx(2.9)), ("hansard", "Hansard", 5.5, pytest.approx(5.9))]
+
+
+def test_words_added_and_removed():
+    segments = talk()
+    cues = edited_cues(segments, lambda t: t.replace("corpus est", "corpus parallèle est").replace("du Nunavut.", ""))
+    found, _ = corrections_from_cues(segments, cues, "fr", "t")
+    by_text = {c.text: c for c in found}
+    assert by_text["parallèle"].start == by_text["parallèle"].end == pytest.approx(8.9)  # between its neighbours
+    assert by_text[""].machine_text == "du Nunavut."
+    corrected, _ = apply(segments, found)
+    texts = [s.text for s in corrected.segments]
+    assert texts[1] == "Je travaille au hansard" and texts[2] == "Le corpus parallèle est bilingue."
+
+
+def test_a_file_of_another_recording_is_refused():
+    other = [Cue(1, 0.0, 4.0, ["Rien à voir avec ce qui a été dit ici"]), Cue(2, 4.0, 9.0, ["vraiment rien du tout"])]
+    with pytest.raises(RecordingIndexError, match="only .* of its words agree"):
+        corrections_from_cues(talk(), other, "fr", "t", "autre.srt")
+    with pytest.raises(RecordingIndexError, match="hold none of the recording's words"):
+        corrections_from_cues(talk(), [Cue(1, 100.0, 104.0, ["Bonjour"])], "fr", "t", "loin.srt")
+
+
+def test_corrections_apply_once_whatever_the_input_and_give_the_machine_text_back_when_reverted():
+    segments = talk()
+    found, _ = corrections_from_cues(segments, edited_cues(segments, lambda t: t.replace("hansard", "Hansard")), "fr", "t")
+    first, stored = apply(segments, found)
+    assert first.segments[1].text == "Je travaille au Hansard du Nunavut."
+    assert first.segments[1].origin == "corrected" and first.segments[1].text_machine == "Je travaille au hansard du Nunavut."
+    assert [w.correction for w in first.segments[1].words] == [None, None, None, 1, None, None]
+    applied = first.corrections
+    assert applied[0].status == "applied" and applied[0].machine_words[0].text == " hansard"
+    # A run that reads the corrected transcript back (nothing re-transcribed) finds the same.
+    again = correct_transcript(first, applied)
+    assert [s.text for s in again.segments] == [s.text for s in first.segments]
+    reverted = correct_transcript(first, [dataclasses.replace(applied[0], status="reverted")])
+    assert reverted.segments[1].text == "Je travaille au hansard du Nunavut." and reverted.segments[1].origin == "machine"
+    assert all(w.correction is None for s in reverted.segments for w in s.words)
+
+
+def test_a_new_transcript_keeps_a_correction_whose_words_moved_a_little_and_reports_one_that_moved_away():
+    segments = talk()
+    found, _ = corrections_from_cues(segments, edited_cues(segments, lambda t: t.replace("hansard", "Hansard")), "fr", "t")
+    _, stored = apply(segments, found)
+
+    def shifted(by):
+        moved = talk()
+        for s in moved:
+            s.words = [dataclasses.replace(w, start=w.start + by, end=w.end + by) for w in s.words]
+            s.words[3:4] = [dataclasses.replace(s.words[3], text=" an-saur")] if s.index == 1 else s.words[3:4]
+        return moved
+
+    near = correct_transcript(Transcript(shifted(0.2), "faster-whisper", "base", "fr"), stored)
+    assert near.segments[1].text == "Je travaille au Hansard du Nunavut."
+    assert near.corrections[0].machine_text == "an-saur"  # what the new transcript had there
+    far = correct_transcript(Transcript(shifted(1.7), "faster-whisper", "base", "fr"), stored)
+    assert "Hansard" not in far.segments[1].text
+    assert far.corrections[0].status == "unfit" and "other words" in far.corrections[0].note  # kept, says why
+
+
+def test_corrected_french_is_translated_again_by_argos_and_marked_stale_with_whisper():
+    segments = talk()
+    found, _ = corrections_from_cues(segments, edited_cues(segments, lambda t: t.replace("Eric Joannis", "Éric Joanis")), "fr", "t")
+    seen = []
+
+    def retranslate(chosen):
+        seen.extend(s.text for s in chosen)
+        for s in chosen:
+            s.text_en = "EN:" + s.text
+
+    argos, _ = apply(talk(), found, "argos", retranslate)
+    assert seen == ["Bonjour, je m'appelle Éric Joanis."]
+    assert argos.segments[0].text_en == "EN:Bonjour, je m'appelle Éric Joanis." and argos.segments[0].origin_en == "retranslated"
+    assert argos.segments[0].text_en_machine == "Hello, my name is Eric."
+    assert argos.segments[1].origin_en == "machine"
+    whisper, _ = apply(talk(), found, "whisper")
+    assert whisper.segments[0].text_en == "Hello, my name is Eric." and whisper.segments[0].origin_en == "stale"
+
+
+def test_an_english_correction_replaces_its_sentence_and_wins_over_the_translation():
+    segments = talk()
+    found, _ = corrections_from_text(segments, 1, "I work on the Nunavut Hansard.", "en", "t")
+    assert [(c.lang, c.start, c.end) for c in found] == [("en", 4.0, pytest.approx(6.9))]
+    corrected, _ = apply(segments, [dataclasses.replace(found[0], by="Anne", at="2026-11-25T10:00:00Z")])
+    s = corrected.segments[1]
+    assert (s.text_en, s.origin_en, s.text_en_machine, s.corrected_by) == (
+        "I work on the Nunavut Hansard.", "corrected", "I work at the Hansard.", "Anne")
+    # English cues edited in a file: the same, sentence by sentence.
+    cues, _ = cues_for(segments, "en")
+    cues = [dataclasses.replace(c, lines=[line.replace("bilingual", "in two languages") for line in c.lines]) for c in cues]
+    from_file, _ = corrections_from_cues(segments, cues, "en", "t")
+    assert [c.text for c in from_file] == ["The corpus is in two languages."]
+
+
+def test_an_edit_over_an_earlier_correction_replaces_it_whole():
+    segments = talk()
+    found, _ = corrections_from_cues(segments, edited_cues(segments, lambda t: t.replace("Eric Joannis", "Éric Joannis")), "fr", "t")
+    first, stored = apply(segments, found)
+    assert [(c.machine_text, c.text) for c in first.corrections] == [("Eric", "Éric")]
+    again, replaced = corrections_from_text(first.segments, 0, "Bonjour, je m'appelle Éric-Joanis.", "fr", "t")
+    assert replaced == [1]
+    assert [(c.machine_text, c.text) for c in again] == [("Éric Joannis.", "Éric-Joanis.")]
+    # Stored, the new one replaces the first, and applies over the machine's words.
+    second, _ = apply(first.segments, [dataclasses.replace(first.corrections[0], status="replaced"), *again])
+    assert second.segments[0].text == "Bonjour, je m'appelle Éric-Joanis."
+    assert second.corrections[1].machine_text == "Eric Joannis."
+
+
+def test_the_digest_changes_with_what_people_ask_not_with_what_applying_found():
+    c = Correction(1, "t", "fr", 1.0, 2.0, "Hansard", by="Anne", at="2026-11-25T10:00:00Z")
+    assert digest([c]) == digest([dataclasses.replace(c, status="applied", machine_text="hansard")])
+    assert digest([c]) != digest([dataclasses.replace(c, status="reverted")]) != digest([])
+    assert digest([c]) != digest([dataclasses.replace(c, text="HANSARD")])
+
+
+def test_the_index_keeps_corrections_across_writes_and_marks_replaced_english(tmp_path):
+    with Index(tmp_path / "index.db") as index:
+        rec = Recording(id="t", source="/x.mp3", content_hash="h")
+        index.add(rec, talk(), [])
+        ids = index.add_corrections([Correction(0, "t", "en", 4.0, 6.9, "First.", by="A", at="2026-01-01T00:00:00Z")])
+        newer = index.add_corrections([Correction(0, "t", "en", 4.0, 6.9, "Second.", by="B", at="2026-01-02T00:00:00Z")])
+        index.add(rec, talk(), [])  # a run replaces the machine's rows, never the corrections
+        stored = {c.id: c for c in index.corrections("t")}
+        assert stored[ids[0]].status == "replaced" and stored[ids[0]].note == f"replaced by #{newer[0]}"
+        assert stored[newer[0]].text == "Second." and stored[newer[0]].status == "new"
+        assert index.revert_corrections("t", [newer[0], 999]) == [newer[0]]
+        assert index.integrity_check() == "ok"
