@@ -5,9 +5,6 @@ ones run the real command line on the sample (real Whisper, a real Argos package
 
 import dataclasses
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -17,7 +14,6 @@ from recording_index.corrections.layer import correct_transcript, digest
 from recording_index.errors import RecordingIndexError
 from recording_index.index.database import Index
 from recording_index.models import Correction, Cue, Recording, Segment, Transcript, Word
-from recording_index.publish.files import parse, to_srt
 from recording_index.publish.subtitles import cues_for
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -200,3 +196,140 @@ def test_the_index_keeps_corrections_across_writes_and_marks_replaced_english(tm
         assert stored[newer[0]].text == "Second." and stored[newer[0]].status == "new"
         assert index.revert_corrections("t", [newer[0], 999]) == [newer[0]]
         assert index.integrity_check() == "ok"
+
+
+# --- the real thing: the sample, indexed, its subtitles edited as a person would -------------------
+
+@pytest.fixture(scope="module")
+def indexed(tmp_path_factory, cache_dir, tiny_argos_file):
+    """The demo catalog indexed with a real (tiny) Argos package: corrected French is translated again."""
+    from test_end_to_end import run_cli
+
+    folder = tmp_path_factory.mktemp("corrections")
+    env = {**__import__("os").environ, "RECORDING_INDEX_CACHE_DIR": str(cache_dir),
+           "ARGOS_PACKAGES_DIR": str(folder / "argos")}
+    assert run_cli("models", "install", "--from", str(tiny_argos_file), env=env).returncode == 0
+    db = folder / "index.db"
+    result = run_cli("run", "--catalog", "config/demo.toml", "--db", str(db), env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return db, env
+
+
+def heard_as(segments, said, moment):
+    """The machine's word for the word `said` at `moment`: the likest of those spoken within 1.5 s."""
+    from difflib import SequenceMatcher
+
+    near = [w for s in segments for w in s["words"] if abs(w["start"] - moment) <= 1.5]
+    return max(near, key=lambda w: SequenceMatcher(None, w["text"].strip().lower(), said).ratio())
+
+
+def edit_as_a_person(path: Path, changes: dict[float, str], merge_after: int) -> Path:
+    """The SRT at `path` with the word spoken nearest each time replaced, and two cues merged into one."""
+    import srt
+
+    cues = list(srt.parse(path.read_text(encoding="utf-8")))
+    for (moment, word), new in changes.items():
+        cue = min(cues, key=lambda c: max(c.start.total_seconds() - moment, moment - c.end.total_seconds(), 0))
+        assert word in cue.content, (word, cue.content)
+        cue.content = cue.content.replace(word, new, 1)
+    first, second = cues[merge_after], cues[merge_after + 1]
+    merged = srt.Subtitle(first.index, first.start, second.end, first.content + "\n" + second.content)
+    cues[merge_after:merge_after + 2] = [merged]
+    edited = path.with_name("edited.fr.srt")
+    edited.write_text(srt.compose(cues), encoding="utf-8")
+    return edited
+
+
+@pytest.mark.slow
+def test_corrections_from_an_edited_file_are_found_kept_by_re_runs_and_reverted(indexed, aligned_words, tmp_path):
+    from test_end_to_end import phrase_time, run_cli
+
+    db, env = indexed
+    machine = json.loads(run_cli("transcript", "ej-fra", "--format", "json", "--db", str(db), env=env).stdout)
+    said = {"programmeuse": "programmeur", "Hansard": "hansard"}  # a word fixed (or changed), a name fixed
+    spoken = {new: phrase_time(aligned_words, old) for new, old in said.items()}
+    changes = {}
+    for new, moment in spoken.items():
+        word = heard_as(machine["segments"], said[new], moment)
+        changes[((word["start"] + word["end"]) / 2, word["text"].strip())] = new
+    edited = edit_as_a_person(db.parent / "subtitles" / "ej-fra.fr.srt", changes, merge_after=3)
+
+    result = run_cli("correct", "ej-fra", "--from", str(edited), "--by", "Anne Relectrice", "--db", str(db), env=env)
+    assert result.returncode == 0, result.stderr
+    assert "programmeuse" in result.stdout and "rebuilt: correct, chunk, subtitles" in result.stderr
+
+    def found(word):
+        hits = json.loads(run_cli("search", word, "--db", str(db), "--json", env=env).stdout)
+        assert hits, word
+        assert hits[0]["moment"] == pytest.approx(spoken[word], abs=2.0)
+        return hits[0]
+
+    hit = found("programmeuse")
+    assert (hit["origin"], hit["corrected_by"], hit["origin_en"]) == ("corrected", "Anne Relectrice", "retranslated")
+    assert hit["corrected_at"].startswith("20") and "programmeuse" in hit["sentence_fr"]
+    found("Hansard")
+    text = run_cli("transcript", "ej-fra", "--db", str(db), env=env).stdout
+    assert "programmeuse" in text and "Hansard" in text
+    data = json.loads(run_cli("transcript", "ej-fra", "--format", "json", "--db", str(db), env=env).stdout)
+    corrected = [s for s in data["segments"] if "programmeuse" in s["text"]]
+    assert corrected[0]["origin"] == "corrected" and "programmeuse" not in corrected[0]["text_machine"]
+    assert "programmeuse" in (db.parent / "subtitles" / "ej-fra.fr.srt").read_text(encoding="utf-8")
+    assert run_cli("correct", "ej-fra", "--from", str(edited), "--db", str(db), env=env).stderr.strip().endswith(
+        "no change from the transcript")  # imported twice: nothing new
+
+    # A re-run that re-transcribes with other decoding settings, then one that translates again.
+    settings = tmp_path / "settings.toml"
+    settings.write_text("beam_size = 2\nbatch_size = 0\n")
+    again = run_cli("--config", str(settings), "run", "--catalog", "config/demo.toml", "--db", str(db), "--json", env=env)
+    summary = json.loads(again.stdout[again.stdout.index("{"):])
+    assert summary["indexed"] == 1, again.stderr[-2000:]
+    retranslated = run_cli("--config", str(settings), "run", "--catalog", "config/demo.toml", "--db", str(db),
+                           "--retranslate", "--json", env=env)
+    summary = json.loads(retranslated.stdout[retranslated.stdout.index("{"):])
+    assert summary["outcomes"][0]["stages"] == ["translate", "correct", "chunk", "subtitles"]
+    listed = json.loads(run_cli("corrections", "ej-fra", "--json", "--db", str(db), env=env).stdout)
+    assert listed and {c["status"] for c in listed} == {"applied"} and not summary["outcomes"][0]["warning"]
+    found("programmeuse")
+    found("Hansard")
+    with Index(db) as index:
+        assert index.integrity_check() == "ok"
+
+    # Reverted: the machine's words come back; the correction is kept, marked.
+    ours = next(c for c in listed if c["text"] == "programmeuse")
+    reverted = run_cli("corrections", "ej-fra", "--revert", str(ours["id"]), "--db", str(db), env=env)
+    assert reverted.returncode == 0 and f"#{ours['id']}: reverted" in reverted.stderr
+    assert json.loads(run_cli("search", "programmeuse", "--db", str(db), "--json", env=env).stdout) == []
+    everything = json.loads(run_cli("corrections", "ej-fra", "--all", "--json", "--db", str(db), env=env).stdout)
+    assert {c["id"]: c["status"] for c in everything}[ours["id"]] == "reverted"
+    exported = tmp_path / "corrections.json"
+    run_cli("corrections", "ej-fra", "--export", str(exported), "--db", str(db), env=env)
+    assert len(json.loads(exported.read_text())["corrections"]) == len(everything)
+
+
+@pytest.mark.slow
+def test_english_corrections_and_a_wrong_file(indexed, tmp_path):
+    from test_end_to_end import run_cli
+
+    db, env = indexed
+    english = (db.parent / "subtitles" / "ej-fra.en.srt").read_text(encoding="utf-8")
+    import srt
+
+    cues = list(srt.parse(english))
+    cues[0].content = "Hello, I am Éric Joanis, from the NRC."
+    path = tmp_path / "talk.en.srt"
+    path.write_text(srt.compose(cues), encoding="utf-8")
+    result = run_cli("correct", "ej-fra", "--from", str(path), "--db", str(db), "--json", env=env)
+    assert result.returncode == 0, result.stderr
+    stored = json.loads(result.stdout)["corrections"]
+    assert [c["lang"] for c in stored] == ["en"] and stored[0]["text"].startswith("Hello, I am Éric Joanis, from the NRC.")
+    hits = json.loads(run_cli("search", "NRC", "--lang", "en", "--db", str(db), "--json", env=env).stdout)
+    assert hits and hits[0]["origin_en"] == "corrected" and hits[0]["moment"] < 3.0
+
+    wrong = tmp_path / "other.fr.srt"
+    wrong.write_text("1\n00:00:01,000 --> 00:00:04,000\nRien de ce qui a été dit là, vraiment rien du tout.\n")
+    refused = run_cli("correct", "ej-fra", "--from", str(wrong), "--db", str(db), env=env)
+    assert refused.returncode == 2 and refused.stderr.startswith(f"error: {wrong}: only ")
+    garbage = tmp_path / "garbage.srt"
+    garbage.write_bytes(b"\xff\xfe\x00garbage")
+    assert run_cli("correct", "ej-fra", "--from", str(garbage), "--db", str(db), env=env).stderr.startswith(
+        f"error: {garbage}: ")

@@ -282,6 +282,9 @@ def transcript(ctx, recording, db, fmt, lang):
     if fmt == "json":
         rows = [{"index": s.index, "start": s.start, "end": s.end, "text": s.text, "text_fr": s.text,
                  "text_en": s.text_en, "translation_engine": s.translation_engine,
+                 # provenance: machine output or a person's correction (corrections/)
+                 "origin": s.origin, "origin_en": s.origin_en, "corrected_by": s.corrected_by,
+                 "corrected_at": s.corrected_at, "text_machine": s.text_machine, "text_en_machine": s.text_en_machine,
                  "words": [w.__dict__ for w in s.words]} for s in segments]
         echo_json({"recording": rec.to_dict(), "segments": rows})
         return
