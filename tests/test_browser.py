@@ -1,6 +1,7 @@
 """The search page in a real browser: Debian's Chromium, headless, driven by Selenium, against the app
 served on 127.0.0.1 over an index made by the real pipeline. Screenshots land in test-artifacts/."""
 
+import contextlib
 import os
 import shutil
 import socket
@@ -44,16 +45,15 @@ def db(tmp_path_factory, cache_dir, sample_mp3):
     return path
 
 
-@pytest.fixture(scope="module")
-def server(db):
+@contextlib.contextmanager
+def serving(app):
+    """`app` served by uvicorn on a free port of 127.0.0.1, in a thread."""
     import uvicorn
-
-    from recording_index.web import create_app
 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    config = uvicorn.Config(create_app(db), host="127.0.0.1", port=port, log_level="warning")
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
     running = uvicorn.Server(config)
     thread = threading.Thread(target=running.run, daemon=True)
     thread.start()
@@ -63,6 +63,14 @@ def server(db):
     yield f"http://127.0.0.1:{port}"
     running.should_exit = True
     thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def server(db):
+    from recording_index.web import create_app
+
+    with serving(create_app(db)) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -177,3 +185,62 @@ def test_the_home_page_lists_the_archive_and_audio_shows_its_captions(server, br
         browser.save_screenshot(str(ARTIFACTS / "recording-phone.png"))
     finally:
         browser.set_window_size(1100, 900)
+
+
+@pytest.fixture(scope="module")
+def editing_server(db, tmp_path_factory, cache_dir):
+    """A copy of the index, served with corrections allowed (serve --allow-edits)."""
+    import sqlite3
+
+    from recording_index.config import Settings
+    from recording_index.web import create_app
+
+    copy = tmp_path_factory.mktemp("editable") / "index.db"
+    with contextlib.closing(sqlite3.connect(db)) as source, contextlib.closing(sqlite3.connect(copy)) as target:
+        source.backup(target)
+    settings = Settings(cache_dir=str(cache_dir), progress=False)
+    with serving(create_app(copy, allow_edits=True, settings=settings)) as url:
+        yield url, copy
+
+
+def test_a_sentence_is_corrected_in_the_page_and_a_cross_site_request_is_refused(editing_server, browser):
+    from selenium.webdriver.common.by import By
+
+    from http_server import LocalServer
+
+    url, copy = editing_server
+    ARTIFACTS.mkdir(exist_ok=True)
+    browser.get(url + "/recordings/ej-fra")
+    cell = browser.find_element(By.CSS_SELECTOR, "#s0 td[lang=fr]")
+    cell.find_element(By.CSS_SELECTOR, "details.edit summary").click()
+    box = cell.find_element(By.NAME, "text")
+    assert "Bonjour" in box.get_attribute("value")
+    corrected = box.get_attribute("value").replace("Bonjour", "Salut")
+    box.clear()
+    box.send_keys(corrected)
+    cell.find_element(By.NAME, "by").send_keys("Anne")
+    browser.save_screenshot(str(ARTIFACTS / "recording-edit.png"))
+    cell.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    wait_for(browser, "return document.getElementById('saved')")
+    row = browser.find_element(By.CSS_SELECTOR, "#s0 td[lang=fr]")
+    assert row.text.startswith("Salut") and "corrected" in row.find_element(By.CSS_SELECTOR, ".origin").text
+    assert "by Anne" in row.find_element(By.CSS_SELECTOR, ".origin").get_attribute("title")
+    browser.save_screenshot(str(ARTIFACTS / "recording-corrected.png"))
+    browser.get(url + "/search?q=salut")
+    assert browser.find_elements(By.CSS_SELECTOR, "a.hit-link")
+
+    # Another site's page posts an edit to the archive as the person browses it: refused.
+    with LocalServer() as other:
+        other.site.pages["/attack.html"] = f"""<html><body>
+            <form method="post" action="{url}/recordings/ej-fra/sentences/0">
+            <input name="lang" value="fr"><input name="text" value="Piraté par un autre site.">
+            <input name="token" value="{'0' * 64}"></form>
+            <script>document.forms[0].submit()</script></body></html>"""
+        browser.get(other.url("/attack.html").replace("127.0.0.1", "localhost"))
+        answer = wait_for(browser, "return document.body && document.body.innerText.includes('refused') && "
+                                   "document.body.innerText")
+    assert "cross-site request" in answer
+    browser.save_screenshot(str(ARTIFACTS / "cross-site-refused.png"))
+    with Index(copy, readonly=True) as index:
+        assert index.get("ej-fra")[1][0].text.startswith("Salut")
+        assert [c.origin for c in index.corrections("ej-fra")] == ["web"]

@@ -93,3 +93,76 @@ def test_the_web_app_cannot_write(client, monkeypatch):
     for database, _ in uris:
         with pytest.raises(sqlite3.OperationalError, match="readonly"):
             real_connect(database, uri=True).execute("DELETE FROM chunks")
+
+
+# --- corrections in the page (serve --allow-edits) ------------------------------------------------
+
+HERE = "http://127.0.0.1:8000"
+
+
+@pytest.fixture
+def editable(tmp_path, sample_mp3):
+    """An index as a run leaves it (stage keys, settings), served with edits allowed."""
+    from recording_index import stages
+    from recording_index.config import Settings
+    from recording_index.pipeline import deciding_settings
+
+    db = tmp_path / "index.db"
+    settings = Settings(cache_dir=str(tmp_path / "cache"), translator="none", progress=False)
+    facts = stages.Facts("h", "base", "", "none", "none", False)
+    words = [Word(1.0 + i * 0.5, 1.4 + i * 0.5, " " + w) for i, w in enumerate("Le hansard du Nunavut.".split())]
+    segment = Segment(0, 1.0, 2.9, "Le hansard du Nunavut.", words)
+    with Index(db) as ix:
+        rec = Recording(id="talk", source=str(sample_mp3), title="Titre", media_path=str(sample_mp3), duration=34.1,
+                        content_hash="h")
+        ix.add(rec, [segment], [Chunk("talk", 0, 1.0, 2.9, segment.text)], settings=deciding_settings(settings, facts),
+               stage_keys=stages.keys(settings, facts))
+    with TestClient(create_app(db, allow_edits=True, settings=settings), base_url=HERE) as test_client:
+        yield test_client, db
+
+
+def form_of(page):
+    import re
+
+    return re.search(r'name="token" value="([0-9a-f]{64})"', page.text).group(1)
+
+
+def test_a_sentence_corrected_in_the_page_is_searchable_and_says_who_corrected_it(editable):
+    client, db = editable
+    page = client.get("/recordings/talk")
+    assert page.status_code == 200 and "recording_index_session" in page.headers["set-cookie"]
+    assert "samesite=strict" in page.headers["set-cookie"].lower() and "httponly" in page.headers["set-cookie"].lower()
+    saved = client.post("/recordings/talk/sentences/0", headers={"Origin": HERE}, follow_redirects=False,
+                        data={"token": form_of(page), "lang": "fr", "text": "Le Hansard du Nunavut.", "by": "Anne"})
+    assert saved.status_code == 303 and saved.headers["location"] == "/recordings/talk?saved=1#s0"
+    after = client.get(saved.headers["location"])
+    assert "Le Hansard du Nunavut." in after.text and 'title="corrected by Anne 20' in after.text
+    with Index(db, readonly=True) as ix:
+        hit = ix.search("Hansard")[0]
+        assert (hit.corrected_by, hit.origin, hit.moment) == ("Anne", "corrected", 1.5)
+        assert [c.text for c in ix.corrections("talk")] == ["Hansard"]
+
+
+def test_edit_requests_from_elsewhere_or_without_the_token_are_refused(editable, tmp_path, sample_mp3):
+    client, db = editable
+    token = form_of(client.get("/recordings/talk"))
+    edit = {"token": token, "lang": "fr", "text": "Piraté."}
+    for headers, why in [({"Origin": "http://evil.example"}, "cross-site"),
+                         ({"Origin": HERE, "Sec-Fetch-Site": "cross-site"}, "cross-site"),
+                         ({}, "cross-site"),  # neither Origin nor Referer
+                         ({"Referer": "http://127.0.0.1:9999/page"}, "cross-site")]:
+        refused = client.post("/recordings/talk/sentences/0", headers=headers, data=edit)
+        assert refused.status_code == 403 and why in refused.text, headers
+    wrong = client.post("/recordings/talk/sentences/0", headers={"Origin": HERE}, data={**edit, "token": "0" * 64})
+    assert wrong.status_code == 403 and "form token" in wrong.text
+    client.cookies.clear()  # another browser: its token is not this one's
+    assert client.post("/recordings/talk/sentences/0", headers={"Origin": HERE}, data=edit).status_code == 403
+    rebound = client.get("/recordings/talk", headers={"Host": "evil.example:8000"})
+    assert rebound.status_code == 400  # a DNS-rebound name is not ours
+    with Index(db, readonly=True) as ix:
+        assert ix.corrections("talk") == [] and ix.get("talk")[1][0].text == "Le hansard du Nunavut."
+    # The read-only server has no form and refuses the request whatever it carries.
+    with TestClient(create_app(db), base_url=HERE) as readonly:
+        assert 'name="token"' not in readonly.get("/recordings/talk").text
+        answer = readonly.post("/recordings/talk/sentences/0", headers={"Origin": HERE}, data=edit)
+        assert answer.status_code == 403 and "read-only" in answer.text

@@ -446,17 +446,22 @@ def corrections(ctx, recording, show_all, revert, export, as_json, db):
 @db_option
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
+@click.option("--allow-edits", is_flag=True, help="let the recording page correct sentences (writes the index)")
 @click.pass_context
-def serve(ctx, db, host, port):
-    """Serve the search page (read-only) at http://HOST:PORT/."""
+def serve(ctx, db, host, port, allow_edits):
+    """Serve the search page at http://HOST:PORT/: read-only unless --allow-edits."""
     import uvicorn
 
     from recording_index.web import create_app
 
     path = _db(ctx, db)
     Index(path, readonly=True).close()  # a missing or foreign database is an error now, not at the first request
-    click.echo(f"Serving {path} at http://{host}:{port}/ (Ctrl-C to stop)", err=True)
-    uvicorn.run(create_app(path), host=host, port=port, log_level="warning")
+    mode = "corrections allowed" if allow_edits else "read-only"
+    click.echo(f"Serving {path} at http://{host}:{port}/ ({mode}; Ctrl-C to stop)", err=True)
+    if allow_edits and host not in ("127.0.0.1", "localhost", "::1"):
+        click.echo(f"warning: --allow-edits on {host}: anyone who can reach it can correct transcripts", err=True)
+    app = create_app(path, allow_edits=allow_edits, settings=_settings(ctx), hosts=(host,))
+    uvicorn.run(app, host=host, port=port, log_level="warning")
 
 
 @main.command(name="datasette-metadata")

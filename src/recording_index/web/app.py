@@ -1,25 +1,37 @@
 """Search what was said, hear it, read it in both languages: a small Starlette app.
 
-Read-only: every request opens the index with SQLite's `mode=ro`. Everything from transcripts,
-titles and queries goes through Jinja's autoescaping; media is served only for recordings in the
-index, from the path the index holds, never from a path in the request.
+Read-only by default: every page opens the index with SQLite's `mode=ro`. Started with
+`allow_edits` (`serve --allow-edits`), a sentence can be corrected in place: the edit is a POST that
+must come from the page itself (its Origin or Referer is this server, the Host is one of ours, so a
+DNS-rebound name is refused too) and carry the form token tied to the browser's session cookie
+(SameSite=Strict); it then goes through corrections/edits.py like `recording-index correct`.
+Everything from transcripts, titles and queries goes through Jinja's autoescaping; media is served
+only for recordings in the index, from the path the index holds, never from a path in the request.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import mimetypes
 import re
+import secrets
 import sqlite3
 from pathlib import Path
+from urllib.parse import parse_qs, quote, urlsplit
 
 from markupsafe import Markup, escape
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.middleware import Middleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
-from starlette.responses import FileResponse, PlainTextResponse, Response
+from starlette.responses import FileResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 from starlette.templating import Jinja2Templates
 
-from recording_index.errors import RecordingIndexError
+from recording_index.config import Settings
+from recording_index.errors import IndexBusyError, RecordingIndexError
 from recording_index.index.database import LANGUAGES, Index
 from recording_index.publish.files import to_vtt
 from recording_index.publish.subtitles import cues_for
@@ -30,6 +42,9 @@ PAGE_SIZE = 10
 OPEN, CLOSE = "\x02", "\x03"
 VIDEO_SUFFIXES = {".mp4", ".webm", ".mkv", ".mov", ".m4v", ".ogv"}
 MAX_ID_LENGTH = 300
+SESSION_COOKIE = "recording_index_session"
+MAX_EDIT_BYTES = 64 * 1024
+LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]")
 
 
 def highlight(snippet: str) -> Markup:
@@ -45,8 +60,15 @@ def _number(value: str | None, default: float, low: float, high: float) -> float
     return min(max(number, low), high) if number == number else default  # NaN is no number
 
 
-def create_app(db_path: str | Path) -> Starlette:
+def create_app(db_path: str | Path, allow_edits: bool = False, settings: Settings | None = None,
+               hosts: tuple[str, ...] = ()) -> Starlette:
+    """The app over the index at `db_path`; `allow_edits` lets the recording page correct sentences
+    (with `settings` for rebuilding), answering only to the local names and `hosts`."""
     templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+    secret = secrets.token_bytes(32)  # form tokens are good for this server's life
+
+    def form_token(session: str) -> str:
+        return hmac.new(secret, session.encode(), hashlib.sha256).hexdigest()
     templates.env.filters["hms"] = hms
     templates.env.filters["highlight"] = highlight
 
@@ -99,9 +121,56 @@ def create_app(db_path: str | Path) -> Starlette:
             _, segments = index.get(rec.id)
         start = _number(request.query_params.get("t"), 0.0, 0.0, max(rec.duration, 0.0))
         is_video = Path(rec.media_path).suffix.lower() in VIDEO_SUFFIXES
-        return templates.TemplateResponse(request, "recording.html", {
+        session = request.cookies.get(SESSION_COOKIE, "")
+        if allow_edits and not re.fullmatch(r"[A-Za-z0-9_-]{32,64}", session):
+            session = secrets.token_urlsafe(32)
+        response = templates.TemplateResponse(request, "recording.html", {
             "rec": rec, "segments": segments, "start": start, "is_video": is_video,
-            "has_english": any(s.text_en for s in segments)})
+            "has_english": any(s.text_en for s in segments), "edits": allow_edits,
+            "token": form_token(session) if allow_edits else "", "saved": saved if (saved := request.query_params.get("saved", "")).isdigit() and len(saved) < 6 else ""})
+        if allow_edits:
+            response.set_cookie(SESSION_COOKIE, session, httponly=True, samesite="strict", path="/")
+        return response
+
+    def refused(why: str, status: int = 403) -> Response:
+        return PlainTextResponse(f"refused: {why}", status_code=status)
+
+    def same_origin(request: Request) -> bool:
+        """The request comes from a page of this server: its Origin (or, lacking one, its Referer)
+        names this very scheme, host and port, and the browser does not call it cross-site."""
+        here = f"{request.url.scheme}://{request.headers.get('host', '')}"
+        origin = request.headers.get("origin")
+        if origin is None:
+            referer = urlsplit(request.headers.get("referer", ""))
+            origin = f"{referer.scheme}://{referer.netloc}" if referer.netloc else "null"
+        return origin == here and request.headers.get("sec-fetch-site", "same-origin") in ("same-origin", "none")
+
+    async def edit_sentence(request: Request) -> Response:
+        if not allow_edits:
+            return refused("this server is read-only (start it with `recording-index serve --allow-edits`)")
+        if not same_origin(request):
+            return refused("cross-site request (the edit must come from this server's own page)")
+        body = await request.body()
+        if len(body) > MAX_EDIT_BYTES:
+            return refused("edit too large", 413)
+        form = {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True).items()}
+        session = request.cookies.get(SESSION_COOKIE, "")
+        if not session or not hmac.compare_digest(form.get("token", ""), form_token(session)):
+            return refused("missing or wrong form token (reload the page and try again)")
+        position = int(_number(request.path_params["position"], -1, -1, 10**7))
+        from recording_index.corrections.edits import correct_sentence
+
+        try:
+            edited = await run_in_threadpool(
+                correct_sentence, db_path, request.path_params["id"], position, form.get("text", ""),
+                form.get("lang", ""), settings or Settings(), form.get("by", ""))
+        except IndexBusyError as exc:
+            return refused(str(exc), 409)
+        except RecordingIndexError as exc:
+            return refused(str(exc), 400)
+        saved = len(edited.corrections)
+        target = f"/recordings/{quote(edited.recording_id, safe='')}?saved={saved}#s{position}"
+        return RedirectResponse(target, status_code=303)
 
     def media(request: Request) -> Response:
         rec = _recording(request)
@@ -135,10 +204,13 @@ def create_app(db_path: str | Path) -> Starlette:
     handlers = {RecordingIndexError: bad_request, ValueError: bad_request, sqlite3.Error: unavailable,
                 TypeError: bad_request, KeyError: bad_request, AttributeError: bad_request,
                 ArithmeticError: bad_request, RecursionError: bad_request}
-    return Starlette(exception_handlers=handlers, routes=[
+    # With edits allowed, a request naming another host (a DNS-rebound name, say) is refused.
+    middleware = [Middleware(TrustedHostMiddleware, allowed_hosts=[*LOCAL_HOSTS, *hosts])] if allow_edits else []
+    return Starlette(exception_handlers=handlers, middleware=middleware, routes=[
         Route("/", search_page),
         Route("/search", search_page),
         Route("/recordings/{id}", recording_page),
         Route("/recordings/{id}/media", media),
         Route("/recordings/{id}/subtitles.{lang}.vtt", subtitles),
+        Route("/recordings/{id}/sentences/{position}", edit_sentence, methods=["POST"]),
     ])
