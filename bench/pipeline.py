@@ -44,7 +44,7 @@ def main() -> None:
             prepare=timed("locate, hash, probe", pipeline.prepare), normalise=timed("normalise", pipeline.normalise),
             transcribe=timed("transcribe", pipeline.transcribe),
             translate=timed(f"translate ({facts.translator})", pipeline.translate),
-            chunk=timed("chunk", pipeline.chunk), store=timed("index and subtitles", pipeline.store_and_publish))
+            correct=timed("correct", pipeline.correct), chunk=timed("chunk", pipeline.chunk), store=timed("index and subtitles", pipeline.store_and_publish))
         outcome = pipeline.index_recording(Recording(id="talk", source=str(wav)), settings, db, runner=runner)
         if outcome.error:
             raise SystemExit(outcome.error)

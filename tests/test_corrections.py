@@ -333,3 +333,39 @@ def test_english_corrections_and_a_wrong_file(indexed, tmp_path):
     garbage.write_bytes(b"\xff\xfe\x00garbage")
     assert run_cli("correct", "ej-fra", "--from", str(garbage), "--db", str(db), env=env).stderr.startswith(
         f"error: {garbage}: ")
+
+
+@pytest.mark.parametrize("machine, text, initial, names", [
+    ("hansard", "Hansard", False, ["Hansard"]),
+    ("Eric Joannis.", "Éric Joanis.", True, ["Éric Joanis"]),  # a name of two words opening the sentence
+    ("Bonjour", "Salut", True, []),  # a sentence's first word is capitalised anyway
+    ("résal", "RÉSAL", True, ["RÉSAL"]),
+    ("au CNRC", "du CNRC", False, []),  # the machine had it as written already
+    ("la prévention", "la Prévention de la criminalité", False, ["Prévention"]),
+])
+def test_names_people_corrected(machine, text, initial, names):
+    from recording_index.corrections.vocabulary import names_in
+
+    assert names_in(Correction(1, "t", "fr", 0.0, 1.0, text, machine_text=machine), initial) == names
+
+
+def test_suggestions_go_to_the_event_s_catalog_vocabulary_when_accepted(tmp_path):
+    from recording_index.config import load_catalog
+    from recording_index.corrections.vocabulary import accept, suggestions
+
+    with Index(tmp_path / "index.db") as index:
+        rec = Recording(id="t", source="/x.mp3", content_hash="h", event="Séminaire 2018", speakers=["Eric Joannis"])
+        found, _ = corrections_from_cues(talk(), edited_cues(talk(), lambda t: t.replace("hansard", "Hansard")), "fr", "t")
+        index.add(rec, talk(), [])
+        ids = index.add_corrections(found)
+        applied, _ = apply(talk(), [dataclasses.replace(c, id=i) for c, i in zip(found, ids)])
+        index.add(rec, applied.segments, [], corrections=applied.corrections)
+        offered = suggestions(index)
+    assert [(s.term, s.event, s.recordings) for s in offered] == [("Hansard", "Séminaire 2018", ["t"])]
+    catalog = tmp_path / "catalog.toml"
+    catalog.write_text('# Our seminars\n[[events]]\ntitle = "Séminaire 2018"  # the title as announced\n'
+                       'source = "talk.mp3"\nvocabulary = ["RÉSAL"]\n')
+    assert accept(catalog, offered) == [("events[1]", "Hansard")]
+    assert "# the title as announced" in catalog.read_text()  # the person's comments are kept
+    assert load_catalog(str(catalog)).recordings[0].vocabulary == ["RÉSAL", "Hansard"]
+    assert accept(catalog, offered) == []  # there already

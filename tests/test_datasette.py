@@ -14,6 +14,7 @@ from click.testing import CliRunner
 from recording_index.cli import main
 from http_server import free_port, wait_until_answering
 from recording_index.index.database import Index
+from recording_index.models import Correction
 from test_index import TEXTS, chunks_of, make_recording, make_segments
 
 DATASETTE = Path(sys.executable).parent / "datasette"
@@ -27,7 +28,10 @@ def datasette(tmp_path_factory):
     with Index(db) as index:
         rec = make_recording()
         segments = make_segments(TEXTS)
+        segments[1].origin, segments[1].corrected_by, segments[1].text_machine = "corrected", "Anne", "machine text"
         index.add(rec, segments, chunks_of(rec.id, segments))
+        index.add_corrections([Correction(0, rec.id, "fr", segments[1].start, segments[1].end, segments[1].text,
+                                          by="Anne", at="2026-11-25T10:00:00Z", origin="web")])
     written = CliRunner().invoke(main, ["datasette-metadata", "--db", str(db)])
     assert written.exit_code == 0, written.output
     (folder / "metadata.json").write_text(written.output)
@@ -73,6 +77,17 @@ def test_facets_and_descriptions_are_there(datasette):
     assert {"event", "speakers"} <= set(data["facet_results"]["results"] if "results" in data["facet_results"]
                                         else data["facet_results"])
     assert "One row a recording" in httpx.get(f"{url}/archive/recordings", timeout=10).text
+
+
+def test_provenance_and_corrections_are_shown(datasette):
+    url, _ = datasette
+    corrected = rows(url, "/archive/segments.json?_shape=objects&origin=corrected")
+    assert [(r["idx"], r["corrected_by"], r["text_machine"]) for r in corrected] == [(1, "Anne", "machine text")]
+    assert [(r["by"], r["origin"], r["lang"]) for r in rows(url, "/archive/corrections.json?_shape=objects")] == [
+        ("Anne", "web", "fr")]
+    transcript = rows(url, "/archive/transcript.json?_shape=objects&recording=talk-1")
+    assert [r["origin"] for r in transcript] == ["machine", "corrected"] + ["machine"] * (len(TEXTS) - 2)
+    assert "What people corrected" in httpx.get(f"{url}/archive/corrections", timeout=10).text
 
 
 def test_metadata_for_a_file_that_is_no_index_is_refused(tmp_path):

@@ -242,7 +242,10 @@ def search(ctx, query, db, limit, offset, recording, speaker, event, date, lang,
     for n, hit in enumerate(hits, 1 + offset):
         who = f" — {', '.join(hit.speakers)}" if hit.speakers else ""
         echo(f"{n}. {hit.title}{who}")
-        echo(f"   {hms(hit.moment)}  [{hit.lang}] {hit.snippet}")
+        origin = hit.origin if hit.lang == "fr" else hit.origin_en
+        mark = f" ({origin}{' by ' + hit.corrected_by if hit.corrected_by and origin == 'corrected' else ''})" if (
+            origin != "machine") else ""
+        echo(f"   {hms(hit.moment)}  [{hit.lang}] {hit.snippet}{mark}")
         other = hit.sentence_en if hit.lang == "fr" else hit.sentence_fr  # the matched sentence's counterpart
         if other:
             echo(f"   {'en' if hit.lang == 'fr' else 'fr'}: {_shorten(other)}")
@@ -368,6 +371,15 @@ def correct(ctx, recording, from_file, lang, by, dry_run, as_json, db):
 
     edited = correct_from_file(_db(ctx, db), recording, from_file, _settings(ctx), lang, by, dry_run)
     _report_edit(edited, as_json, f"{from_file}: no change from the transcript", dry_run)
+    if edited.outcome and not as_json:
+        from recording_index.corrections.vocabulary import suggestions
+
+        ours = {c.id for c in edited.corrections}
+        with Index(_db(ctx, db), readonly=True) as index:
+            terms = [s.term for s in suggestions(index) if ours & set(s.corrections)]
+        if terms:
+            echo(f"names corrected: {', '.join(terms)}; `recording-index vocabulary` offers them for the "
+                 "event's catalog vocabulary", err=True)
 
 
 def _report_edit(edited, as_json: bool, unchanged: str, dry_run: bool = False) -> None:
@@ -440,6 +452,45 @@ def corrections(ctx, recording, show_all, revert, export, as_json, db):
     else:
         for c in found:
             echo(_correction_line(c))
+
+
+@main.command()
+@click.option("--event", help="only the suggestions for this event (its title)")
+@click.option("--catalog", type=click.Path(dir_okay=False), help="the catalog to add accepted terms to")
+@click.option("--accept", multiple=True, metavar="TERM", help="add this suggested term to the catalog (repeatable)")
+@click.option("--accept-all", is_flag=True, help="add every suggested term to the catalog")
+@click.option("--json", "as_json", is_flag=True)
+@db_option
+@click.pass_context
+def vocabulary(ctx, event, catalog, accept, accept_all, as_json, db):
+    """Names and terms people corrected, suggested for their event's catalog `vocabulary`.
+
+    Whisper is given an event's vocabulary for its next recordings. Nothing changes until you
+    accept: --accept TERM (or --accept-all) with --catalog FILE adds them there, comments kept.
+    """
+    from recording_index.corrections import vocabulary as suggested
+
+    with Index(_db(ctx, db), readonly=True) as index:
+        found = suggested.suggestions(index, event)
+    if accept or accept_all:
+        if not catalog:
+            raise click.UsageError("--accept needs --catalog FILE: the catalog to add the terms to")
+        unknown = [t for t in accept if t.casefold() not in {s.term.casefold() for s in found}]
+        if unknown:
+            raise RecordingIndexError(f"{unknown[0]!r} is not a suggestion (see `recording-index vocabulary`)")
+        chosen = found if accept_all else [s for s in found if s.term.casefold() in {t.casefold() for t in accept}]
+        added = suggested.accept(catalog, chosen)
+        for where, term in added:
+            echo(f"{catalog}: {where}.vocabulary += {term!r}", err=True)
+        if not added:
+            echo(f"{catalog}: nothing to add (already there, or no entry for that event)", err=True)
+        return
+    if as_json:
+        echo_json([s.__dict__ for s in found])
+    elif not found:
+        echo("no suggestions: no names or acronyms corrected beyond the catalogs' vocabulary", err=True)
+    for s in [] if as_json else found:
+        echo(s.event or "-", s.term, f"{len(s.corrections)} correction(s) in {', '.join(s.recordings)}")
 
 
 @main.command()

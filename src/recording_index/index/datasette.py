@@ -51,10 +51,26 @@ def datasette_metadata(db: str | Path) -> dict:
         "segments": {
             "description": "The transcript: one row a sentence (or a clause of at most 15 s), in French "
                            "and English, with its time in seconds.",
-            "facets": ["recording_id", "translation_engine"], "sort": "start",
+            "facets": ["recording_id", "origin", "origin_en", "translation_engine"], "sort": "start",
             "columns": {"idx": "position in the recording", "start": "seconds from the start",
-                        "end": "seconds from the start", "text": "French, as Whisper heard it",
-                        "text_en": "English, from Argos or Whisper (translation_engine)"},
+                        "end": "seconds from the start",
+                        "text": "French: as Whisper heard it, or as a person corrected it (origin)",
+                        "text_en": "English, from Argos or Whisper (translation_engine), or a person (origin_en)",
+                        "origin": "machine, or corrected by a person", "origin_en": "machine; corrected by a person; "
+                        "retranslated (Argos, from corrected French); stale (Whisper's, of French since corrected)",
+                        "corrected_by": "who made the latest correction, when known", "corrected_at": "when (UTC)",
+                        "text_machine": "the machine's French, when corrected",
+                        "text_en_machine": "the machine's English, when replaced"},
+        },
+        "corrections": {
+            "description": "What people corrected, beside the machine's output: every run applies them again "
+                           "(`recording-index correct`, or the page with `serve --allow-edits`).",
+            "facets": ["recording_id", "status", "lang", "by"], "sort_desc": "at", "label_column": "text",
+            "columns": {"lang": "fr: the words spoken over start–end; en: the English of the sentence spoken then",
+                        "text": "the corrected text", "machine_text": "what the machine had there when last applied",
+                        "machine_words": "the machine's words it replaced, with their times (JSON)",
+                        "status": "applied; unfit (the transcript's timing moved: see note); reverted; replaced",
+                        "origin": "the file imported, or web", "by": "who corrected it", "at": "when (UTC)"},
         },
         "chunks": {
             "description": "The unit of search: whole sentences, about 30 s. Search them in French or English "
@@ -63,7 +79,9 @@ def datasette_metadata(db: str | Path) -> dict:
             "columns": {"text_fr": "French", "text_en": "English", "start": "seconds from the start",
                         "end": "seconds from the start"},
         },
-        "words": {"description": "Every French word with its time, as Whisper timed it.", "facets": ["recording_id"]},
+        "words": {"description": "Every French word with its time, as Whisper timed it (`correction`: the "
+                                 "correction that wrote it, timed by sharing out the words it replaced).",
+                  "facets": ["recording_id"]},
         fts_fr: {"hidden": True}, fts_en: {"hidden": True},
     }
     queries = {
@@ -74,7 +92,7 @@ def datasette_metadata(db: str | Path) -> dict:
         "transcript": {
             "title": "A recording's transcript",
             "description": "Its sentences in order, French and English, each with a link to its moment.",
-            "sql": f"""SELECT s.start AS seconds, s.text AS french, s.text_en AS english,
+            "sql": f"""SELECT s.start AS seconds, s.text AS french, s.text_en AS english, s.origin, s.corrected_by,
   {_LINK.format(start="s.start")} AS link
 FROM segments s JOIN recordings r ON r.id = s.recording_id
 WHERE s.recording_id = :recording ORDER BY s.idx""",
