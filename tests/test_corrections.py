@@ -369,3 +369,70 @@ def test_suggestions_go_to_the_event_s_catalog_vocabulary_when_accepted(tmp_path
     assert "# the title as announced" in catalog.read_text()  # the person's comments are kept
     assert load_catalog(str(catalog)).recordings[0].vocabulary == ["RÉSAL", "Hansard"]
     assert accept(catalog, offered) == []  # there already
+
+
+def test_control_characters_a_person_types_or_pastes_are_never_stored():
+    found, _ = corrections_from_text(talk(), 1, "Je travaille au \x1b[31mHansard\x00 du Nunavut.", "fr", "t")
+    assert [(c.machine_text, c.text) for c in found] == [("hansard", "[31mHansard")]
+    english, _ = corrections_from_text(talk(), 2, "The\x07 corpus\r\nis in two languages.", "en", "t")
+    assert english[0].text == "The corpus is in two languages."
+
+
+def rebuilt(transcript, corrections):
+    """What the next rebuild makes of a corrected transcript read back (and with what status)."""
+    return correct_transcript(transcript, corrections)
+
+
+def test_a_deletion_is_kept_by_the_next_rebuild_and_reverted_word_for_word():
+    segments = talk()
+    found, _ = corrections_from_text(segments, 2, "Le corpus est", "fr", "t")
+    first, _ = apply(segments, found)
+    assert first.segments[2].text == "Le corpus est" and first.corrections[0].machine_text == "bilingue."
+    again = rebuilt(first, first.corrections)
+    assert again.segments[2].text == "Le corpus est" and again.corrections[0].status == "applied"
+    back = rebuilt(again, [dataclasses.replace(again.corrections[0], status="reverted")])
+    assert [s.text for s in back.segments] == [s.text for s in talk()]
+    assert [(s.start, s.end) for s in back.segments] == [(s.start, s.end) for s in talk()]
+
+
+def test_a_whole_sentence_deleted_stays_a_row_and_comes_back_in_place():
+    segments = talk()
+    cues = [c for c in edited_cues(segments) if "hansard" not in " ".join(c.lines)]
+    found, _ = corrections_from_cues(segments, cues, "fr", "t")
+    first, _ = apply(segments, found)
+    texts = [(s.text, s.origin, s.text_en) for s in first.segments]
+    assert texts[1] == ("", "corrected", "") and texts[0][0] == talk()[0].text and texts[2][0] == talk()[2].text
+    assert first.segments[1].text_machine == "Je travaille au hansard du Nunavut."
+    back = rebuilt(rebuilt(first, first.corrections), [dataclasses.replace(c, status="reverted") for c in first.corrections])
+    assert [(s.text, s.text_en) for s in back.segments] == [(s.text, s.text_en) for s in talk()]
+
+
+def test_a_correction_across_two_sentences_changes_both_and_reverts_to_both():
+    segments = talk()
+    cues = edited_cues(segments, lambda t: t.replace("Nunavut.", "Nunavut, le").replace("Le corpus", "corpus"))
+    found, _ = corrections_from_cues(segments, cues, "fr", "t")
+    first, _ = apply(segments, found)
+    assert " ".join(s.text for s in first.segments if s.text).endswith("du Nunavut, le corpus est bilingue.")
+    assert {s.index for s in first.segments if s.origin == "corrected"} == {1, 2}
+    back = rebuilt(first, [dataclasses.replace(c, status="reverted") for c in first.corrections])
+    assert [s.text for s in back.segments] == [s.text for s in talk()]
+
+
+def test_an_unchanged_excerpt_changes_nothing_even_in_continuous_speech():
+    segments = talk()
+    for s in segments[1:]:  # no pause between sentences: the next one starts 0.1 s after
+        shift = s.start - (segments[s.index - 1].end + 0.1)
+        s.words = [dataclasses.replace(w, start=w.start - shift, end=w.end - shift) for w in s.words]
+        s.start, s.end = s.words[0].start, s.words[-1].end
+    cues = edited_cues(segments)
+    middle = [c for c in cues if segments[1].start - 0.01 <= c.start and c.end <= segments[1].end + 0.01]
+    assert middle and corrections_from_cues(segments, middle, "fr", "t") == ([], [])
+
+
+def test_a_word_whisper_timed_with_no_length_is_replaced_not_duplicated():
+    segments = talk()
+    word = segments[1].words[3]
+    segments[1].words[3] = dataclasses.replace(word, end=word.start)
+    found, _ = corrections_from_text(segments, 1, "Je travaille au Hansard du Nunavut.", "fr", "t")
+    corrected, _ = apply(segments, found)
+    assert corrected.segments[1].text == "Je travaille au Hansard du Nunavut."

@@ -27,7 +27,7 @@ def test_the_library_example_indexes_a_talk_and_finds_it(sample_mp3, cache_dir, 
                          capture_output=True, text=True, timeout=600)
     assert ran.returncode == 0, ran.stderr
     first, *hits = ran.stdout.splitlines()
-    assert first.startswith("indexed transcribe → segment → translate → chunk → subtitles")
+    assert first.startswith("indexed transcribe → segment → translate → correct → chunk → subtitles")
     assert hits and hits[0].startswith("talk ") and "talk.mp3#t=" in hits[0]
     assert 5 <= int(hits[0].split()[1]) <= 15  # "traduction automatique" is said about 9 s in
     assert len(list((tmp_path / "subtitles").glob("talk*.fr.srt"))) == 1

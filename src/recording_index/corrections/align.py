@@ -13,6 +13,7 @@ whose words keep their time). English has no word times: its corrections are who
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 from difflib import SequenceMatcher
 from typing import Sequence
@@ -74,8 +75,14 @@ def tokens_of(segments: Sequence[Segment], lang: str) -> list[Token]:
     return out
 
 
+def words_in(text: str) -> list[str]:
+    """The words of a person's text; control characters (a terminal escape, a NUL) separate words,
+    they are never stored."""
+    return "".join(" " if unicodedata.category(ch) == "Cc" else ch for ch in text).split()
+
+
 def cue_words(cues: Sequence[Cue]) -> list[str]:
-    return [word for cue in sorted(cues, key=lambda c: (c.start, c.end)) for line in cue.lines for word in line.split()]
+    return [word for cue in sorted(cues, key=lambda c: (c.start, c.end)) for line in cue.lines for word in words_in(line)]
 
 
 def edits_from_cues(tokens: Sequence[Token], cues: Sequence[Cue], name: str = "subtitles") -> list[Edit]:
@@ -106,8 +113,8 @@ def edits_from_text(tokens: Sequence[Token], sentence: int, text: str) -> list[E
         raise RecordingIndexError(f"sentence {sentence}: no words to correct")
     first = positions[0]
     old = [tokens[i].text for i in positions]
-    matcher = SequenceMatcher(None, old, text.split(), autojunk=False)
-    new = text.split()
+    new = words_in(text)
+    matcher = SequenceMatcher(None, old, new, autojunk=False)
     return widen([Edit(first + i1, first + i2, " ".join(new[j1:j2]), [])
                   for tag, i1, i2, j1, j2 in matcher.get_opcodes() if tag != "equal"], tokens)
 
@@ -207,10 +214,10 @@ def corrections_from_text(segments: Sequence[Segment], sentence: int, text: str,
         raise RecordingIndexError(f"{recording_id}: no sentence {sentence}")
     if lang == "en":
         segment = segments[sentence]
-        if " ".join(text.split()) == " ".join((segment.text_en or "").split()):
+        if " ".join(words_in(text)) == " ".join((segment.text_en or "").split()):
             return [], []
         return [Correction(id=0, recording_id=recording_id, lang="en", start=segment.start, end=segment.end,
-                           text=" ".join(text.split()),
+                           text=" ".join(words_in(text)),
                            machine_text=segment.text_en_machine or segment.text_en or "")], []
     tokens = tokens_of(segments, lang)
     return _corrections(edits_from_text(tokens, sentence, text), tokens, segments, lang, recording_id)
