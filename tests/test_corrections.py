@@ -397,7 +397,7 @@ def test_a_deletion_is_kept_by_the_next_rebuild_and_reverted_word_for_word():
 
 def test_a_whole_sentence_deleted_stays_a_row_and_comes_back_in_place():
     segments = talk()
-    cues = [c for c in edited_cues(segments) if "hansard" not in " ".join(c.lines)]
+    cues = edited_cues(segments, lambda line: "" if "hansard" in line else line)  # the line deleted
     found, _ = corrections_from_cues(segments, cues, "fr", "t")
     first, _ = apply(segments, found)
     texts = [(s.text, s.origin, s.text_en) for s in first.segments]
@@ -424,9 +424,10 @@ def test_an_unchanged_excerpt_changes_nothing_even_in_continuous_speech():
         shift = s.start - (segments[s.index - 1].end + 0.1)
         s.words = [dataclasses.replace(w, start=w.start - shift, end=w.end - shift) for w in s.words]
         s.start, s.end = s.words[0].start, s.words[-1].end
-    cues = edited_cues(segments)
-    middle = [c for c in cues if segments[1].start - 0.01 <= c.start and c.end <= segments[1].end + 0.01]
-    assert middle and corrections_from_cues(segments, middle, "fr", "t") == ([], [])
+    excerpt = [Cue(1, segments[1].start, segments[1].end, [segments[1].text])]  # the middle sentence alone
+    assert corrections_from_cues(segments, excerpt, "fr", "t") == ([], [])
+    changed = [Cue(1, segments[1].start, segments[1].end, [segments[1].text.replace("hansard", "Hansard")])]
+    assert [c.text for c in corrections_from_cues(segments, changed, "fr", "t")[0]] == ["Hansard"]
 
 
 def test_a_word_whisper_timed_with_no_length_is_replaced_not_duplicated():

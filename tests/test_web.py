@@ -127,14 +127,26 @@ def form_of(page):
     return re.search(r'name="token" value="([0-9a-f]{64})"', page.text).group(1)
 
 
+def shown_of(page):
+    """What the page's first French form says it showed (the page sends it back, against stale saves)."""
+    import re
+
+    return re.search(r'name="shown" value="([0-9a-f]{16})"', page.text).group(1)
+
+
 def test_a_sentence_corrected_in_the_page_is_searchable_and_says_who_corrected_it(editable):
     client, db = editable
     page = client.get("/recordings/talk")
     assert page.status_code == 200 and "recording_index_session" in page.headers["set-cookie"]
     assert "samesite=strict" in page.headers["set-cookie"].lower() and "httponly" in page.headers["set-cookie"].lower()
     saved = client.post("/recordings/talk/sentences/0", headers={"Origin": HERE}, follow_redirects=False,
-                        data={"token": form_of(page), "lang": "fr", "text": "Le Hansard du Nunavut.", "by": "Anne"})
+                        data={"token": form_of(page), "lang": "fr", "text": "Le Hansard du Nunavut.", "by": "Anne",
+                              "shown": shown_of(page)})
     assert saved.status_code == 303 and saved.headers["location"] == "/recordings/talk?saved=1#s0"
+    # The same form sent again from the page as it was: the sentence changed meanwhile, refused.
+    stale = client.post("/recordings/talk/sentences/0", headers={"Origin": HERE},
+                        data={"token": form_of(page), "lang": "fr", "text": "Autre chose.", "shown": shown_of(page)})
+    assert stale.status_code == 409 and "changed since the page was loaded" in stale.text
     after = client.get(saved.headers["location"])
     assert "Le Hansard du Nunavut." in after.text and 'title="corrected by Anne 20' in after.text
     with Index(db, readonly=True) as ix:
@@ -145,8 +157,9 @@ def test_a_sentence_corrected_in_the_page_is_searchable_and_says_who_corrected_i
 
 def test_edit_requests_from_elsewhere_or_without_the_token_are_refused(editable, tmp_path, sample_mp3):
     client, db = editable
-    token = form_of(client.get("/recordings/talk"))
-    edit = {"token": token, "lang": "fr", "text": "Piraté."}
+    page = client.get("/recordings/talk")
+    assert page.headers["x-frame-options"] == "DENY"  # never framed by another site
+    edit = {"token": form_of(page), "lang": "fr", "text": "Piraté.", "shown": shown_of(page)}
     for headers, why in [({"Origin": "http://evil.example"}, "cross-site"),
                          ({"Origin": HERE, "Sec-Fetch-Site": "cross-site"}, "cross-site"),
                          ({}, "cross-site"),  # neither Origin nor Referer

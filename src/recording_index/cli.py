@@ -510,7 +510,8 @@ def serve(ctx, db, host, port, allow_edits):
     mode = "corrections allowed" if allow_edits else "read-only"
     click.echo(f"Serving {path} at http://{host}:{port}/ ({mode}; Ctrl-C to stop)", err=True)
     if allow_edits and host not in ("127.0.0.1", "localhost", "::1"):
-        click.echo(f"warning: --allow-edits on {host}: anyone who can reach it can correct transcripts", err=True)
+        click.echo(f"warning: --allow-edits on {host}: whoever reaches it as http://{host}:{port}/ can correct "
+                   "transcripts (requests naming another host are refused)", err=True)
     app = create_app(path, allow_edits=allow_edits, settings=_settings(ctx), hosts=(host,))
     uvicorn.run(app, host=host, port=port, log_level="warning")
 

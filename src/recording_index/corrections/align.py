@@ -13,6 +13,7 @@ whose words keep their time). English has no word times: its corrections are who
 
 from __future__ import annotations
 
+import hashlib
 import unicodedata
 from dataclasses import dataclass
 from difflib import SequenceMatcher
@@ -51,6 +52,11 @@ class Edit:
     last: int
     text: str
     replaced: list[int]  # the corrections these tokens held, now superseded
+
+
+def shown_digest(text: str | None) -> str:
+    """What a page says it showed of a sentence, so that a save from a stale page is refused."""
+    return hashlib.sha256((text or "").encode()).hexdigest()[:16]
 
 
 def tokens_of(segments: Sequence[Segment], lang: str) -> list[Token]:
@@ -102,8 +108,21 @@ def edits_from_cues(tokens: Sequence[Token], cues: Sequence[Cue], name: str = "s
     if matcher.ratio() < MIN_AGREEMENT:
         raise RecordingIndexError(f"{name}: only {matcher.ratio():.0%} of its words agree with the recording's "
                                   "transcript in that language: another recording's file, or the other language?")
-    return widen([Edit(first + i1, first + i2, " ".join(new[j1:j2]), [])
-                  for tag, i1, i2, j1, j2 in matcher.get_opcodes() if tag != "equal"], tokens)
+    opcodes = [op for op in matcher.get_opcodes() if op[0] != "equal"]
+    # The margin lets in words a nudged cue left out; words beyond the cues that the file does not
+    # have are outside the excerpt, not deleted.
+    span_start, span_end = low + MARGIN_SECONDS, high - MARGIN_SECONDS
+    trimmed = []
+    for tag, i1, i2, j1, j2 in opcodes:
+        if tag == "delete":
+            while i1 < i2 and tokens[first + i1].middle < span_start:
+                i1 += 1
+            while i2 > i1 and tokens[first + i2 - 1].middle > span_end:
+                i2 -= 1
+            if i1 == i2:
+                continue
+        trimmed.append(Edit(first + i1, first + i2, " ".join(new[j1:j2]), []))
+    return widen(trimmed, tokens)
 
 
 def edits_from_text(tokens: Sequence[Token], sentence: int, text: str) -> list[Edit]:
@@ -160,6 +179,8 @@ def french_corrections(edits: Sequence[Edit], tokens: Sequence[Token], recording
         replaced = tokens[edit.first:edit.last]
         if replaced:
             start, end = replaced[0].start, replaced[-1].end
+            if end - start < 0.02:  # Whisper times some words with no length: a stretch, not a point
+                start, end = start - 0.01, end + 0.01
         else:  # an insertion: between the words around it
             before = tokens[edit.first - 1].end if edit.first > 0 else None
             after = tokens[edit.first].start if edit.first < len(tokens) else None

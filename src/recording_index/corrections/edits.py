@@ -14,7 +14,7 @@ from pathlib import Path
 
 from recording_index import pipeline
 from recording_index.config import Settings
-from recording_index.corrections.align import corrections_from_cues, corrections_from_text
+from recording_index.corrections.align import corrections_from_cues, corrections_from_text, shown_digest
 from recording_index.errors import RecordingIndexError
 from recording_index.index.database import Index
 from recording_index.locks import exclusive_run
@@ -84,9 +84,14 @@ def correct_from_file(db: str | Path, recording: str, path: str | Path, settings
         return _store_and_rebuild(db, recording_id, found, replaced, settings, by, Path(path).name, dry_run)
 
 
+class ChangedMeanwhile(RecordingIndexError):
+    """The sentence a page edited is no longer the one it showed (another edit, or a run, since)."""
+
+
 def correct_sentence(db: str | Path, recording: str, position: int, text: str, lang: str, settings: Settings,
-                     by: str | None = None) -> Edited:
-    """Rewrite one sentence (its position in the transcript) in `lang`, as the web page does."""
+                     by: str | None = None, shown: str | None = None) -> Edited:
+    """Rewrite one sentence (its position in the transcript) in `lang`, as the web page does;
+    `shown`: the `shown_digest` of the text the page showed, checked against the index's."""
     if lang not in ("fr", "en"):
         raise RecordingIndexError(f"unknown language {lang!r}: fr or en")
     if len(text) > MAX_TEXT or not text.strip():
@@ -97,6 +102,10 @@ def correct_sentence(db: str | Path, recording: str, position: int, text: str, l
         with Index(db, create=False) as index:
             recording_id = index.resolve_id(recording)
             _rec, segments = index.get(recording_id)
+        if shown is not None and (not 0 <= position < len(segments) or shown_digest(
+                segments[position].text if lang == "fr" else segments[position].text_en) != shown):
+            raise ChangedMeanwhile(f"{recording_id}: sentence {position} changed since the page was loaded; "
+                                   "reload it and edit again")
         found, replaced = corrections_from_text(segments, position, text, lang, recording_id)
         return _store_and_rebuild(db, recording_id, found, replaced, settings, by, "web", False)
 

@@ -47,24 +47,23 @@ def correct_transcript(transcript: Transcript, corrections: Sequence[Correction]
     corrections with what applying them found (status, note, the machine's words and text).
 
     `retranslate(segments)` fills the English of the given segments again (Argos) when `translator`
-    is "argos"; a new transcript is returned, the one given is left as it was."""
+    is "argos"; a new transcript is returned, the one given is left as it was. Sentences keep their
+    place and time: one whose words a person deleted stays, empty (its machine text beside it)."""
     by_id = {c.id: dataclasses.replace(c, machine_words=list(c.machine_words)) for c in corrections}
     segments = machine_segments(transcript.segments, by_id)
-    machine_text = {i: s.text for i, s in enumerate(segments)}
+    machine_text = [s.text for s in segments]
     standing = sorted((c for c in by_id.values() if c.status in STANDING), key=lambda c: (c.start, c.end, c.id))
-    touched: dict[int, list[Correction]] = {}  # sentence position -> the corrections applied to it
+    touched: dict[int, list[Correction]] = {}  # sentence position -> the corrections that changed it
     for correction in (c for c in standing if c.lang == "fr"):
         _apply_french(segments, correction, touched)
-    kept = []
-    for position, segment in enumerate(segments):
-        segment.text = "".join(w.text for w in segment.words).strip() if segment.words else segment.text
-        if position in touched:
-            segment.origin, segment.text_machine = "corrected", machine_text[position]
-            _credit(segment, touched[position])
-        if position in touched and not segment.words:
-            continue  # a sentence a person deleted whole
-        kept.append(segment)
-    french_corrected = [s for s in kept if s.origin == "corrected" and s.text != s.text_machine]
+    for position, corrections_of in touched.items():
+        segment = segments[position]
+        segment.text = "".join(w.text for w in segment.words).strip()
+        segment.origin, segment.text_machine = "corrected", machine_text[position]
+        _credit(segment, corrections_of)
+        if not segment.text and segment.text_en:  # said nowhere: its English goes too
+            segment.text_en_machine, segment.text_en, segment.origin_en = segment.text_en, "", "corrected"
+    french_corrected = [s for s in segments if s.origin == "corrected" and s.text and s.text != s.text_machine]
     if french_corrected and translator == "argos" and retranslate is not None:
         before = {id(s): s.text_en for s in french_corrected}
         retranslate(french_corrected)
@@ -74,34 +73,46 @@ def correct_transcript(transcript: Transcript, corrections: Sequence[Correction]
         for segment in french_corrected:
             segment.origin_en = "stale"  # Whisper's English of the audio, not of the corrected French
     for correction in (c for c in standing if c.lang == "en"):
-        _apply_english(kept, correction)
-    for index, segment in enumerate(kept):
+        _apply_english(segments, correction)
+    for index, segment in enumerate(segments):
         segment.index = index
-        if segment.words:
-            segment.start, segment.end = segment.words[0].start, segment.words[-1].end
-    return dataclasses.replace(transcript, segments=kept, corrections=sorted(by_id.values(), key=lambda c: c.id))
+    return dataclasses.replace(transcript, segments=segments, corrections=sorted(by_id.values(), key=lambda c: c.id))
 
 
 def machine_segments(segments: Sequence[Segment], by_id: dict[int, Correction]) -> list[Segment]:
-    """Copies of `segments` as the machine made them: each run of words a known correction wrote
-    becomes the machine's words it replaced (once, in the sentence that held its first word), and
-    English the layer replaced becomes the machine's again."""
+    """Copies of `segments` as the machine made them: the words a known correction wrote (or the mark
+    a deletion left) give way to the machine's words it replaced, each back in the sentence it was
+    spoken in (the last one starting at or before it), and English the layer replaced becomes the
+    machine's again."""
     restored: set[int] = set()
+    returning: list[Word] = []
     out = []
     for segment in segments:
         words: list[Word] = []
         for word in segment.words:
             owner = by_id.get(word.correction) if word.correction is not None else None
-            if owner is None:
-                words.append(dataclasses.replace(word, correction=None) if word.correction is not None else word)
+            if word.correction is None:
+                words.append(word)
+            elif owner is None:  # a correction no longer in the index (deleted by hand): its words stay
+                if word.text.strip():
+                    words.append(dataclasses.replace(word, correction=None))
             elif owner.id not in restored:
                 restored.add(owner.id)
-                words.extend(dataclasses.replace(w, correction=None) for w in owner.machine_words)
+                returning.extend(dataclasses.replace(w, correction=None) for w in owner.machine_words)
         text_en = segment.text_en_machine if segment.text_en_machine is not None else segment.text_en
         out.append(dataclasses.replace(
             segment, words=words, text_en=text_en, origin="machine", origin_en="machine", corrected_by=None,
-            corrected_at=None, text_machine=None, text_en_machine=None,
-            text="".join(w.text for w in words).strip() if segment.words else (segment.text_machine or segment.text)))
+            corrected_at=None, text_machine=None, text_en_machine=None))
+    for word in sorted(returning, key=lambda w: w.start):
+        home = max((s for s in out if s.start <= word.start + 0.005), key=lambda s: s.start, default=out[0] if out else None)
+        if home is not None:
+            at = next((i for i, w in enumerate(home.words) if w.start > word.start), len(home.words))
+            home.words.insert(at, word)
+    for segment, original in zip(out, segments):
+        if segment.words:
+            segment.text = "".join(w.text for w in segment.words).strip()
+        elif original.text_machine is not None:
+            segment.text = original.text_machine
     return out
 
 
@@ -131,15 +142,18 @@ def _apply_french(segments: list[Segment], correction: Correction, touched: dict
            for w in spread_words(correction.text, start, end)] if correction.text.strip() else []
     if covered:
         position = covered[0][0]
+        # A deletion leaves a mark of no length where the words were: the next run knows it was applied.
+        new = new or [Word(start, start, "", 1.0, correction.id)]
         correction.machine_words = [dataclasses.replace(w) for _, _, w in covered]
         correction.machine_text = "".join(w.text for w in correction.machine_words).strip()
         gone = {(p, i) for p, i, _ in covered}
-        for p in {p for p, _ in gone}:
+        for p in sorted({p for p, _ in gone}):
             kept = [w for i, w in enumerate(segments[p].words) if (p, i) not in gone]
             if p == position:
                 at = min(i for q, i in gone if q == p)
                 kept[at:at] = new
             segments[p].words = kept
+            touched.setdefault(p, []).append(correction)
     else:
         position = _sentence_at(segments, correction.start)
         if position is None:
@@ -148,8 +162,8 @@ def _apply_french(segments: list[Segment], correction: Correction, touched: dict
         at = next((i for i, w in enumerate(words) if w.start >= correction.start - 0.01), len(words))
         words[at:at] = new
         correction.machine_words, correction.machine_text = [], ""
+        touched.setdefault(position, []).append(correction)
     correction.status, correction.note = "applied", ""
-    touched.setdefault(position, []).append(correction)
 
 
 def _apply_english(segments: list[Segment], correction: Correction) -> None:

@@ -244,7 +244,9 @@ def translate_transcript(transcript: Transcript, translator: str, settings: Sett
     Whisper's English comes from the transcript's `english_speech` when it was decoded with the
     French, else from a translation pass over `wav`. The English keeps the names of the `recording`'s
     catalog vocabulary and speakers as they are written."""
-    segments = [dataclasses.replace(s, words=list(s.words)) for s in transcript.segments]
+    # New English: what the correction layer knew of the old one goes (corrections/layer.py).
+    segments = [dataclasses.replace(s, words=list(s.words), origin_en="machine", text_en_machine=None)
+                for s in transcript.segments]
     language = settings.whisper_language
     if translator == "argos":
         model = argos_translator(settings, language or "fr")

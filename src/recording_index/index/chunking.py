@@ -22,7 +22,7 @@ def chunk_segments(recording_id: str, segments: Iterable[Segment], target_second
             en = [s.text_en for s in current if s.text_en]
             chunks.append(Chunk(
                 recording_id=recording_id, index=len(chunks), start=current[0].start, end=current[-1].end,
-                text_fr=" ".join(s.text for s in current).strip(),
+                text_fr=" ".join(s.text for s in current if s.text).strip(),
                 text_en=" ".join(en).strip() if en else None,
             ))
             current.clear()

@@ -56,7 +56,8 @@ def sentence_segments(segments: Iterable[Segment], max_seconds: float = MAX_SECO
     timed: list[tuple[Word, Segment]] = []
     for segment in segments:
         words = segment.words or spread_words(segment.text, segment.start, segment.end)
-        timed.extend((word, segment) for word in words if word.text.strip())
+        # A correction's mark of a deletion has no text, and stays: it says the deletion was applied.
+        timed.extend((word, segment) for word in words if word.text.strip() or word.correction is not None)
     sentences: list[list[tuple[Word, Segment]]] = [[]]
     for word, segment in timed:
         sentences[-1].append((word, segment))

@@ -71,6 +71,9 @@ def create_app(db_path: str | Path, allow_edits: bool = False, settings: Setting
         return hmac.new(secret, session.encode(), hashlib.sha256).hexdigest()
     templates.env.filters["hms"] = hms
     templates.env.filters["highlight"] = highlight
+    from recording_index.corrections.align import shown_digest
+
+    templates.env.filters["shown"] = shown_digest
 
     def open_index() -> Index:
         return Index(db_path, readonly=True)
@@ -130,6 +133,9 @@ def create_app(db_path: str | Path, allow_edits: bool = False, settings: Setting
             "token": form_token(session) if allow_edits else "", "saved": saved if (saved := request.query_params.get("saved", "")).isdigit() and len(saved) < 6 else ""})
         if allow_edits:
             response.set_cookie(SESSION_COOKIE, session, httponly=True, samesite="strict", path="/")
+        # Never framed by another site (a click on a framed Save button is still a click).
+        response.headers["X-Frame-Options"] = "DENY"
+        response.headers["Content-Security-Policy"] = "frame-ancestors 'none'"
         return response
 
     def refused(why: str, status: int = 403) -> Response:
@@ -158,13 +164,13 @@ def create_app(db_path: str | Path, allow_edits: bool = False, settings: Setting
         if not session or not hmac.compare_digest(form.get("token", ""), form_token(session)):
             return refused("missing or wrong form token (reload the page and try again)")
         position = int(_number(request.path_params["position"], -1, -1, 10**7))
-        from recording_index.corrections.edits import correct_sentence
+        from recording_index.corrections.edits import ChangedMeanwhile, correct_sentence
 
         try:
             edited = await run_in_threadpool(
                 correct_sentence, db_path, request.path_params["id"], position, form.get("text", ""),
-                form.get("lang", ""), settings or Settings(), form.get("by", ""))
-        except IndexBusyError as exc:
+                form.get("lang", ""), settings or Settings(), form.get("by", ""), form.get("shown", ""))
+        except (IndexBusyError, ChangedMeanwhile) as exc:
             return refused(str(exc), 409)
         except RecordingIndexError as exc:
             return refused(str(exc), 400)
