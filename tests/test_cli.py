@@ -158,3 +158,38 @@ def test_dry_run_json_keeps_fields_whole_whatever_a_title_holds(tmp_path, media_
     assert result.exit_code == 0, result.output
     [row] = json.loads(result.output)
     assert row["title"] == "Partie\t1\tintro" and row["plan"] == "would index (3 s)"
+
+
+def test_list_prints_tsv_csv_json_or_a_table_with_headers(db):
+    tsv = invoke("list", "--db", db).output.splitlines()  # piped (not a terminal): TSV with a header
+    assert tsv[0] == "id\ttitle\tspeakers\tlength\tstatus\tsource"
+    assert tsv[1].split("\t") == ["talk-1", "Titre talk-1", "René-André Brisebois", "0:02:00", "indexed", "/media/talk-1.mp3"]
+    import csv
+    import io
+
+    rows = list(csv.DictReader(io.StringIO(invoke("list", "--db", db, "--csv").output)))
+    assert rows[0]["title"] == "Titre talk-1" and rows[0]["length"] == "0:02:00"
+    table = invoke("list", "--db", db, "--table").output.splitlines()
+    assert table[0].split() == ["id", "title", "speakers", "length", "status", "source"] and set(table[1]) <= {"-", " "}
+    data = json.loads(invoke("list", "--db", db, "--json").output)
+    assert data[0]["speakers"] == ["René-André Brisebois"] and data[0]["error"] is None  # NULL, not ""
+    assert data[0]["uploader"] is None if "uploader" in data[0] else True
+
+
+def test_unknown_is_null_in_the_index(db):
+    import sqlite3
+
+    with sqlite3.connect(db) as conn:
+        row = conn.execute("SELECT uploader, error, warning, date FROM recordings").fetchone()
+    assert row == (None, None, None, "2018-02-14")
+
+
+def test_config_may_follow_the_subcommand(db, tmp_path):
+    settings = tmp_path / "settings.toml"
+    settings.write_text('db = "%s"\n' % db)
+    assert json.loads(invoke("list", "--config", str(settings), "--json", code=0).output)[0]["id"] == "talk-1"
+    assert json.loads(invoke("list", f"--config={settings}", "--json", code=0).output)[0]["id"] == "talk-1"
+    missing = CliRunner().invoke(main, ["list", "--config", str(tmp_path / "nope.toml")])
+    assert missing.exit_code == 2 and "nope.toml: settings file not found" in missing.output
+    # After "--", it is a word to search for, not an option.
+    assert "No match for '--config'" in invoke("search", "--db", db, "--", "--config").output

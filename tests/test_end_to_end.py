@@ -201,7 +201,12 @@ def test_the_run_publishes_subtitles_that_parse_and_pass_the_checker(first_run, 
     db, _ = first_run
     folder = db.parent / "subtitles"
     names = sorted(p.name for p in folder.iterdir())
-    assert names == ["ej-fra.en.srt", "ej-fra.en.vtt", "ej-fra.fr-en.vtt", "ej-fra.fr.srt", "ej-fra.fr.vtt"]
+    assert names == ["ej-fra.en.srt", "ej-fra.en.txt", "ej-fra.en.vtt", "ej-fra.fr-en.vtt", "ej-fra.fr.srt",
+                     "ej-fra.fr.txt", "ej-fra.fr.vtt", "ej-fra.json"]  # whisper's output formats, "all"
+    plain = (folder / "ej-fra.fr.txt").read_text(encoding="utf-8").splitlines()
+    published = json.loads((folder / "ej-fra.json").read_text(encoding="utf-8"))
+    assert plain == [s["text"] for s in published["segments"]] and published["language"] == "fr"
+    assert published["text"] == " ".join(plain) and published["recording_id"] == "ej-fra"
     for lang in ("fr", "en"):
         parsed = list(srt.parse((folder / f"ej-fra.{lang}.srt").read_text(encoding="utf-8")))
         assert len(parsed) >= 5 and parsed[0].start.total_seconds() >= 0.4  # not before the first word
@@ -257,3 +262,47 @@ def test_run_on_an_event_page_indexes_every_recording_with_its_title(event_site,
     # Counted from the re-run alone: a first run may retry a request that hiccuped (it did once in CI).
     answered = [status for path, status in event_site.site.answers[before:] if path == "/media/presentation.mp3"]
     assert answered and set(answered) == {304}, answered
+
+
+def test_transcript_in_whisper_s_formats(first_run, env):
+    db, _ = first_run
+    data = json.loads(run_cli("transcript", "ej-fra", "--format", "json", "--lang", "en", "--db", str(db), env=env).stdout)
+    assert data["language"] == "en" and data["segments"][0]["text"] == data["segments"][0]["text_en"]
+    assert data["segments"][0]["text_fr"].startswith("Bonjour") and data["text"].startswith("Hello")
+    plain = run_cli("transcript", "ej-fra", "--format", "txt", "--db", str(db), env=env).stdout
+    assert plain.splitlines()[0].startswith("Bonjour") and "[" not in plain and "#" not in plain
+    rows = run_cli("transcript", "ej-fra", "--format", "tsv", "--db", str(db), env=env).stdout.splitlines()
+    assert rows[0] == "start\tend\ttext" and all(len(r.split("\t")) == 3 for r in rows)
+    assert int(rows[1].split("\t")[0]) == round(data["segments"][0]["start"] * 1000)
+    srt_text = run_cli("transcript", "ej-fra", "--format", "srt", "--db", str(db), env=env).stdout
+    assert srt_text.startswith("1\n00:00:00,")
+    timed = run_cli("transcript", "ej-fra", "--db", str(db), env=env).stdout
+    assert timed.startswith("# Présentation") and "[0:00:00 → " in timed
+    both = run_cli("transcript", "ej-fra", "--format", "txt", "--lang", "both", "--db", str(db), env=env)
+    assert both.returncode == 2 and "one language" in both.stderr
+
+
+def test_whisper_s_options_on_run_override_the_settings_for_that_run(first_run, env, tmp_path):
+    db, _ = first_run
+    out = tmp_path / "out"
+    result = run_cli("run", "--catalog", "config/demo.toml", "--db", str(db), "--output-dir", str(out),
+                     "--output-format", "txt", "--json", env=env)
+    summary = json.loads(result.stdout[result.stdout.index("{"):])
+    assert summary["outcomes"][0]["stages"] == ["subtitles"]  # the transcript is current: only the files
+    assert sorted(p.name for p in out.iterdir()) == ["ej-fra.en.txt", "ej-fra.fr.txt"]
+    bad = run_cli("run", "--catalog", "config/demo.toml", "--db", str(db), "--beam-size", "0", "--dry-run", env=env)
+    assert bad.returncode == 2 and "--beam-size" in bad.stderr
+
+
+def test_a_run_says_one_line_a_recording_and_prefect_s_logs_only_when_asked(first_run, env, tmp_path):
+    db, _ = first_run
+    missing = tmp_path / "absent.mp3"
+    quiet = run_cli("run", str(missing), "--db", str(db), env=env)
+    assert quiet.returncode == 1
+    assert [line for line in quiet.stderr.splitlines() if "absent.mp3" in line] == [
+        f"FAILED {missing}: no such file"]  # once, not three times
+    assert "Task run" not in quiet.stderr and "View at" not in quiet.stderr
+    verbose = run_cli("run", str(missing), "--db", str(db), "-v", env=env)
+    assert "Flow run" in verbose.stderr and verbose.returncode == 1
+    summary_only = run_cli("run", "--catalog", "config/demo.toml", "--db", str(db), "-q", env=env)
+    assert summary_only.stderr == "" and summary_only.stdout.startswith("0 indexed")

@@ -16,7 +16,7 @@ from recording_index.pipeline import facts_for, index_recording
 OTHER_VALUE = {
     "db": "elsewhere.db", "engine": "openai-whisper", "model": "small", "compute_type": "float32",
     "language": "en", "vad": False, "beam_size": 1, "batch_size": 0, "cpu_threads": 1, "chunk_seconds": 10.0,
-    "translator": "none", "subtitles_dir": "published", "ffmpeg": "/usr/local/bin/ffmpeg", "cache_dir": None,
+    "translator": "none", "subtitles_dir": "published", "output_format": "srt", "ffmpeg": "/usr/local/bin/ffmpeg", "cache_dir": None,
     "task_runner": "dask", "dask_workers": 3, "progress": False, "max_page_recordings": 5, "max_hours": 2.0,
     "download_minutes": 5.0,
 }
@@ -24,7 +24,7 @@ OTHER_VALUE = {
 DECIDES = {
     **{name: {"transcribe"} for name in ("engine", "model", "compute_type", "language", "vad", "beam_size",
                                           "batch_size")},
-    "translator": {"translate"}, "chunk_seconds": {"chunk"}, "subtitles_dir": {"subtitles"},
+    "translator": {"translate"}, "chunk_seconds": {"chunk"}, "subtitles_dir": {"subtitles"}, "output_format": {"subtitles"},
 }
 AFTER = {"transcribe": {"transcribe", "segment", "translate", "correct", "chunk", "subtitles"},
          "translate": {"translate", "correct", "chunk", "subtitles"}, "chunk": {"chunk"}, "subtitles": {"subtitles"}}

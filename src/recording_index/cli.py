@@ -41,7 +41,21 @@ db_option = click.option("--db", type=click.Path(dir_okay=False), help="SQLite i
 
 
 class FriendlyGroup(click.Group):
-    """Turn the package's errors into one line on stderr and exit status 2, not a traceback."""
+    """Turn the package's errors into one line on stderr and exit status 2, not a traceback; take
+    `--config FILE` after the subcommand too (`recording-index run --config my.toml …`)."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        args = list(args)
+        command = next((i for i, a in enumerate(args) if not a.startswith("-")), len(args))
+        end = args.index("--", command) if "--" in args[command:] else len(args)  # after "--": words
+        for i in range(command + 1, end):
+            if args[i].startswith("--config="):
+                args = [args[i], *args[:i], *args[i + 1:]]
+                break
+            if args[i] == "--config" and i + 1 < end:
+                args = [*args[i:i + 2], *args[:i], *args[i + 2:]]
+                break
+        return super().parse_args(ctx, args)
 
     def invoke(self, ctx: click.Context):
         try:
@@ -88,21 +102,40 @@ def main(ctx: click.Context, config_file: str | None) -> None:
 @click.option("--model", help="Whisper model: base (embedded), small, medium, large-v3… or a local folder")
 @click.option("--language", help="spoken language (fr, en…, or auto)")
 @click.option("--translator", type=click.Choice(["argos", "whisper", "none"]), help="how English is made")
+@click.option("--beam-size", type=int, help="Whisper's beam size (1: greedy, faster)")
+@click.option("--threads", "cpu_threads", type=int, help="CPU threads for Whisper and Argos (0: all cores)")
+@click.option("--output-dir", "subtitles_dir", type=click.Path(file_okay=False),
+              help="where subtitle, text and JSON files go (default: subtitles/ beside the index)")
+@click.option("--output-format", type=click.Choice(["all", "srt", "vtt", "txt", "json"]),
+              help="which files to publish there, as whisper (default: all)")
 @click.option("--retranslate", is_flag=True, help="redo the English of recordings already transcribed")
 @click.option("--task-runner", help='where tasks run: "threads", "dask" (a local cluster) or a Dask scheduler address')
 @click.option("--dry-run", is_flag=True, help="show what would be processed, change nothing")
 @click.option("--json", "as_json", is_flag=True, help="print the summary as JSON")
+@click.option("-v", "--verbose", is_flag=True, help="show Prefect's logs of the run too")
+@click.option("-q", "--quiet", is_flag=True, help="no progress bars nor a line per recording: failures and the summary")
 @click.pass_context
-def run(ctx, paths, catalog, db, engine, model, language, translator, retranslate, task_runner, dry_run, as_json):
-    """Index the recordings in PATHS and/or a catalog (normalise, transcribe, chunk, index)."""
+def run(ctx, paths, catalog, db, engine, model, language, translator, beam_size, cpu_threads, subtitles_dir,
+        output_format, retranslate, task_runner, dry_run, as_json, verbose, quiet):
+    """Index the recordings in PATHS and/or a catalog (normalise, transcribe, chunk, index).
+
+    Options override the settings file for this run, as whisper's do."""
     from recording_index import pipeline
 
     if not paths and not catalog:
         raise click.UsageError("name recordings to index: PATHS and/or --catalog FILE")
     overrides = {"engine": engine, "model": model, "language": language, "translator": translator,
-                 "task_runner": task_runner}
+                 "beam_size": beam_size, "cpu_threads": cpu_threads, "subtitles_dir": subtitles_dir,
+                 "output_format": output_format, "task_runner": task_runner}
+    overrides = {name: value for name, value in overrides.items() if value is not None}
+    if quiet:
+        overrides["progress"] = False
+        logging.getLogger("recording_index").setLevel(logging.ERROR)  # notices too: the summary alone
+    if verbose and quiet:
+        raise click.UsageError("-v and -q: one or the other")
     settings = _settings(ctx).replace(**overrides)
-    check_settings(settings, {name: f"--{name.replace('_', '-')}" for name, value in overrides.items() if value})
+    options = {"cpu_threads": "--threads", "subtitles_dir": "--output-dir"}
+    check_settings(settings, {name: options.get(name, f"--{name.replace('_', '-')}") for name in overrides})
     db = _db(ctx, db)
     recordings = pipeline.collect(list(paths), catalog)  # validates the catalog before anything runs
     if dry_run:
@@ -122,17 +155,22 @@ def run(ctx, paths, catalog, db, engine, model, language, translator, retranslat
         sys.exit(1 if any(row["plan"].startswith("would fail") for row in planned) else 0)
     from recording_index.locks import exclusive_run
 
+    if not verbose:
+        # Prefect's log lines (about twenty a recording, each failure again as a failed task, and a
+        # link to a server that ends with the run) give way to a progress bar and one line a
+        # recording; -v brings them back. Set before Prefect is imported, which reads it then.
+        os.environ.setdefault("PREFECT_LOGGING_LEVEL", "CRITICAL")
     # Refused here, before anything is written or Prefect starts (a bad setting, the task runner's
     # form included, was refused above): a database that is no index (left untouched), and a
     # second run on the same index.
     Index(db).close()
     with exclusive_run(db):
         if (unchanged := _all_unchanged(recordings, settings, db, retranslate)) is not None:
-            _report(unchanged, as_json)  # nothing to do: said without importing or starting Prefect
+            _report(unchanged, as_json, quiet)  # nothing to do: said without importing or starting Prefect
         from recording_index_flows.index_recordings import make_task_runner
 
         make_task_runner(settings)  # prefect-dask installed, for "dask" or an address
-        _run_flow(paths, catalog, db, ctx.obj["config_file"], overrides, retranslate, as_json)
+        _run_flow(paths, catalog, db, ctx.obj["config_file"], overrides, retranslate, as_json, verbose, quiet)
 
 
 def _all_unchanged(recordings, settings, db, retranslate):
@@ -157,9 +195,10 @@ def _all_unchanged(recordings, settings, db, retranslate):
     return Summary(outcomes, wall_seconds=time.perf_counter() - started)
 
 
-def _run_flow(paths, catalog, db, config_file, overrides, retranslate, as_json) -> None:
+def _run_flow(paths, catalog, db, config_file, overrides, retranslate, as_json, verbose=False, quiet=False) -> None:
     # The temporary local API otherwise reports usage, which fails offline and clutters the output.
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
     from recording_index_flows.index_recordings import index_recordings
 
     from recording_index.prefect_server import prefect_api
@@ -197,11 +236,17 @@ def _run_flow(paths, catalog, db, config_file, overrides, retranslate, as_json) 
         click.echo("Interrupted: recordings indexed before the stop are kept; run the same command again "
                    "to finish the rest.", err=True)
         sys.exit(130)
-    _report(summary, as_json)
+    _report(summary, as_json, quiet)
 
 
-def _report(summary, as_json: bool) -> None:
-    """The end of a run: failures and warnings on stderr, the summary on stdout, the exit status."""
+def _report(summary, as_json: bool, quiet: bool = False) -> None:
+    """The end of a run: a line per recording, failures and warnings on stderr, the summary on
+    stdout, the exit status."""
+    for outcome in [] if quiet else summary.outcomes:
+        if not outcome.error:
+            done = " → ".join(outcome.stages) if outcome.stages and str(outcome.status) != "skipped" else ""
+            echo(f"{outcome.status}: {outcome.title or outcome.recording_id} ({hms(outcome.duration)})"
+                 + (f" — {done}" if done else ""), err=True)
     for failure in summary.failed:
         named = failure.error.startswith(failure.source)
         echo(f"FAILED {failure.error if named else failure.source + ': ' + failure.error}", err=True)
@@ -256,45 +301,82 @@ def _shorten(text: str, width: int = 160) -> str:
     return text if len(text) <= width else text[:width - 1].rsplit(" ", 1)[0] + "…"
 
 
-@main.command(name="list")
-@db_option
-@click.option("--json", "as_json", is_flag=True)
-@click.pass_context
-def list_(ctx, db, as_json):
-    """List the indexed recordings."""
-    with Index(_db(ctx, db), readonly=True) as index:
-        rows = index.list_recordings()
-    if as_json:
+def table_options(command):
+    """--table, --csv, --tsv, --json for a command that prints rows (as sqlite-utils has them)."""
+    for flag, help_text in (("--json", "JSON: a list of objects"), ("--csv", "CSV with a header row"),
+                            ("--tsv", "tab-separated with a header row"),
+                            ("--table", "a table for reading (the default on a terminal; TSV when piped)")):
+        command = click.option(flag, "fmt", flag_value=flag[2:], help=help_text)(command)
+    return command
+
+
+def print_rows(rows: list[dict], columns: list[str], fmt: str | None) -> None:
+    """Rows in the format asked for; by default a table on a terminal, and TSV with a header when piped."""
+    fmt = fmt or ("table" if sys.stdout.isatty() else "tsv")
+    if fmt == "json":
         echo_json(rows)
         return
-    for r in rows:
-        status = r["status"] + "".join(f" ({r[k]})" for k in ("error", "warning") if r[k])
-        echo(r["id"], r["title"], ", ".join(r["speakers"]), hms(r["duration"] or 0), status, r["source"])
+    cells = [[printable("" if row.get(c) is None else row[c]) for c in columns] for row in rows]
+    if fmt == "table":
+        from tabulate import tabulate
+
+        click.echo(tabulate(cells, headers=columns, tablefmt="simple"))
+    else:
+        import csv
+        import io
+
+        out = io.StringIO()
+        writer = csv.writer(out, delimiter="," if fmt == "csv" else "\t", lineterminator="\n")
+        writer.writerows([columns, *cells])
+        click.echo(out.getvalue(), nl=False)
+
+
+@main.command(name="list")
+@db_option
+@table_options
+@click.pass_context
+def list_(ctx, db, fmt):
+    """List the indexed recordings, most recently indexed first."""
+    with Index(_db(ctx, db), readonly=True) as index:
+        rows = index.list_recordings()
+    if fmt != "json":
+        rows = [{**r, "speakers": ", ".join(r["speakers"]), "length": hms(r["duration"] or 0),
+                 "status": r["status"] + "".join(f" ({r[k]})" for k in ("error", "warning") if r[k])} for r in rows]
+    print_rows(rows, ["id", "title", "speakers", "length", "status", "source"], fmt)
 
 
 @main.command()
 @click.argument("recording")
 @db_option
-@click.option("--format", "fmt", type=click.Choice(["txt", "json"]), default="txt", show_default=True)
-@click.option("--lang", type=click.Choice(["fr", "en", "both"]), default="fr", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["timed", "txt", "srt", "vtt", "tsv", "json"]), default="timed",
+              show_default=True, help="timed: a header and each sentence with its time range; txt, srt, vtt, tsv, "
+              "json: as whisper writes them (txt plain text; tsv start and end in ms)")
+@click.option("--lang", type=click.Choice(["fr", "en", "both"]), default="fr", show_default=True,
+              help="the language shown (both: French over English; json keeps both whatever this says)")
 @click.pass_context
 def transcript(ctx, recording, db, fmt, lang):
-    """Print one recording's timed transcript (RECORDING: its id or its source path)."""
+    """Print one recording's transcript (RECORDING: its id or its source path)."""
+    from recording_index.publish.files import plain_text, render, tsv, whisper_json
+    from recording_index.publish.subtitles import cues_for
+
     with Index(_db(ctx, db), readonly=True) as index:
         rec, segments = index.get(recording)
     if fmt == "json":
-        rows = [{"index": s.index, "start": s.start, "end": s.end, "text": s.text, "text_fr": s.text,
-                 "text_en": s.text_en, "translation_engine": s.translation_engine,
-                 # provenance: machine output or a person's correction (corrections/)
-                 "origin": s.origin, "origin_en": s.origin_en, "corrected_by": s.corrected_by,
-                 "corrected_at": s.corrected_at, "text_machine": s.text_machine, "text_en_machine": s.text_en_machine,
-                 "words": [w.__dict__ for w in s.words]} for s in segments]
-        echo_json({"recording": rec.to_dict(), "segments": rows})
-        return
-    echo(f"# {rec.title} ({rec.id})")
-    for s in segments:
-        sides = {"fr": [s.text], "en": [s.text_en or ""], "both": [s.text, "   " + (s.text_en or "")]}[lang]
-        click.echo(f"[{hms(s.start)} → {hms(s.end)}] " + "\n".join(printable(side) for side in sides))
+        echo_json({"recording": rec.to_dict(), **whisper_json(segments, lang)})
+    elif fmt in ("srt", "vtt"):
+        cues, _report = cues_for(segments, "fr" if lang == "both" else lang, bilingual=lang == "both")
+        click.echo(printable_lines(render(cues, fmt, None if lang == "both" else lang)), nl=False)
+    elif fmt in ("txt", "tsv"):
+        if lang == "both":
+            raise click.UsageError(f"--format {fmt} holds one language: --lang fr or en")
+        text = (plain_text if fmt == "txt" else tsv)(segments, lang)  # tabs separate tsv's fields: kept
+        click.echo("".join("\t".join(printable(f) for f in line.split("\t")) + "\n" for line in text.splitlines()),
+                   nl=False)
+    else:
+        echo(f"# {rec.title} ({rec.id})")
+        for s in segments:
+            sides = {"fr": [s.text], "en": [s.text_en or ""], "both": [s.text, "   " + (s.text_en or "")]}[lang]
+            click.echo(f"[{hms(s.start)} → {hms(s.end)}] " + "\n".join(printable(side) for side in sides))
 
 
 @main.command()
@@ -546,18 +628,13 @@ def models():
 
 
 @models.command(name="list")
-@click.option("--json", "as_json", is_flag=True)
+@table_options
 @click.pass_context
-def models_list(ctx, as_json):
+def models_list(ctx, fmt):
     """Show the Whisper and Argos models installed here."""
     from recording_index.installed_models import installed_models
 
-    rows = installed_models(_settings(ctx))
-    if as_json:
-        echo_json(rows)
-        return
-    for row in rows:
-        echo(row["kind"], row["name"], row["status"], row["path"])
+    print_rows(installed_models(_settings(ctx)), ["kind", "name", "status", "path"], fmt)
 
 
 @models.command(name="install")

@@ -39,6 +39,7 @@ class Settings:
     chunk_seconds: float = 30.0
     translator: str = "argos"  # "argos" (falls back to "whisper" when no package), "whisper", "none"
     subtitles_dir: str = ""  # where runs write SRT/VTT files; empty: "subtitles" beside the database
+    output_format: str = "all"  # which files a run publishes there: all, srt, vtt, txt or json (as whisper)
     ffmpeg: str = ""  # a path to ffmpeg; empty: the system's, else imageio-ffmpeg's
     cache_dir: str = ""  # models, normalised audio and stage results; empty: the user's cache directory
     task_runner: str = "threads"  # "threads", "dask" (a local Dask cluster) or a Dask scheduler address
@@ -96,10 +97,6 @@ def load_settings(path: str | Path | None = None, env: dict[str, str] | None = N
         if raw is not None:
             values[f.name], origins[f.name] = raw, ENV_PREFIX + f.name.upper()
     coerced = {k: _coerce(k, v, known[k].type, origins[k]) for k, v in values.items()}
-    for key, value in coerced.items():
-        if key in BOUNDS and not (isinstance(value, (int, float)) and BOUNDS[key][0] <= value <= BOUNDS[key][1]):
-            low, high = BOUNDS[key]
-            raise ConfigError(f"{origins[key]}: setting {key!r} must be from {low:g} to {high:g}, got {value!r}")
     settings = Settings(**coerced)
     check_settings(settings, origins)
     return settings
@@ -109,6 +106,11 @@ def check_settings(settings: Settings, origins: dict[str, str] | None = None) ->
     """Refuse a setting with a value no stage can use, naming where it came from (`origins`: the
     file and line, the environment variable, or the command-line option)."""
     origins = origins or {}
+    for key, (low, high) in BOUNDS.items():
+        value = getattr(settings, key)
+        if not (isinstance(value, (int, float)) and not isinstance(value, bool) and low <= value <= high):
+            raise ConfigError(f"{origins.get(key, 'settings')}: setting {key!r} must be from {low:g} to {high:g}, "
+                              f"got {value!r}")
     for key, allowed in CHOICES.items():
         if (value := getattr(settings, key)) not in allowed:
             raise ConfigError(f"{origins.get(key, 'settings')}: setting {key!r} must be one of {', '.join(allowed)}, "
@@ -125,6 +127,7 @@ def check_settings(settings: Settings, origins: dict[str, str] | None = None) ->
 # The settings with a few allowed values, checked up front (not when the first recording needs them).
 CHOICES: dict[str, tuple[str, ...]] = {
     "engine": ("faster-whisper", "openai-whisper"), "translator": ("argos", "whisper", "none"),
+    "output_format": ("all", "srt", "vtt", "txt", "json"),
     "compute_type": ("int8", "int8_float32", "int8_float16", "int16", "float16", "float32", "bfloat16", "default",
                      "auto"),
 }

@@ -175,7 +175,7 @@ def prepare(recording: Recording, settings: Settings, db: str | Path, retranslat
         wanted = set(redo) | set(stages.from_stage("translate"))
         redo = [stage.name for stage in stages.STAGES if stage.name in wanted]
     if "subtitles" not in redo and not all(path.exists() for path, _, _ in subtitle_files(
-            settings.subtitles_path(db), recording.id, facts.translator != "none")):
+            settings.subtitles_path(db), recording.id, facts.translator != "none", settings.output_format)):
         redo = [*redo, "subtitles"]  # deleted since: written again
     return Prepared(recording, facts, keys, tuple(redo), stages.cache_keys(keys, facts), corrections)
 
@@ -303,7 +303,7 @@ def deciding_settings(settings: Settings, facts: stages.Facts) -> dict:
 
 def publish_subtitles(db: str | Path, recording: Recording, transcript: Transcript, settings: Settings) -> list[Path]:
     """Write a recording's subtitle files beside the index (publish/files.py)."""
-    return publish(settings.subtitles_path(db), recording.id, transcript)
+    return publish(settings.subtitles_path(db), recording.id, transcript, settings.output_format)
 
 
 def store_failure(db: str | Path, recording: Recording, error: str) -> Outcome:

@@ -81,8 +81,8 @@ STAGES: tuple[Stage, ...] = (
           libraries=("translator", {"argos": ("argostranslate", "ctranslate2", "sentencepiece")})),
     Stage("chunk", after="correct", reads=("chunk_seconds",), facts=(),
           modules=(f"{PACKAGE}.index.chunking",)),
-    # Subtitle files are written where `subtitles_dir` says: a new folder gets them all.
-    Stage("subtitles", after="correct", reads=("subtitles_dir",), facts=(),
+    # Subtitle (and text, JSON) files are written where `subtitles_dir` says: a new folder gets them all.
+    Stage("subtitles", after="correct", reads=("subtitles_dir", "output_format"), facts=(),
           modules=(f"{PACKAGE}.publish.files",)),
 )
 BY_NAME = {stage.name: stage for stage in STAGES}

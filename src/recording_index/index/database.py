@@ -54,6 +54,8 @@ FACETS = ("speakers", "event", "date")
 # matching fewer, as nearly all do once they name something specific, is ranked by bm25.
 RANKING_WINDOW = 2000
 SNIPPET_OPEN, SNIPPET_CLOSE = "**", "**"
+# Recording fields that may not be known: stored as NULL then.
+OPTIONAL_TEXT = ("event", "date", "uploader", "media_path", "content_hash")
 # Each segment says where its text comes from (models.Segment; corrections/layer.py).
 PROVENANCE_COLUMNS = {"origin": str, "origin_en": str, "corrected_by": str, "corrected_at": str,
                       "text_machine": str, "text_en_machine": str}
@@ -319,7 +321,7 @@ class Index:
             "engine": engine, "model": model, "settings": json.dumps(settings or {}, sort_keys=True),
             "stage_keys": json.dumps(stage_keys or {}, sort_keys=True), "detected_language": detected_language or "",
             "translation_engine": translation_engine, "translation_model": translation_model,
-            "status": "indexed", "error": "", "warning": warning, "indexed_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "status": "indexed", "error": None, "warning": warning or None, "indexed_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
         with self.db.atomic():
             self._delete_rows(recording.id)
@@ -642,6 +644,8 @@ def correction_from_row(row: dict[str, Any]) -> Correction:
 def _recording_row(recording: Recording) -> dict[str, Any]:
     row = asdict(recording)
     del row["pick"]  # how a catalog chose it from a page, not a fact about the recording
+    for name in OPTIONAL_TEXT:  # not known is NULL, not "" (Datasette, SQL and JSON tell them apart)
+        row[name] = row[name] or None
     # A URL's user name and password were for fetching it; they are never stored (nor shown).
     return {**row, "source": redact_url(recording.source), "speakers": json.dumps(recording.speakers, ensure_ascii=False),
             "vocabulary": json.dumps(recording.vocabulary, ensure_ascii=False)}

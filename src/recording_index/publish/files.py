@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Sequence
 
 from recording_index.errors import BadInputError, RecordingIndexError
-from recording_index.models import Cue, Transcript
-from recording_index.safety import inside, open_regular, replacing
+from recording_index.models import Cue, Segment, Transcript
+from recording_index.safety import inside, json_text, open_regular, replacing
 from recording_index.publish.subtitles import SubtitleRules, cues_for, reading_chars
 
 FORMATS = ("srt", "vtt")
@@ -155,27 +155,66 @@ def write_atomically(path: Path, text: str) -> Path:
     return path
 
 
-def subtitle_files(folder: Path, recording_id: str, english: bool = True) -> list[tuple[Path, str, str]]:
-    """Each subtitle file of a recording in `folder`, with its language and format: French (and,
-    when English is made, English) SRT and WebVTT, and a bilingual WebVTT ("fr-en")."""
-    files = [(lang, fmt) for lang in (("fr", "en") if english else ("fr",)) for fmt in FORMATS]
+OUTPUT_FORMATS = ("all", "srt", "vtt", "txt", "json")  # whisper's --output_format, less tsv
+
+
+def subtitle_files(folder: Path, recording_id: str, english: bool = True,
+                   output_format: str = "all") -> list[tuple[Path, str, str]]:
+    """Each file a run publishes for a recording in `folder`, with its language and format, as
+    whisper names them: French (and, when English is made, English) SRT, WebVTT and plain text, a
+    bilingual WebVTT ("fr-en"), and one JSON of both; `output_format` keeps one kind ("all": every one)."""
+    languages = ("fr", "en") if english else ("fr",)
+    files = [(lang, fmt) for fmt in ("srt", "vtt", "txt") for lang in languages]
     files += [("fr-en", "vtt")] if english else []
-    return [(inside(folder, f"{recording_id}.{lang}.{fmt}"), lang, fmt) for lang, fmt in files]
+    files += [("", "json")]
+    chosen = [(lang, fmt) for lang, fmt in files if output_format in ("all", fmt)]
+    return [(inside(folder, ".".join(filter(None, (recording_id, lang, fmt)))), lang, fmt) for lang, fmt in chosen]
 
 
-def publish(folder: Path, recording_id: str, transcript: Transcript) -> list[Path]:
-    """Write a recording's subtitle files (`subtitle_files`), each atomically. English files come with
-    a translator, even when its English is empty (then they hold no cue), so that the set of files
+def plain_text(segments: Sequence[Segment], lang: str) -> str:
+    """whisper's .txt: each sentence on its own line, nothing else."""
+    lines = [(s.text if lang == "fr" else s.text_en or "").strip() for s in segments]
+    return "".join(line + "\n" for line in lines if line)
+
+
+def tsv(segments: Sequence[Segment], lang: str) -> str:
+    """whisper's .tsv: start and end in whole milliseconds, then the text."""
+    rows = ["start\tend\ttext"]
+    for s in segments:
+        text = " ".join((s.text if lang == "fr" else s.text_en or "").split())
+        if text:
+            rows.append(f"{round(s.start * 1000)}\t{round(s.end * 1000)}\t{text}")
+    return "\n".join(rows) + "\n"
+
+
+def whisper_json(segments: Sequence[Segment], lang: str = "fr") -> dict:
+    """whisper's .json keys (`text`, `segments` with `id`, `start`, `end`, `text`, `language`) in `lang`
+    ("both": French in `text`), with both languages, the provenance and the words of each segment."""
+    main = "en" if lang == "en" else "fr"
+    rows = [{"id": s.index, "start": s.start, "end": s.end, "text": (s.text_en or "") if main == "en" else s.text,
+             "text_fr": s.text, "text_en": s.text_en, "translation_engine": s.translation_engine,
+             "origin": s.origin, "origin_en": s.origin_en, "corrected_by": s.corrected_by,
+             "corrected_at": s.corrected_at, "text_machine": s.text_machine, "text_en_machine": s.text_en_machine,
+             "words": [asdict(w) for w in s.words]} for s in segments]
+    return {"text": " ".join(r["text"] for r in rows if r["text"]), "segments": rows, "language": main}
+
+
+def publish(folder: Path, recording_id: str, transcript: Transcript, output_format: str = "all") -> list[Path]:
+    """Write a recording's files (`subtitle_files`), each atomically. English files come with a
+    translator, even when its English is empty (then they hold no cue), so that the set of files
     depends on the translator alone."""
     written = []
     english = transcript.translator not in ("", "none") or any(s.text_en for s in transcript.segments)
-    for path, lang, fmt in subtitle_files(folder, recording_id, english):
-        if lang == "fr-en":
-            cues, _report = cues_for(transcript.segments, "fr", bilingual=True)
-            written.append(write_atomically(path, render(cues, fmt)))
+    for path, lang, fmt in subtitle_files(folder, recording_id, english, output_format):
+        if fmt == "json":
+            text = json_text({"recording_id": recording_id, **whisper_json(transcript.segments)}) + "\n"
+        elif fmt == "txt":
+            text = plain_text(transcript.segments, lang)
+        elif lang == "fr-en":
+            text = render(cues_for(transcript.segments, "fr", bilingual=True)[0], fmt)
         else:
-            cues, _report = cues_for(transcript.segments, lang)
-            written.append(write_atomically(path, render(cues, fmt, lang)))
+            text = render(cues_for(transcript.segments, lang)[0], fmt, lang)
+        written.append(write_atomically(path, text))
     return written
 
 
