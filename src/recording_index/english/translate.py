@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import re
 import socket
 import zipfile
 from pathlib import Path
@@ -83,12 +84,21 @@ def _install_from_index(from_code: str, to_code: str) -> None:
     previous = socket.getdefaulttimeout()
     # argostranslate opens URLs with no time-out: where the network hangs, fail in seconds, not minutes.
     socket.setdefaulttimeout(INDEX_TIMEOUT)
+    # It logs a network error as a raw tuple, "(URLError(gaierror(-2, …)),)", and returns: the reason
+    # goes into our one line instead.
+    argos_log, said = logging.getLogger("argostranslate.utils"), []
+    catch = logging.Handler()
+    catch.emit = lambda record: said.append(record.getMessage())
+    argos_log.addHandler(catch)
+    propagate, argos_log.propagate = argos_log.propagate, False
     try:
         argostranslate.package.update_package_index()  # logs and returns on network errors
         if not Path(argostranslate.settings.local_package_index).exists():
             # get_available_packages() would retry the download forever (it recurses on a missing index).
+            reason = re.sub(r"^\(|,\)$", "", said[-1]) if said else "no answer"
             raise RecordingIndexError(f"the Argos package index ({argostranslate.settings.remote_package_index}) is "
-                                      "unreachable; install from a file: recording-index models install --from FILE")
+                                      f"unreachable ({reason[:160]}); install from a file: recording-index models "
+                                      "install --from FILE")
         available = [p for p in argostranslate.package.get_available_packages()
                      if p.from_code == from_code and p.to_code == to_code]
         if not available:
@@ -101,6 +111,8 @@ def _install_from_index(from_code: str, to_code: str) -> None:
                                       "install from a file: recording-index models install --from FILE") from None
     finally:
         socket.setdefaulttimeout(previous)
+        argos_log.removeHandler(catch)
+        argos_log.propagate = propagate
 
 
 class ArgosTranslator:
