@@ -110,10 +110,15 @@ def test_search_click_a_hit_and_the_player_lands_on_it(server, browser):
     box = browser.find_element(By.NAME, "q")
     box.send_keys("traduction automatique", Keys.ENTER)
     link = wait_for(browser, "return document.querySelector('a.hit-link')")
-    moment = float(link.get_attribute("href").split("t=")[1])
+    from urllib.parse import parse_qs, urlsplit
+
+    moment = float(parse_qs(urlsplit(link.get_attribute("href")).query)["t"][0])
+    assert "passage" in browser.find_element(By.ID, "count").text
     assert "traduction" in browser.find_element(By.CSS_SELECTOR, ".snippet mark").text
     browser.save_screenshot(str(ARTIFACTS / "search.png"))
     link.click()
+    marked = wait_for(browser, "return document.querySelector('#transcript mark')")
+    assert marked.text.lower() in ("traduction", "automatique")  # the words searched for, marked
     wait_for(browser, "const p = document.getElementById('player'); return p && p.readyState >= 1")
     now = wait_for(browser, f"const t = document.getElementById('player').currentTime; "
                             f"return Math.abs(t - {moment}) < 0.3 ? t : null")

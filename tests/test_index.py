@@ -328,3 +328,16 @@ def test_searching_imports_no_audio_or_http_stack():
             "'recording_index.speech', 'recording_index.english'))))")
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert loaded.strip() == "[]"
+
+
+def test_count_says_how_many_chunks_search_would_find_up_to_a_cap(tmp_path):
+    with Index(tmp_path / "index.db") as ix:
+        for n in range(3):
+            rec = make_recording(f"talk-{n}", speaker="Ann" if n else "Bob")
+            segments = make_segments(TEXTS)
+            ix.add(rec, segments, chunks_of(rec.id, segments))
+        everything = len(ix.search("coordination", limit=100))
+        assert ix.count("coordination") == everything >= 3
+        assert ix.count("coordination", speaker="Bob") == len(ix.search("coordination", speaker="Bob", limit=100))
+        assert ix.count("coordination", cap=2) == 3  # over the cap: cap + 1, "more than 2"
+        assert ix.count("") == ix.count("zzzqqq") == 0

@@ -29,7 +29,12 @@ def client(tmp_path, sample_mp3):
 def test_search_page_shows_hits_in_both_languages(client):
     page = client.get("/search", params={"q": "coordination", "lang": "any"})
     assert page.status_code == 200
-    assert '<a class="hit-link" href="/recordings/talk?t=1.50">' in page.text
+    assert '<a class="hit-link" href="/recordings/talk?t=1.50&amp;q=coordination">' in page.text
+    assert '<p class="meta" id="count">1 passage matches</p>' in page.text
+    # The recording page the hit opens marks the words searched for.
+    opened = client.get("/recordings/talk", params={"t": "1.50", "q": "coordination"}).text
+    assert "La <mark>coordination</mark> locale" in opened and "Local <mark>coordination</mark>" in opened
+    assert "<mark>" not in client.get("/recordings/talk").text
     assert "<mark>coordination</mark>" in page.text
     assert "Local coordination" in page.text
     english = client.get("/search", params={"q": "works", "lang": "en"}).text

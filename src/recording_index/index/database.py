@@ -465,43 +465,19 @@ class Index:
         quotes are searched as words. `speaker` and `event` match whole words of a name, the last
         word by its start; `date` matches from the year on ("2018", "2018-02", "2018-02-14").
         """
-        if lang not in LANGUAGES:
-            raise RecordingIndexError(f"unknown search language {lang!r}: use one of {', '.join(LANGUAGES)}")
-        # An accent typed apart from its letter (some keyboards and pastes do) stays in its word.
-        query, speaker, event = (unicodedata.normalize("NFC", text) if text else text
-                                 for text in (query, speaker, event))
-        match = fts_query(query)
-        if not match:
+        prepared = self._matching(query, recording, speaker, event, lang, date)
+        if prepared is None:
             return []
-        filters = []
-        for column, value in (("speakers", speaker), ("event", event), ("date", date)):
-            if value:
-                term = facet_query(value, column)
-                if not term:
-                    return []  # a filter with no word in it names nothing that can match
-                # Whole words when some recording has them (an FTS5 prefix query merges the lists
-                # of every word with that start: a few ms a query), else the last word as a start.
-                fts = SEARCH_TABLES["fr"][0]  # both tables index the same facets
-                if column != "date" and not self.db.execute(
-                        f"SELECT 1 FROM {fts} WHERE {fts} MATCH ? LIMIT 1", [term]).fetchone():
-                    term = facet_query(value, column, by_start=True)
-                filters.append(term)
-        params = {"limit": limit + offset, "low": None, "high": None}
-        if recording:
-            # A recording's chunks are written in one transaction, so their ids are one range.
-            params["low"], params["high"] = self.db.execute(
-                "SELECT min(id), max(id) FROM chunks WHERE recording_id = ?", [self.resolve_id(recording)]).fetchone()
-            if params["low"] is None:
-                return []
+        sides, filters, params = prepared
+        params["limit"] = limit + offset
         params["open"], params["close"] = marks
         best: dict[int, dict[str, Any]] = {}
-        for side in (("fr", "en") if lang == "any" else (lang,)):
-            words = f"{SEARCH_TABLES[side][1]} : ({match})"
+        for side, words in sides.items():
             for row in self._search_side(side, {**params, "words": words, "match": " AND ".join([words, *filters])}):
                 if row["id"] not in best or row["score"] < best[row["id"]]["score"]:
                     best[row["id"]] = row
         rows = sorted(best.values(), key=lambda r: (r["score"], -r["id"]))[offset:offset + limit]
-        wanted = {fold(t) for t in TOKEN.findall(query)}
+        wanted = {fold(t) for t in TOKEN.findall(unicodedata.normalize("NFC", query))}
         hits = []
         for r in rows:
             moment, sentence = self._moment(r["recording_id"], r["start"], r["end"], wanted, r["lang"])
@@ -516,6 +492,58 @@ class Index:
                 origin_en=sentence.get("origin_en") or "machine", corrected_by=sentence.get("corrected_by"),
                 corrected_at=sentence.get("corrected_at")))
         return hits
+
+    def count(self, query: str, recording: str | None = None, speaker: str | None = None, event: str | None = None,
+              lang: str = "any", date: str | None = None, cap: int = 1000) -> int:
+        """How many chunks `search` would find for the same arguments, counted up to `cap` (a common
+        word at 10,000 hours is in most chunks: "more than 1,000" says enough, and costs a few ms)."""
+        prepared = self._matching(query, recording, speaker, event, lang, date)
+        if prepared is None:
+            return 0
+        sides, filters, params = prepared
+        found: set[int] = set()
+        for side, words in sides.items():
+            fts = SEARCH_TABLES[side][0]
+            in_range = f" AND {fts}.rowid BETWEEN :low AND :high" if params["low"] is not None else ""
+            found.update(row[0] for row in self.db.execute(
+                f"SELECT rowid FROM {fts} WHERE {fts} MATCH :match{in_range} LIMIT :cap",
+                {**params, "match": " AND ".join([words, *filters]), "cap": cap + 1}))
+        return min(len(found), cap + 1)
+
+    def _matching(self, query: str, recording: str | None, speaker: str | None, event: str | None, lang: str,
+                  date: str | None) -> tuple[dict[str, str], list[str], dict[str, Any]] | None:
+        """What `search` and `count` ask FTS5: each side's words, the filters' terms, and the range of a
+        recording's chunks; None when nothing can match."""
+        if lang not in LANGUAGES:
+            raise RecordingIndexError(f"unknown search language {lang!r}: use one of {', '.join(LANGUAGES)}")
+        # An accent typed apart from its letter (some keyboards and pastes do) stays in its word.
+        query, speaker, event = (unicodedata.normalize("NFC", text) if text else text
+                                 for text in (query, speaker, event))
+        match = fts_query(query)
+        if not match:
+            return None
+        filters = []
+        for column, value in (("speakers", speaker), ("event", event), ("date", date)):
+            if value:
+                term = facet_query(value, column)
+                if not term:
+                    return None  # a filter with no word in it names nothing that can match
+                # Whole words when some recording has them (an FTS5 prefix query merges the lists
+                # of every word with that start: a few ms a query), else the last word as a start.
+                fts = SEARCH_TABLES["fr"][0]  # both tables index the same facets
+                if column != "date" and not self.db.execute(
+                        f"SELECT 1 FROM {fts} WHERE {fts} MATCH ? LIMIT 1", [term]).fetchone():
+                    term = facet_query(value, column, by_start=True)
+                filters.append(term)
+        params: dict[str, Any] = {"low": None, "high": None}
+        if recording:
+            # A recording's chunks are written in one transaction, so their ids are one range.
+            params["low"], params["high"] = self.db.execute(
+                "SELECT min(id), max(id) FROM chunks WHERE recording_id = ?", [self.resolve_id(recording)]).fetchone()
+            if params["low"] is None:
+                return None
+        sides = {side: f"{SEARCH_TABLES[side][1]} : ({match})" for side in (("fr", "en") if lang == "any" else (lang,))}
+        return sides, filters, params
 
     def _search_side(self, side: str, params: dict[str, Any]) -> list[dict[str, Any]]:
         """The best chunks of one language side, then snippets for the kept ones alone (a snippet

@@ -17,6 +17,7 @@ import mimetypes
 import re
 import secrets
 import sqlite3
+import unicodedata
 from pathlib import Path
 from urllib.parse import parse_qs, quote, urlsplit
 
@@ -33,6 +34,7 @@ from starlette.templating import Jinja2Templates
 from recording_index.config import Settings
 from recording_index.errors import IndexBusyError, RecordingIndexError
 from recording_index.index.database import LANGUAGES, Index
+from recording_index.index.search import TOKEN, fold, stem_match
 from recording_index.publish.files import to_vtt
 from recording_index.publish.subtitles import cues_for
 from recording_index.utils import hms
@@ -50,6 +52,21 @@ LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]")
 def highlight(snippet: str) -> Markup:
     escaped = str(escape(snippet))
     return Markup(re.sub(f"{OPEN}(.*?){CLOSE}", r"<mark>\1</mark>", escaped).replace(OPEN, "").replace(CLOSE, ""))
+
+
+def mark_words(text: str | None, wanted: set[str], lang: str = "fr") -> Markup:
+    """`text` escaped, with the words searched for in <mark> (English by a shared stem, as it is searched)."""
+    text = text or ""
+    if not wanted:
+        return escape(text)
+    out, at = [], 0
+    for token in TOKEN.finditer(text):
+        word = fold(token.group())
+        if word in wanted or (lang == "en" and stem_match(word, wanted)):
+            out += [str(escape(text[at:token.start()])), "<mark>", str(escape(token.group())), "</mark>"]
+            at = token.end()
+    out.append(str(escape(text[at:])))
+    return Markup("".join(out))
 
 
 def _number(value: str | None, default: float, low: float, high: float) -> float:
@@ -71,6 +88,7 @@ def create_app(db_path: str | Path, allow_edits: bool = False, settings: Setting
         return hmac.new(secret, session.encode(), hashlib.sha256).hexdigest()
     templates.env.filters["hms"] = hms
     templates.env.filters["highlight"] = highlight
+    templates.env.filters["mark_words"] = mark_words
     from recording_index.corrections.align import shown_digest
 
     templates.env.filters["shown"] = shown_digest
@@ -83,7 +101,7 @@ def create_app(db_path: str | Path, allow_edits: bool = False, settings: Setting
         lang = request.query_params.get("lang", "any")
         filters = {k: request.query_params.get(k, "")[:200] for k in ("event", "speaker", "date")}
         page = int(_number(request.query_params.get("page"), 1, 1, 1000))
-        hits, message, more = [], "", False
+        hits, message, more, total = [], "", False, 0
         if lang not in LANGUAGES:
             message, lang = f"Unknown language {lang!r}: searching both.", "any"
         if q.strip():
@@ -92,6 +110,9 @@ def create_app(db_path: str | Path, allow_edits: bool = False, settings: Setting
                     found = index.search(q, limit=PAGE_SIZE + 1, offset=(page - 1) * PAGE_SIZE, lang=lang,
                                          marks=(OPEN, CLOSE), **{k: v or None for k, v in filters.items()})
                 hits, more = found[:PAGE_SIZE], len(found) > PAGE_SIZE
+                if hits:
+                    with open_index() as index:
+                        total = index.count(q, lang=lang, **{k: v or None for k, v in filters.items()})
                 if not hits:
                     message = "No match. Try fewer words, or the other language."
             except RecordingIndexError as exc:
@@ -103,7 +124,7 @@ def create_app(db_path: str | Path, allow_edits: bool = False, settings: Setting
             archive.sort(key=lambda r: (r["event"] or "", r["date"] or "", r["title"] or r["id"]))
         return templates.TemplateResponse(request, "search.html", {
             "q": q, "lang": lang, "filters": filters, "hits": hits, "message": message, "page": page,
-            "more": more, "archive": archive})
+            "more": more, "archive": archive, "total": total, "cap": 1000})
 
     def _recording(request: Request):
         """The recording of the request's id, or None; never its words (media requests come often)."""
@@ -123,6 +144,7 @@ def create_app(db_path: str | Path, allow_edits: bool = False, settings: Setting
         with open_index() as index:
             _, segments = index.get(rec.id)
         start = _number(request.query_params.get("t"), 0.0, 0.0, max(rec.duration, 0.0))
+        wanted = {fold(t) for t in TOKEN.findall(unicodedata.normalize("NFC", request.query_params.get("q", "")[:500]))}
         is_video = Path(rec.media_path).suffix.lower() in VIDEO_SUFFIXES
         session = request.cookies.get(SESSION_COOKIE, "")
         if allow_edits and not re.fullmatch(r"[A-Za-z0-9_-]{32,64}", session):
@@ -130,7 +152,7 @@ def create_app(db_path: str | Path, allow_edits: bool = False, settings: Setting
         response = templates.TemplateResponse(request, "recording.html", {
             "rec": rec, "segments": segments, "start": start, "is_video": is_video,
             "has_english": any(s.text_en for s in segments), "edits": allow_edits,
-            "token": form_token(session) if allow_edits else "", "saved": saved if (saved := request.query_params.get("saved", "")).isdigit() and len(saved) < 6 else ""})
+            "token": form_token(session) if allow_edits else "", "wanted": wanted, "q": request.query_params.get("q", "")[:500], "saved": saved if (saved := request.query_params.get("saved", "")).isdigit() and len(saved) < 6 else ""})
         if allow_edits:
             response.set_cookie(SESSION_COOKIE, session, httponly=True, samesite="strict", path="/")
         # Never framed by another site (a click on a framed Save button is still a click).
