@@ -20,6 +20,8 @@ class Site:
         self.requests: list[tuple[str, dict]] = []
         self.answers: list[tuple[str, int]] = []  # (path, status) of each response, in order
         self.flaky: dict[str, int] = {}  # path -> how many 500s before success
+        self.busy: dict[str, list] = {}  # path -> [how many 503s before success, their Retry-After header]
+        self.times: list[tuple[str, float]] = []  # (path, time.monotonic()) of each request
         self.drop_once: set[str] = set()  # paths whose first response stops halfway
         self.slow: dict[str, float] = {}  # path -> seconds to wait before answering
         self.redirects: dict[str, str] = {}
@@ -54,6 +56,10 @@ def make_handler(site: Site):
 
                 body, kind = site.files[path]
                 return self._send(200, gzip.compress(body, 9), kind, {"Content-Encoding": "gzip"})
+            site.times.append((path, time.monotonic()))
+            if site.busy.get(path, [0])[0] > 0:
+                site.busy[path][0] -= 1
+                return self._send(503, b"busy", "text/plain", {"Retry-After": site.busy[path][1]})
             if site.flaky.get(path, 0) > 0:
                 site.flaky[path] -= 1
                 return self._send(500, b"try again", "text/plain")

@@ -65,6 +65,28 @@ def test_server_errors_are_retried_with_backoff(server, mp3, tmp_path):
     assert open(got.path, "rb").read() == mp3 and server.site.hits["/flaky.mp3"] == 3
 
 
+def test_a_server_s_retry_after_is_honoured_and_a_long_one_is_not_waited_for(server, mp3, tmp_path):
+    server.site.files["/busy.mp3"] = (mp3, "audio/mpeg")
+    server.site.busy["/busy.mp3"] = [1, "1"]
+    got = download(server.url("/busy.mp3"), tmp_path, FAST)  # FAST's own backoff is 0.05 s
+    assert open(got.path, "rb").read() == mp3
+    first, second = [t for p, t in server.site.times if p == "/busy.mp3"]
+    assert second - first >= 0.95  # waited as the server asked, not 0.05 s
+    server.site.files["/later.mp3"] = (mp3, "audio/mpeg")
+    server.site.busy["/later.mp3"] = [5, "3600"]
+    with pytest.raises(BadInputError, match=r"HTTP 503.*the server asks to retry in 3600 s"):
+        download(server.url("/later.mp3"), tmp_path / "later", FAST)
+    assert server.site.hits["/later.mp3"] == 1  # given up on at once: the run goes on with the others
+
+
+def test_retry_after_as_seconds_or_an_http_date():
+    from recording_index.ingest.fetch import retry_after
+
+    assert retry_after("120") == 120.0 and retry_after(None) is None and retry_after("soon") is None
+    assert retry_after("Wed, 21 Oct 2015 07:28:30 GMT", now=1445412500.0) == pytest.approx(10.0)
+    assert retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now=1445412500.0) == 0.0  # in the past: now
+
+
 def test_redirects_are_followed(server, mp3, tmp_path):
     server.site.files["/real.mp3"] = (mp3, "audio/mpeg")
     server.site.redirects["/moved.mp3"] = "/real.mp3"

@@ -8,6 +8,7 @@ a name never taken from the URL or the server. What the server said (ETag, Last-
 from __future__ import annotations
 
 import codecs
+import email.utils
 import hashlib
 import json
 import os
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import Iterator
 
 import httpx
+import tenacity
 
 from recording_index.errors import BadInputError
 from recording_index.safety import redact_url, replacing
@@ -37,6 +39,8 @@ GENERIC_TYPES = {"application/octet-stream", "binary/octet-stream", "application
 USER_AGENT = "recording-index/0.1 (+https://pypi.org/project/recording-index)"
 # While a download grows past what the server declared, free space is checked again this often.
 SPACE_CHECK_BYTES = 64 * 1024**2
+# A server asking to be retried later than this (Retry-After) is not waited for: the run goes on.
+MAX_RETRY_AFTER = 120.0
 
 
 @dataclass
@@ -51,7 +55,7 @@ class FetchOptions:
     stall_window: float = 30.0
     max_redirects: int = 5
     retries: int = 4
-    backoff: float = 1.0  # seconds; doubled at each retry
+    backoff: float = 1.0  # seconds; doubled at each retry, unless the server says how long (Retry-After)
     progress: bool = True
 
 
@@ -67,7 +71,28 @@ class Downloaded:
 
 
 class TransientError(Exception):
-    """Worth another try: a time-out, a reset, a dropped connection, a 5xx."""
+    """Worth another try: a time-out, a reset, a dropped connection, a 5xx; `retry_after`: the wait
+    in seconds the server asked for (its Retry-After header), if it did."""
+
+    def __init__(self, message: str, retry_after: float | None = None):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+def retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header: a number of seconds, or an HTTP date."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when is None:
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
 
 
 def url_key(url: str) -> str:
@@ -187,13 +212,25 @@ def download(url: str, dest: str | Path, options: FetchOptions | None = None) ->
     client = _client(options, **{"Accept-Encoding": "identity"})
     try:
         with client, _deadline(client, options.deadline, shown):
-            for attempt in range(options.retries + 1):
-                try:
-                    return _attempt(url, dest, options, client)
-                except TransientError as exc:
-                    if attempt == options.retries:
-                        raise BadInputError(shown, f"download failed after {options.retries + 1} attempts ({exc})") from None
-                    time.sleep(options.backoff * 2**attempt)
+            def wait(state: tenacity.RetryCallState) -> float:
+                """Doubling waits, or what the server's Retry-After asks (a server asking for longer
+                than MAX_RETRY_AFTER is given up on at once)."""
+                asked = getattr(state.outcome.exception(), "retry_after", None)
+                return asked if asked is not None else options.backoff * 2 ** (state.attempt_number - 1)
+
+            def give_up(state: tenacity.RetryCallState) -> bool:
+                asked = getattr(state.outcome.exception(), "retry_after", None)
+                return state.attempt_number > options.retries or (asked or 0) > MAX_RETRY_AFTER
+
+            retrying = tenacity.Retrying(retry=tenacity.retry_if_exception_type(TransientError), wait=wait,
+                                         stop=give_up, reraise=True)
+            try:
+                return retrying(_attempt, url, dest, options, client)
+            except TransientError as exc:
+                tries = retrying.statistics.get("attempt_number", options.retries + 1)
+                later = f"; the server asks to retry in {exc.retry_after:.0f} s" if (exc.retry_after or 0) > MAX_RETRY_AFTER else ""
+                attempts = "1 attempt" if tries == 1 else f"{tries} attempts"
+                raise BadInputError(shown, f"download failed after {attempts} ({exc}){later}") from None
     except BadInputError:
         (dest / ".partial" / url_key(url)).unlink(missing_ok=True)  # a failed download leaves nothing behind
         raise
@@ -244,7 +281,7 @@ def _attempt(url: str, dest: Path, options: FetchOptions, client: httpx.Client) 
             if response.status_code == 304 and done:
                 return Downloaded(**{k: v for k, v in done.items() if k in Downloaded.__dataclass_fields__})
             if response.status_code >= 500 or response.status_code == 429:
-                raise TransientError(f"HTTP {response.status_code}")
+                raise TransientError(f"HTTP {response.status_code}", retry_after(response.headers.get("retry-after")))
             if response.status_code >= 400:
                 raise BadInputError(shown, f"HTTP {response.status_code} {response.reason_phrase}".strip())
             content_type = response.headers.get("content-type", "")
