@@ -184,3 +184,21 @@ def test_edit_requests_from_elsewhere_or_without_the_token_are_refused(editable,
         assert 'name="token"' not in readonly.get("/recordings/talk").text
         answer = readonly.post("/recordings/talk/sentences/0", headers={"Origin": HERE}, data=edit)
         assert answer.status_code == 403 and "read-only" in answer.text
+
+
+def test_english_is_corrected_in_the_page_too(editable):
+    import re
+
+    client, db = editable
+    with Index(db) as ix:  # the sentence needs English to correct
+        ix.db.execute("UPDATE segments SET text_en = 'The hansard of Nunavut.'")
+    page = client.get("/recordings/talk")
+    shown = re.findall(r'name="shown" value="([0-9a-f]{16})"', page.text)[1]  # the English form
+    saved = client.post("/recordings/talk/sentences/0", headers={"Origin": HERE}, follow_redirects=False,
+                        data={"token": form_of(page), "lang": "en", "text": "The Nunavut Hansard.", "shown": shown})
+    assert saved.status_code == 303
+    with Index(db, readonly=True) as ix:
+        segment = ix.get("talk")[1][0]
+        assert (segment.text_en, segment.origin_en, segment.text_en_machine) == (
+            "The Nunavut Hansard.", "corrected", "The hansard of Nunavut.")
+        assert ix.search("Hansard", lang="en")[0].origin_en == "corrected"
