@@ -193,3 +193,19 @@ def test_config_may_follow_the_subcommand(db, tmp_path):
     assert missing.exit_code == 2 and "nope.toml: settings file not found" in missing.output
     # After "--", it is a word to search for, not an option.
     assert "No match for '--config'" in invoke("search", "--db", db, "--", "--config").output
+
+
+def test_every_option_of_every_command_says_what_it_does():
+    import click
+
+    missing = []
+
+    def walk(command, path):
+        for name, sub in getattr(command, "commands", {}).items():
+            walk(sub, [*path, name])
+        missing.extend(f"{' '.join(path)} {p.opts[0]}" for p in command.params
+                       if isinstance(p, click.Option) and not p.help and "--help" not in p.opts)
+
+    walk(main, ["recording-index"])
+    assert missing == []
+    assert invoke("run", "-h", code=0).output.startswith("Usage: ")

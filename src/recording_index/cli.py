@@ -263,15 +263,15 @@ def _report(summary, as_json: bool, quiet: bool = False) -> None:
 @main.command()
 @click.argument("query")
 @db_option
-@click.option("--limit", default=10, show_default=True, type=click.IntRange(1, 1000))
-@click.option("--offset", default=0, type=click.IntRange(0))
+@click.option("--limit", default=10, show_default=True, type=click.IntRange(1, 1000), help="how many hits")
+@click.option("--offset", default=0, type=click.IntRange(0), help="skip this many hits first (the next page)")
 @click.option("--recording", help="only this recording (id or source)")
 @click.option("--speaker", help="only recordings with a speaker of these words (the last may be cut: 'lem')")
 @click.option("--event", help="only recordings of an event of these words")
 @click.option("--date", help="only recordings of this year, month or day (2018, 2018-02, 2018-02-14)")
 @click.option("--lang", type=click.Choice(["fr", "en", "any"]), default="any", show_default=True,
               help="search the French, the English, or both")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="JSON instead of lines of text")
 @click.pass_context
 def search(ctx, query, db, limit, offset, recording, speaker, event, date, lang, as_json):
     """Search what was said, in French or English: ranked hits with the moment and a link to it."""
@@ -382,8 +382,9 @@ def transcript(ctx, recording, db, fmt, lang):
 @main.command()
 @click.argument("targets", nargs=-1, metavar="RECORDING | --check FILE...")
 @db_option
-@click.option("--lang", type=click.Choice(["fr", "en"]), default="en", show_default=True)
-@click.option("--format", "fmt", type=click.Choice(["srt", "vtt"]), default="srt", show_default=True)
+@click.option("--lang", type=click.Choice(["fr", "en"]), default="en", show_default=True, help="the subtitles' language")
+@click.option("--format", "fmt", type=click.Choice(["srt", "vtt"]), default="srt", show_default=True,
+              help="SubRip or WebVTT")
 @click.option("--bilingual", is_flag=True, help="French over English in each cue (with --check: two languages "
               "per cue even where the file does not mark them)")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="write here instead of standard output")
@@ -438,7 +439,7 @@ def subtitles(ctx, targets, db, lang, fmt, bilingual, output, check, strict):
               help="the file's language (default: from its name, talk.fr.srt / talk.en.vtt; else fr)")
 @click.option("--by", help="who corrected it (kept with each correction)")
 @click.option("--dry-run", is_flag=True, help="show the corrections, store nothing")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="JSON instead of lines of text")
 @db_option
 @click.pass_context
 def correct(ctx, recording, from_file, lang, by, dry_run, as_json, db):
@@ -502,7 +503,7 @@ def _correction_row(c) -> dict:
 @click.option("--all", "show_all", is_flag=True, help="reverted and replaced corrections too")
 @click.option("--revert", type=int, multiple=True, metavar="ID", help="revert correction ID (repeatable)")
 @click.option("--export", type=click.Path(dir_okay=False), help="write them to this JSON file")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="JSON instead of lines of text")
 @db_option
 @click.pass_context
 def corrections(ctx, recording, show_all, revert, export, as_json, db):
@@ -541,7 +542,7 @@ def corrections(ctx, recording, show_all, revert, export, as_json, db):
 @click.option("--catalog", type=click.Path(dir_okay=False), help="the catalog to add accepted terms to")
 @click.option("--accept", multiple=True, metavar="TERM", help="add this suggested term to the catalog (repeatable)")
 @click.option("--accept-all", is_flag=True, help="add every suggested term to the catalog")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="JSON instead of lines of text")
 @db_option
 @click.pass_context
 def vocabulary(ctx, event, catalog, accept, accept_all, as_json, db):
@@ -577,8 +578,8 @@ def vocabulary(ctx, event, catalog, accept, accept_all, as_json, db):
 
 @main.command()
 @db_option
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
+@click.option("--host", default="127.0.0.1", show_default=True, help="the address to listen on")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535), help="the port to listen on")
 @click.option("--allow-edits", is_flag=True, help="let the recording page correct sentences (writes the index)")
 @click.pass_context
 def serve(ctx, db, host, port, allow_edits):
@@ -639,7 +640,7 @@ def models_list(ctx, fmt):
 
 @models.command(name="install")
 @click.option("--from", "from_file", type=click.Path(dir_okay=False), help="a local .argosmodel file")
-@click.option("--source-language", default="fr", show_default=True)
+@click.option("--source-language", default="fr", show_default=True, help="the language translated into English")
 def models_install(from_file, source_language):
     """Install the Argos Translate package (fr→en) from the Argos index, or from a file."""
     from recording_index.english.translate import install_argos
