@@ -117,12 +117,15 @@ def editable(tmp_path, sample_mp3):
     facts = stages.Facts("h", "base", "", "none", "none", False)
     words = [Word(1.0 + i * 0.5, 1.4 + i * 0.5, " " + w) for i, w in enumerate("Le hansard du Nunavut.".split())]
     segment = Segment(0, 1.0, 2.9, "Le hansard du Nunavut.", words)
+    more = [Word(4.0 + i * 0.5, 4.4 + i * 0.5, " " + w) for i, w in enumerate("Le corpus est bilingue.".split())]
+    second = Segment(1, 4.0, 5.9, "Le corpus est bilingue.", more)
     with Index(db) as ix:
         rec = Recording(id="talk", source=str(sample_mp3), title="Titre", media_path=str(sample_mp3), duration=34.1,
                         content_hash="h")
-        ix.add(rec, [segment], [Chunk("talk", 0, 1.0, 2.9, segment.text)], settings=deciding_settings(settings, facts),
-               stage_keys=stages.keys(settings, facts))
+        ix.add(rec, [segment, second], [Chunk("talk", 0, 1.0, 5.9, segment.text + " " + second.text)],
+               settings=deciding_settings(settings, facts), stage_keys=stages.keys(settings, facts))
     with TestClient(create_app(db, allow_edits=True, settings=settings), base_url=HERE) as test_client:
+        test_client.settings = settings
         yield test_client, db
 
 
@@ -202,3 +205,17 @@ def test_english_is_corrected_in_the_page_too(editable):
         assert (segment.text_en, segment.origin_en, segment.text_en_machine) == (
             "The Nunavut Hansard.", "corrected", "The hansard of Nunavut.")
         assert ix.search("Hansard", lang="en")[0].origin_en == "corrected"
+
+
+def test_two_edits_at_once_both_land(editable):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from recording_index.corrections.edits import correct_sentence
+
+    client, db = editable
+    edits = [(0, "Le Hansard du Nunavut."), (1, "Le corpus est trilingue.")]
+    with ThreadPoolExecutor(2) as pool:
+        list(pool.map(lambda e: correct_sentence(db, "talk", e[0], e[1], "fr", client.settings), edits))
+    with Index(db, readonly=True) as ix:
+        assert [s.text for s in ix.get("talk")[1]] == [text for _, text in edits]
+        assert {c.status for c in ix.corrections("talk")} == {"applied"}

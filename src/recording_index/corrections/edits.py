@@ -8,6 +8,7 @@ rebuilds the one recording it touched: corrections, chunks, full-text rows and s
 from __future__ import annotations
 
 import re
+import threading
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -22,6 +23,9 @@ from recording_index.models import Correction
 from recording_index.outcomes import Outcome
 from recording_index.publish.files import parse
 
+# The run lock (locks.py) is taken once per process: two edits from the page's threads would both hold
+# it, and the later rebuild could miss the earlier edit. They take turns.
+_ONE_EDIT_AT_A_TIME = threading.Lock()
 MAX_FILE_BYTES = 20 * 1024**2  # subtitles of a ten-hour recording are a few MB
 MAX_TEXT = 5000  # one sentence, edited in the page
 MAX_NAME = 200
@@ -76,7 +80,7 @@ def correct_from_file(db: str | Path, recording: str, path: str | Path, settings
     lang = language_of(path, lang)
     by = check_person(by)
     cues = read_subtitles(path)
-    with exclusive_run(db):
+    with _ONE_EDIT_AT_A_TIME, exclusive_run(db):
         with Index(db, create=False) as index:
             recording_id = index.resolve_id(recording)
             _rec, segments = index.get(recording_id)
@@ -98,7 +102,7 @@ def correct_sentence(db: str | Path, recording: str, position: int, text: str, l
         raise RecordingIndexError(f"a sentence of 1 to {MAX_TEXT} characters, please")
     text = re.sub(r"\s+", " ", text).strip()
     by = check_person(by)
-    with exclusive_run(db):
+    with _ONE_EDIT_AT_A_TIME, exclusive_run(db):
         with Index(db, create=False) as index:
             recording_id = index.resolve_id(recording)
             _rec, segments = index.get(recording_id)
@@ -112,7 +116,7 @@ def correct_sentence(db: str | Path, recording: str, position: int, text: str, l
 
 def revert(db: str | Path, recording: str, ids: list[int], settings: Settings) -> Edited:
     """Revert corrections of `recording`: the machine's text comes back (the corrections are kept, marked)."""
-    with exclusive_run(db):
+    with _ONE_EDIT_AT_A_TIME, exclusive_run(db):
         with Index(db, create=False) as index:
             recording_id = index.resolve_id(recording)
             known = {c.id: c for c in index.corrections(recording_id)}
