@@ -75,6 +75,13 @@ def table(headers: list[str], rows: list[list]) -> str:
     return "\n".join(lines)
 
 
+def verdict(target: str, measured: str, met: bool, note: str = "") -> str:
+    """One target against its measured figure: printed as the run goes, and a line for the report."""
+    line = f"{target}: {measured} → {'met' if met else 'missed'}" + (f" ({note})" if note else "")
+    print(f"TARGET {line}", flush=True)
+    return f"- Target {line}"
+
+
 def report(title: str, settings: str, body: str) -> None:
     """Print a result and append it to BENCHMARKS.md with machine, date, commit and settings."""
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")

@@ -8,7 +8,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from common import long_audio, report, table
+from common import verdict, long_audio, report, table
 from transcription import run_engine
 
 from recording_index.ingest.audio import WINDOW_SECONDS
@@ -30,7 +30,8 @@ def main() -> None:
             wav.unlink()
             print(rows[-1], flush=True)
     report("Memory against recording length", f"faster-whisper int8, batched, VAD, {os.cpu_count()} threads; "
-           f"windows of {WINDOW_SECONDS:.0f} s", table(["audio", "transcribe", "speed", "peak RSS"], rows))
+           f"windows of {WINDOW_SECONDS:.0f} s", table(["audio", "transcribe", "speed", "peak RSS"], rows) + "\n\n"
+           + "\n".join(verdict(f"peak memory < 1 GB ({row[0]})", row[3], float(row[3].split()[0]) < 1024) for row in rows))
 
 
 if __name__ == "__main__":

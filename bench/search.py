@@ -14,7 +14,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import ROOT, SHARED, report, table
+from common import verdict, ROOT, SHARED, report, table
 
 from recording_index.index.database import Index
 from recording_index.models import Chunk, Recording
@@ -159,6 +159,9 @@ def main() -> None:
             rows.append([f"{hours:,} h", f"{hours * CHUNKS_PER_HOUR:,}", f"{seconds:.1f} s", f"{size / 2**20:.0f} MiB",
                          f"{cuts[49]:.2f} ms", f"{cuts[94]:.2f} ms", f"{cuts[98]:.2f} ms"])
     body = table(["archive", "chunks", "build", "database", "p50", "p95", "p99"], rows)
+    body += "\n\n" + "\n".join(verdict(f"search p95 < 10 ms at {row[0]}", row[5], float(row[5].split()[0]) < 10.0,
+                                        "the target is for 10,000 h" if row[0] != "10,000 h" else "")
+                                for row in rows)
     body += ("\n\n400 queries per size, in equal parts: common words (the 20 most frequent), middling ones (ranks "
              "100–2,000), rare ones (beyond 5,000), two-word AND queries, phrases (common + middling), English words, "
              "words with a speaker filter, words with a year filter; limit 10, each query's snippets and moments "
