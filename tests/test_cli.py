@@ -209,3 +209,28 @@ def test_every_option_of_every_command_says_what_it_does():
     walk(main, ["recording-index"])
     assert missing == []
     assert invoke("run", "-h", code=0).output.startswith("Usage: ")
+
+
+def test_config_after_the_command_never_takes_another_option_s_value(db, tmp_path):
+    first, second = tmp_path / "first.toml", tmp_path / "second.toml"
+    first.write_text('db = "/nonexistent/first.db"\n')
+    second.write_text('db = "%s"\n' % db)
+    # The later --config wins, as click's options do.
+    assert json.loads(invoke("--config", str(first), "list", "--config", str(second), "--json", code=0).output)
+    # "--config" as the value of --event is an event to filter by, not a settings file.
+    assert json.loads(invoke("search", "coordination", "--db", db, "--event", "--config", "--json", code=0).output) == []
+
+
+def test_a_table_shows_ids_and_titles_as_written(tmp_path):
+    db = tmp_path / "index.db"
+    with Index(db) as ix:
+        rec = make_recording("1e3")
+        rec.title = "1.10"
+        ix.add(rec, make_segments(TEXTS[:1]), chunks_of("1e3", make_segments(TEXTS[:1])))
+    row = invoke("list", "--db", str(db), "--table", code=0).output.splitlines()[2].split()
+    assert row[:2] == ["1e3", "1.10"]
+
+
+def test_the_transcript_s_json_says_null_for_what_is_not_known(db):
+    data = json.loads(invoke("transcript", "talk-1", "--db", db, "--format", "json", code=0).output)
+    assert data["recording"]["uploader"] is None and data["recording"]["date"] == "2018-02-14"

@@ -437,3 +437,26 @@ def test_a_word_whisper_timed_with_no_length_is_replaced_not_duplicated():
     found, _ = corrections_from_text(segments, 1, "Je travaille au Hansard du Nunavut.", "fr", "t")
     corrected, _ = apply(segments, found)
     assert corrected.segments[1].text == "Je travaille au Hansard du Nunavut."
+
+
+def test_a_rebuild_writes_where_and_as_the_run_wrote(tmp_path):
+    """A run with --output-dir out --output-format txt: a correction then rewrites out/*.txt, nothing else."""
+    from recording_index import stages
+    from recording_index.config import Settings
+    from recording_index.corrections.edits import correct_sentence
+    from recording_index.pipeline import deciding_settings, publish_subtitles
+    from recording_index.models import Transcript as T
+
+    db, out = tmp_path / "index.db", tmp_path / "out"
+    run = Settings(cache_dir=str(tmp_path / "cache"), translator="none", subtitles_dir=str(out), output_format="txt")
+    facts = stages.Facts("h", "base", "", "none", "none", False)
+    with Index(db) as ix:
+        rec = Recording(id="t", source="/x.mp3", content_hash="h")
+        ix.add(rec, talk(), [], settings=deciding_settings(run, facts), stage_keys=stages.keys(run, facts))
+    publish_subtitles(db, rec, T(talk(), "faster-whisper", "base", "fr"), run)
+    published = sorted(p.name for p in out.iterdir())
+    assert published == ["t.en.txt", "t.fr.txt"]
+    later = Settings(cache_dir=str(tmp_path / "cache"), translator="none")  # the settings file's defaults
+    correct_sentence(db, "t", 1, "Je travaille au Hansard du Nunavut.", "fr", later)
+    assert "Hansard" in (out / "t.fr.txt").read_text() and sorted(p.name for p in out.iterdir()) == published
+    assert not (tmp_path / "subtitles").exists()

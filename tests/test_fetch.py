@@ -121,3 +121,9 @@ def test_bad_sources_fail_with_one_clear_line(server, mp3, tmp_path, setup, mess
 def test_refused_connection(tmp_path):
     with pytest.raises(BadInputError, match=r"http://127.0.0.1:9/talk.mp3: download failed after 2 attempts \(ConnectError"):
         download("http://127.0.0.1:9/talk.mp3", tmp_path, FetchOptions(retries=1, backoff=0.01, progress=False))
+
+
+def test_retry_after_takes_ascii_digits_only():
+    from recording_index.ingest.fetch import retry_after
+
+    assert retry_after("²") is None and retry_after("١٢") is None and retry_after("99999999999") is None

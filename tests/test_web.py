@@ -219,3 +219,12 @@ def test_two_edits_at_once_both_land(editable):
     with Index(db, readonly=True) as ix:
         assert [s.text for s in ix.get("talk")[1]] == [text for _, text in edits]
         assert {c.status for c in ix.corrections("talk")} == {"applied"}
+
+
+def test_a_long_query_marks_at_most_twenty_words():
+    from recording_index.web.app import MAX_MARKED, mark_words
+
+    words = [chr(97 + n // 26) + chr(97 + n % 26) + "zzz" for n in range(100)]  # no two share a stem
+    marked = str(mark_words(" ".join(words), set(words[:MAX_MARKED]), "en"))
+    assert marked.count("<mark>") == MAX_MARKED == 20
+    assert str(mark_words("<b>translation</b>", {"translating"}, "en")) == "&lt;b&gt;<mark>translation</mark>&lt;/b&gt;"

@@ -46,14 +46,23 @@ class FriendlyGroup(click.Group):
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         args = list(args)
-        command = next((i for i, a in enumerate(args) if not a.startswith("-")), len(args))
+        own = {opt for p in self.params if isinstance(p, click.Option) and not p.is_flag for opt in p.opts}
+        command = next((i for i, a in enumerate(args) if not a.startswith("-") and (i == 0 or args[i - 1] not in own)),
+                       len(args))
+        sub = self.commands.get(args[command]) if command < len(args) else None
+        # The subcommand's options that take a value: "--event --config" means the event "--config".
+        valued = {opt for p in getattr(sub, "params", []) if isinstance(p, click.Option) and not p.is_flag
+                  and not p.count for opt in p.opts}
         end = args.index("--", command) if "--" in args[command:] else len(args)  # after "--": words
         for i in range(command + 1, end):
+            if args[i - 1] in valued:
+                continue
             if args[i].startswith("--config="):
-                args = [args[i], *args[:i], *args[i + 1:]]
+                # Just before the subcommand: after any --config given before it, so the later one wins.
+                args = [*args[:command], args[i], *args[command:i], *args[i + 1:]]
                 break
-            if args[i] == "--config" and i + 1 < end:
-                args = [*args[i:i + 2], *args[:i], *args[i + 2:]]
+            if args[i] == "--config" and i + 1 < end and not args[i + 1].startswith("-"):
+                args = [*args[:command], *args[i:i + 2], *args[command:i], *args[i + 2:]]
                 break
         return super().parse_args(ctx, args)
 
@@ -125,7 +134,9 @@ def run(ctx, paths, catalog, db, engine, model, language, translator, beam_size,
     if not paths and not catalog:
         raise click.UsageError("name recordings to index: PATHS and/or --catalog FILE")
     overrides = {"engine": engine, "model": model, "language": language, "translator": translator,
-                 "beam_size": beam_size, "cpu_threads": cpu_threads, "subtitles_dir": subtitles_dir,
+                 "beam_size": beam_size, "cpu_threads": cpu_threads,
+                 # absolute: the index keeps it, and a later `correct` rebuilds the files there
+                 "subtitles_dir": str(Path(subtitles_dir).resolve()) if subtitles_dir else None,
                  "output_format": output_format, "task_runner": task_runner}
     overrides = {name: value for name, value in overrides.items() if value is not None}
     if quiet:
@@ -320,7 +331,7 @@ def print_rows(rows: list[dict], columns: list[str], fmt: str | None) -> None:
     if fmt == "table":
         from tabulate import tabulate
 
-        click.echo(tabulate(cells, headers=columns, tablefmt="simple"))
+        click.echo(tabulate(cells, headers=columns, tablefmt="simple", disable_numparse=True))  # ids stay as written
     else:
         import csv
         import io
@@ -362,7 +373,10 @@ def transcript(ctx, recording, db, fmt, lang):
     with Index(_db(ctx, db), readonly=True) as index:
         rec, segments = index.get(recording)
     if fmt == "json":
-        echo_json({"recording": rec.to_dict(), **whisper_json(segments, lang)})
+        from recording_index.index.database import OPTIONAL_TEXT
+
+        shown = {k: (v or None) if k in OPTIONAL_TEXT else v for k, v in rec.to_dict().items()}  # unknown: null
+        echo_json({"recording": shown, **whisper_json(segments, lang)})
     elif fmt in ("srt", "vtt"):
         cues, _report = cues_for(segments, "fr" if lang == "both" else lang, bilingual=lang == "both")
         click.echo(printable_lines(render(cues, fmt, None if lang == "both" else lang)), nl=False)

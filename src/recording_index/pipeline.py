@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import errno
+import glob
 import json
 import sqlite3
 import time
@@ -20,7 +21,7 @@ from pathlib import Path
 from typing import Callable
 
 from recording_index import stages
-from recording_index.config import Settings, load_catalog
+from recording_index.config import Settings, check_settings, load_catalog
 from recording_index.corrections.layer import correct_transcript, digest, unfit_line
 from recording_index.english.translate import (choose_translator, retranslate as retranslate_sentences,
                                                translate_transcript, translation_model_id)
@@ -420,10 +421,32 @@ def index_recording(recording: Recording, settings: Settings, db: str | Path, re
     return outcome
 
 
+# What a rebuild keeps of the run that made the recording's rows: a run's --output-dir and
+# --output-format (or chunk length) hold for its files until another run changes them.
+KEPT_BY_REBUILD = ("subtitles_dir", "output_format", "chunk_seconds")
+
+
 def rebuild(recording_id: str, settings: Settings, db: str | Path) -> Outcome:
     """Redo a recording's corrections and what follows them (chunks, full-text rows, subtitle files)
-    from what the index holds, without its media: after a correction is made or reverted."""
-    return index_recording(Recording(id=recording_id, source=""), settings, db, runner=Runner(prepare=prepare_stored))
+    from what the index holds, without its media: after a correction is made or reverted. Its files
+    are written where, and as, the run that made them wrote them."""
+    with Index(db, create=False) as index:
+        row = index.row(index.resolve_id(recording_id)) or {}
+    try:
+        stored = json.loads(row.get("settings") or "{}")
+    except ValueError:
+        stored = {}
+    kept = {name: stored[name] for name in KEPT_BY_REBUILD if name in stored} if isinstance(stored, dict) else {}
+    try:
+        chosen = settings.replace(**kept)
+        check_settings(chosen)
+        # A folder named by the index alone is written to only when a run already published there.
+        folder = chosen.subtitles_path(db)
+        if chosen.subtitles_dir != settings.subtitles_dir and not any(folder.glob(f"{glob.escape(row['id'])}.*")):
+            chosen = chosen.replace(subtitles_dir=settings.subtitles_dir)
+    except (ConfigError, TypeError, ValueError, KeyError, OSError):
+        chosen = settings  # an index another program wrote: the settings of this command
+    return index_recording(Recording(id=recording_id, source=""), chosen, db, runner=Runner(prepare=prepare_stored))
 
 
 def describe_error(exc: BaseException) -> str:

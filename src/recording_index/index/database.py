@@ -207,6 +207,9 @@ class Index:
             "declared_duration": float, "warning": str, "vocabulary": str,
         }
         existing = self._table("recordings", columns, pk="id")
+        if 0 < version < 5:  # unknown is NULL from version 5 on, not ""
+            for name in (*OPTIONAL_TEXT, "error", "warning"):
+                self.db.execute(f"UPDATE recordings SET [{name}] = NULL WHERE [{name}] = ''")
         for name in ("fingerprint", "translation_fingerprint"):  # replaced by stage_keys in version 4
             if name in existing:
                 self.db.execute(f"ALTER TABLE recordings DROP COLUMN {name}")

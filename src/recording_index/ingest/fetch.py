@@ -12,6 +12,7 @@ import email.utils
 import hashlib
 import json
 import os
+import re
 import shutil
 import threading
 import time
@@ -84,7 +85,7 @@ def retry_after(value: str | None, now: float | None = None) -> float | None:
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
+    if re.fullmatch(r"[0-9]{1,9}", value):  # ASCII digits only: str.isdigit() takes "²" too
         return float(value)
     try:
         when = email.utils.parsedate_to_datetime(value)

@@ -34,7 +34,7 @@ from starlette.templating import Jinja2Templates
 from recording_index.config import Settings
 from recording_index.errors import IndexBusyError, RecordingIndexError
 from recording_index.index.database import LANGUAGES, Index
-from recording_index.index.search import TOKEN, fold, stem_match
+from recording_index.index.search import TOKEN, fold
 from recording_index.publish.files import to_vtt
 from recording_index.publish.subtitles import cues_for
 from recording_index.utils import hms
@@ -47,6 +47,7 @@ MAX_ID_LENGTH = 300
 SESSION_COOKIE = "recording_index_session"
 MAX_EDIT_BYTES = 64 * 1024
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]")
+MAX_MARKED = 20
 
 
 def highlight(snippet: str) -> Markup:
@@ -59,10 +60,12 @@ def mark_words(text: str | None, wanted: set[str], lang: str = "fr") -> Markup:
     text = text or ""
     if not wanted:
         return escape(text)
+    # One lookup a word: the searched words' stems, as stem_match takes them, made once.
+    stems = tuple({w[:max(4, len(w) - 3)] for w in wanted if len(w) >= 4}) if lang == "en" else ()
     out, at = [], 0
     for token in TOKEN.finditer(text):
         word = fold(token.group())
-        if word in wanted or (lang == "en" and stem_match(word, wanted)):
+        if word in wanted or (len(word) >= 4 and word.startswith(stems)):
             out += [str(escape(text[at:token.start()])), "<mark>", str(escape(token.group())), "</mark>"]
             at = token.end()
     out.append(str(escape(text[at:])))
@@ -144,7 +147,9 @@ def create_app(db_path: str | Path, allow_edits: bool = False, settings: Setting
         with open_index() as index:
             _, segments = index.get(rec.id)
         start = _number(request.query_params.get("t"), 0.0, 0.0, max(rec.duration, 0.0))
-        wanted = {fold(t) for t in TOKEN.findall(unicodedata.normalize("NFC", request.query_params.get("q", "")[:500]))}
+        # At most MAX_MARKED words of the query are marked: a long one would cost a page's worth of CPU.
+        wanted = set(list(dict.fromkeys(fold(t) for t in TOKEN.findall(
+            unicodedata.normalize("NFC", request.query_params.get("q", "")[:500]))))[:MAX_MARKED])
         is_video = Path(rec.media_path).suffix.lower() in VIDEO_SUFFIXES
         session = request.cookies.get(SESSION_COOKIE, "")
         if allow_edits and not re.fullmatch(r"[A-Za-z0-9_-]{32,64}", session):
