@@ -45,7 +45,7 @@ def env(cache_dir, tmp_path_factory):
 def first_run(tmp_path_factory, env, media_dir):
     db = tmp_path_factory.mktemp("e2e") / "index.db"
     result = run_cli("run", "--catalog", "config/demo.toml", str(media_dir / "random.mp3"),
-                     str(media_dir / "missing.mp3"), "--db", str(db), env=env)
+                     str(media_dir / "missing.mp3"), "--db", str(db), "-v", env=env)  # -v: Prefect's logs too
     return db, result
 
 
@@ -108,7 +108,7 @@ def test_second_run_transcribes_nothing_and_index_is_whole(first_run, env):
     db, _ = first_run
     with sqlite3.connect(db) as conn:
         before = conn.execute("SELECT indexed_at, stage_keys FROM recordings").fetchall()
-    result = run_cli("run", "--catalog", "config/demo.toml", "--db", str(db), "--json", env=env)
+    result = run_cli("run", "--catalog", "config/demo.toml", "--db", str(db), "--json", "-v", env=env)
     assert result.returncode == 0, result.stderr[-3000:]
     summary = json.loads(result.stdout[result.stdout.index("{"):])
     assert (summary["indexed"], summary["skipped"], summary["failed"]) == (0, 1, 0)
