@@ -94,3 +94,11 @@ def test_metadata_for_a_file_that_is_no_index_is_refused(tmp_path):
     (tmp_path / "other.db").write_bytes(b"not a database at all" * 100)
     result = CliRunner().invoke(main, ["datasette-metadata", "--db", str(tmp_path / "other.db")])
     assert result.exit_code == 2 and "other.db" in result.output
+
+
+def test_sentences_are_searchable_too(datasette):
+    url, _ = datasette
+    found = rows(url, "/archive/segments.json?_shape=objects&_search=criminalite")
+    assert [r["idx"] for r in found] == [1] and "criminalité" in found[0]["text"]
+    assert rows(url, "/archive/segments.json?_shape=objects&_search=zzzqqq") == []
+    assert 'name="_search"' in httpx.get(f"{url}/archive/segments", timeout=10).text

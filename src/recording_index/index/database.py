@@ -28,7 +28,8 @@ from recording_index.safety import redact_url
 # 4: a recording keeps the key of each stage that made its rows (stages.py), in `stage_keys`, which
 #    replaces the two fingerprints; `settings` holds only the settings that decide the output; and
 #    its catalog `vocabulary`. Segments are sentences (speech/segmenting.py).
-# 5: people's corrections (corrections/): the `corrections` table; each segment's provenance
+# 5: people's corrections (corrections/): the `corrections` table; `segments_fts` (the sentences'
+#    own full-text table, for Datasette); each segment's provenance
 #    (origin, origin_en, corrected_by, corrected_at, and the machine's text where corrected); each
 #    word, the correction that wrote it.
 SCHEMA_VERSION = 5
@@ -45,6 +46,7 @@ FRENCH_TOKENIZER = "unicode61 remove_diacritics 2"
 # English with stemming: "translating" finds "translation", "jobs" finds "job".
 ENGLISH_TOKENIZER = "porter unicode61 remove_diacritics 2"
 LANGUAGES = ("fr", "en", "any")
+SENTENCES_FTS = "segments_fts"  # the sentences' own full-text table, for Datasette
 # Each language side's full-text table, its text column and tokenizer.
 SEARCH_TABLES = {"fr": ("chunks_fts", "text_fr", FRENCH_TOKENIZER),
                  "en": ("chunks_en_fts", "text_en", ENGLISH_TOKENIZER)}
@@ -231,7 +233,30 @@ class Index:
         self.db["chunks"].create_index(["recording_id", "idx"], unique=True, if_not_exists=True)
         if version < 2:
             self._create_search()
+        if version < 5:
+            self._create_sentence_search()
         self.db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    def _create_sentence_search(self) -> None:
+        """Full-text search over the sentences themselves (`segments`), for Datasette's search box
+        there: an external-content table over `segments`, kept in step by triggers. The command line
+        and the page search `chunks` (chunks_fts), with the facets beside the words."""
+        columns = "text, text_en"
+        statements = [
+            f"CREATE VIRTUAL TABLE IF NOT EXISTS {SENTENCES_FTS} USING fts5({columns}, content='segments', "
+            f"content_rowid='rowid', tokenize='{FRENCH_TOKENIZER}')",
+            f"CREATE TRIGGER IF NOT EXISTS segments_search_ai AFTER INSERT ON segments BEGIN "
+            f"INSERT INTO {SENTENCES_FTS}(rowid, {columns}) VALUES (new.rowid, new.text, new.text_en); END",
+            f"CREATE TRIGGER IF NOT EXISTS segments_search_ad AFTER DELETE ON segments BEGIN "
+            f"INSERT INTO {SENTENCES_FTS}({SENTENCES_FTS}, rowid, {columns}) VALUES ('delete', old.rowid, old.text, "
+            f"old.text_en); END",
+            f"CREATE TRIGGER IF NOT EXISTS segments_search_au AFTER UPDATE ON segments BEGIN "
+            f"INSERT INTO {SENTENCES_FTS}({SENTENCES_FTS}, rowid, {columns}) VALUES ('delete', old.rowid, old.text, "
+            f"old.text_en); INSERT INTO {SENTENCES_FTS}(rowid, {columns}) VALUES (new.rowid, new.text, new.text_en); END",
+            f"INSERT INTO {SENTENCES_FTS}({SENTENCES_FTS}) VALUES ('rebuild')",
+        ]
+        for statement in statements:
+            self.db.execute(statement)
 
     def _table(self, name: str, columns: dict[str, type], **options: Any) -> dict[str, type]:
         """Create table `name`, or add the columns a later schema version brought; its columns before."""
@@ -628,7 +653,7 @@ class Index:
     def integrity_check(self) -> str:
         """"ok", or what is wrong: SQLite's own check, then both full-text tables against their text."""
         result = self.db.execute("PRAGMA integrity_check").fetchone()[0]
-        for fts, _, _ in SEARCH_TABLES.values() if result == "ok" else ():
+        for fts in [fts for fts, _, _ in SEARCH_TABLES.values()] + [SENTENCES_FTS] if result == "ok" else ():
             try:
                 self.db.execute(f"INSERT INTO {fts}({fts}, rank) VALUES ('integrity-check', 1)")
             except sqlite3.DatabaseError as exc:

@@ -50,7 +50,8 @@ def datasette_metadata(db: str | Path) -> dict:
         },
         "segments": {
             "description": "The transcript: one row a sentence (or a clause of at most 15 s), in French "
-                           "and English, with its time in seconds.",
+                           "and English, with its time in seconds. Search them with the box above.",
+            "fts_table": "segments_fts", "fts_pk": "rowid",
             "facets": ["recording_id", "origin", "origin_en", "translation_engine"], "sort": "start",
             "columns": {"idx": "position in the recording", "start": "seconds from the start",
                         "end": "seconds from the start",
@@ -82,7 +83,7 @@ def datasette_metadata(db: str | Path) -> dict:
         "words": {"description": "Every French word with its time, as Whisper timed it (`correction`: the "
                                  "correction that wrote it, timed by sharing out the words it replaced).",
                   "facets": ["recording_id"]},
-        fts_fr: {"hidden": True}, fts_en: {"hidden": True},
+        fts_fr: {"hidden": True}, fts_en: {"hidden": True}, "segments_fts": {"hidden": True},
     }
     queries = {
         f"said_in_{language}": _said(side, language)
