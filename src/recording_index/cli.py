@@ -473,7 +473,7 @@ def correct(ctx, recording, from_file, lang, by, dry_run, as_json, db):
 
         ours = {c.id for c in edited.corrections}
         with Index(_db(ctx, db), readonly=True) as index:
-            terms = [s.term for s in suggestions(index) if ours & set(s.corrections)]
+            terms = [s.term for s in suggestions(index, recording_id=edited.recording_id) if ours & set(s.corrections)]
         if terms:
             echo(f"names corrected: {', '.join(terms)}; `recording-index vocabulary` offers them for the "
                  "event's catalog vocabulary", err=True)
@@ -601,12 +601,13 @@ def serve(ctx, db, host, port, allow_edits):
     import uvicorn
 
     from recording_index.web import create_app
+    from recording_index.web.app import LOCAL_HOSTS
 
     path = _db(ctx, db)
     Index(path, readonly=True).close()  # a missing or foreign database is an error now, not at the first request
     mode = "corrections allowed" if allow_edits else "read-only"
     click.echo(f"Serving {path} at http://{host}:{port}/ ({mode}; Ctrl-C to stop)", err=True)
-    if allow_edits and host not in ("127.0.0.1", "localhost", "::1"):
+    if allow_edits and host not in LOCAL_HOSTS:
         click.echo(f"warning: --allow-edits on {host}: whoever reaches it as http://{host}:{port}/ can correct "
                    "transcripts (requests naming another host are refused)", err=True)
     app = create_app(path, allow_edits=allow_edits, settings=_settings(ctx), hosts=(host,))

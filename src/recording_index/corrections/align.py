@@ -194,9 +194,7 @@ def english_corrections(edits: Sequence[Edit], tokens: Sequence[Token], segments
                         recording_id: str) -> list[Correction]:
     """Corrections of whole English sentences: the edits applied to the English words, regrouped by
     sentence (what an edit puts across two sentences goes to the first)."""
-    texts: dict[int, list[str]] = {}
-    for token in tokens:
-        texts.setdefault(token.sentence, [])
+    texts: dict[int, list[str]] = {token.sentence: [] for token in tokens}
     position = 0
     words: list[tuple[int, str]] = []
     for edit in sorted(edits, key=lambda e: e.first):
@@ -208,14 +206,16 @@ def english_corrections(edits: Sequence[Edit], tokens: Sequence[Token], segments
         position = edit.last
     words.extend((t.sentence, t.text) for t in tokens[position:])
     for sentence, word in words:
-        texts.setdefault(sentence, []).append(word)
-    out = []
-    for sentence, new in sorted(texts.items()):
-        segment = segments[sentence]
-        if " ".join(new) != " ".join((segment.text_en or "").split()):
-            out.append(Correction(id=0, recording_id=recording_id, lang="en", start=segment.start, end=segment.end,
-                                  text=" ".join(new), machine_text=segment.text_en_machine or segment.text_en or ""))
-    return out
+        texts[sentence].append(word)
+    return [c for sentence, new in sorted(texts.items()) if (c := english_correction(segments[sentence], new, recording_id))]
+
+
+def english_correction(segment: Segment, words: Sequence[str], recording_id: str) -> Correction | None:
+    """The correction that makes `words` a sentence's English, or None when that is its English already."""
+    if " ".join(words) == " ".join((segment.text_en or "").split()):
+        return None
+    return Correction(id=0, recording_id=recording_id, lang="en", start=segment.start, end=segment.end,
+                      text=" ".join(words), machine_text=segment.text_en_machine or segment.text_en or "")
 
 
 def corrections_from_cues(segments: Sequence[Segment], cues: Sequence[Cue], lang: str, recording_id: str,
@@ -234,12 +234,8 @@ def corrections_from_text(segments: Sequence[Segment], sentence: int, text: str,
     if not 0 <= sentence < len(segments):
         raise RecordingIndexError(f"{recording_id}: no sentence {sentence}")
     if lang == "en":
-        segment = segments[sentence]
-        if " ".join(words_in(text)) == " ".join((segment.text_en or "").split()):
-            return [], []
-        return [Correction(id=0, recording_id=recording_id, lang="en", start=segment.start, end=segment.end,
-                           text=" ".join(words_in(text)),
-                           machine_text=segment.text_en_machine or segment.text_en or "")], []
+        correction = english_correction(segments[sentence], words_in(text), recording_id)
+        return ([correction] if correction else []), []
     tokens = tokens_of(segments, lang)
     return _corrections(edits_from_text(tokens, sentence, text), tokens, segments, lang, recording_id)
 

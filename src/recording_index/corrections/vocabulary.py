@@ -56,12 +56,13 @@ def names_in(correction: Correction, sentence_initial: bool) -> list[str]:
     return terms
 
 
-def suggestions(index: Index, event: str | None = None) -> list[Suggestion]:
-    """Terms of the standing French corrections of the index (of one event's recordings, if given)
-    that are not yet the vocabulary or a speaker of the recording they correct."""
+def suggestions(index: Index, event: str | None = None, recording_id: str | None = None) -> list[Suggestion]:
+    """Terms of the standing French corrections of the index (of one event's recordings, or of one
+    recording, if given) that are not yet the vocabulary or a speaker of the recording they correct."""
     found: dict[tuple[str, str], Suggestion] = {}
-    for row in index.list_recordings():
-        recording = index.recording(row["id"])
+    ids = [recording_id] if recording_id else [row["id"] for row in index.list_recordings()]
+    for rid in ids:
+        recording = index.recording(rid)
         if event is not None and recording.event != event:
             continue
         known = {t.casefold() for t in recording.vocabulary + recording.speakers}
