@@ -1,7 +1,8 @@
 """The whole pipeline on 2 cores: audio hours per wall-clock hour, and where the time goes.
 
-normalise → transcribe → translate → chunk → index and subtitles: `pipeline.index_recording` (the
-function the Prefect flow runs), each stage timed. Quick: one pass over the real clips; --full: 10 minutes.
+normalise → transcribe → segment → translate → correct → chunk → index and subtitles:
+`pipeline.index_recording` (the function the Prefect flow runs), each stage timed. Quick: one pass
+over the real clips; --full: 10 minutes; --minutes 60: the hour the target is for.
 """
 
 import argparse
@@ -20,10 +21,12 @@ from recording_index.speech.transcribe import load_engine
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--full", action="store_true", help="a 10-minute file instead of one pass")
+    parser.add_argument("--minutes", type=float, help="a file of this many minutes (the target's is 60)")
     args = parser.parse_args()
+    minutes = args.minutes if args.minutes is not None else 10 if args.full else 0
     settings = Settings(progress=False)
     with tempfile.TemporaryDirectory() as tmp:
-        wav, _, duration = long_audio(10 if args.full else 0, Path(tmp) / "talk.wav")
+        wav, _, duration = long_audio(minutes, Path(tmp) / "talk.wav")
         db = Path(tmp) / "index.db"
         times = {}
 
@@ -42,7 +45,7 @@ def main() -> None:
         # its decoding is then timed under "transcribe", and "translate" only places it.
         runner = pipeline.Runner(
             prepare=timed("locate, hash, probe", pipeline.prepare), normalise=timed("normalise", pipeline.normalise),
-            transcribe=timed("transcribe", pipeline.transcribe),
+            transcribe=timed("transcribe", pipeline.transcribe), segment=timed("segment", pipeline.segment),
             translate=timed(f"translate ({facts.translator})", pipeline.translate),
             correct=timed("correct", pipeline.correct), chunk=timed("chunk", pipeline.chunk), store=timed("index and subtitles", pipeline.store_and_publish))
         outcome = pipeline.index_recording(Recording(id="talk", source=str(wav)), settings, db, runner=runner)

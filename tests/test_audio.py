@@ -101,13 +101,18 @@ def test_probe_without_ffprobe_matches_ffprobe_where_both_exist(media_dir, ffmpe
             assert probed.duration == pytest.approx(parsed.duration, abs=0.05)
 
 
-def test_normalised_file_is_named_by_content_and_reused(media_dir, tmp_path, ffmpeg_exe):
+def test_normalised_file_is_named_by_content_and_by_how_and_reused(media_dir, tmp_path, ffmpeg_exe):
     first = audio.normalise(media_dir / "tone.flac", tmp_path, ffmpeg_exe)
-    assert first.stem == audio.file_hash(media_dir / "tone.flac")
+    assert first == audio.normalised_path(tmp_path, audio.file_hash(media_dir / "tone.flac"),
+                                          audio.normalisation(ffmpeg_exe, None))
+    assert first.stem.startswith(audio.file_hash(media_dir / "tone.flac") + "-")
     mtime = first.stat().st_mtime_ns
     again = audio.normalise(media_dir / "tone.flac", tmp_path, ffmpeg_exe)
     assert again == first and again.stat().st_mtime_ns == mtime
     assert not list(tmp_path.glob(".partial-*"))
+    # Another bound on the length decoded is another file, never the first one reused.
+    bounded = audio.normalise(media_dir / "tone.flac", tmp_path, ffmpeg_exe, max_seconds=0.5)
+    assert bounded != first and audio.decoded_seconds(bounded) == pytest.approx(0.5, abs=0.05)
 
 
 def test_failed_decode_leaves_no_partial_file(media_dir, tmp_path, ffmpeg_exe):

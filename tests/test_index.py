@@ -147,6 +147,19 @@ def test_a_recordings_new_speakers_event_or_date_are_searchable_at_once(index):
     assert index.db["chunks"].count == 0 and index.integrity_check() == "ok"
 
 
+def test_details_the_catalog_changes_are_written_without_touching_the_results(index):
+    before = index.db.execute("SELECT count(*), group_concat(text) FROM segments").fetchone()
+    moved = Recording(**{**make_recording().to_dict(), "title": "Nouveau titre", "date": "2019-05-06",
+                         "source": "https://user:secret@example.org/talk-1.mp3", "speakers": ["Nadia Roy"]})
+    assert index.update_details(moved) == ["source", "title", "date"]  # speakers are the prompt's: a stage's
+    row = index.row("talk-1")
+    assert (row["title"], row["date"], row["source"]) == ("Nouveau titre", "2019-05-06", "https://example.org/talk-1.mp3")
+    assert index.search("coordination", date="2019-05")
+    assert index.update_details(moved) == [] and index.update_details(make_recording("absent")) == []
+    assert index.db.execute("SELECT count(*), group_concat(text) FROM segments").fetchone() == before
+    assert index.integrity_check() == "ok"
+
+
 def test_integrity_check_compares_the_full_text_tables_with_the_chunks(index):
     index.db.execute("DROP TRIGGER chunks_search_au")
     index.db.execute("UPDATE chunks SET text_fr = 'autre chose' WHERE idx = 0")
@@ -324,10 +337,29 @@ def test_searching_imports_no_audio_or_http_stack():
     code = ("import sys, recording_index.index, recording_index.cli, recording_index.web.app, "
             "recording_index.publish.files; "
             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('ffmpeg', 'httpx', 'faster_whisper', "
-            "'ctranslate2', 'prefect', 'torch', 'tqdm') or m.startswith(('recording_index.ingest', "
+            "'ctranslate2', 'prefect', 'torch', 'tqdm', 'numpy', 'av', 'onnxruntime', 'whisper', 'requests', "
+            "'urllib3', 'imageio_ffmpeg', 'argostranslate', 'yt_dlp', 'pandas') "
+            "or m.startswith(('recording_index.ingest', "
             "'recording_index.speech', 'recording_index.english'))))")
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert loaded.strip() == "[]"
+
+
+def test_the_index_writes_the_same_with_numpy_loaded_before_or_after_it(tmp_path):
+    """sqlite-utils is imported without numpy when numpy is not loaded yet (a cold search is half as
+    long); a run loads the audio stack afterwards, and numpy works there and writes as before."""
+    import subprocess
+    import sys
+
+    code = ("import sys, recording_index.index.database as d, numpy; "
+            "assert d.sqlite_utils.db.np is None and numpy.zeros(2).sum() == 0; "
+            "from recording_index.models import Recording, Segment, Word, Chunk; "
+            f"ix = d.Index({str(tmp_path / 'i.db')!r}); "
+            "ix.add(Recording('r', 'r.mp3', content_hash='h'), [Segment(0, float(numpy.float64(0.5)), 2.0, 'bonjour', "
+            "[Word(numpy.float64(0.5), 1.0, ' bonjour', 0.9)])], [Chunk('r', 0, 0.5, 2.0, 'bonjour')]); "
+            "print(len(ix.search('bonjour')))")
+    ran = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert ran.returncode == 0 and ran.stdout.strip() == "1", ran.stderr
 
 
 def test_count_says_how_many_chunks_search_would_find_up_to_a_cap(tmp_path):

@@ -34,3 +34,21 @@ def test_the_library_example_indexes_a_talk_and_finds_it(sample_mp3, cache_dir, 
     again = subprocess.run([sys.executable, "-c", readme_block("library example")], cwd=tmp_path, env=env,
                            capture_output=True, text=True, timeout=600)
     assert again.stdout.splitlines()[0].startswith("skipped")
+
+
+def test_the_module_table_names_every_module_of_the_package():
+    """The README's map of the package (its "How it works" table) leaves no module out."""
+    text = (ROOT / "README.md").read_text()
+    table = text[text.index("| module | concern |"):]
+    table = table[:table.index("\n\n")]
+    package = ROOT / "src" / "recording_index"
+    missing = []
+    for path in sorted(package.rglob("*.py")):
+        if path.name == "__init__.py":
+            continue
+        relative = path.relative_to(package)
+        named = f"`{relative}`" in table or (len(relative.parts) == 2 and f"`{relative.parts[0]}/`" in table
+                                             and f"`{path.stem}`" in table)
+        if not named:
+            missing.append(str(relative))
+    assert missing == []

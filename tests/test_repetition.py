@@ -31,6 +31,8 @@ def test_guard_segment_keeps_words_and_text_consistent():
 def test_repeated_segments_are_dropped_and_renumbered():
     texts = ["Bonjour.", "Sous-titrage ST' 501", "Sous-titrage ST' 501", "Sous-titrage ST' 501",
              "sous-titrage ST 501", "La suite.", ""]
-    out = list(guard_repetitions(Segment(i, i, i + 1, t) for i, t in enumerate(texts)))
+    given = [Segment(i, i, i + 1, t) for i, t in enumerate(texts)]
+    out = list(guard_repetitions(given))
     assert [s.text for s in out] == ["Bonjour.", "Sous-titrage ST' 501", "Sous-titrage ST' 501", "La suite."]
     assert [s.index for s in out] == [0, 1, 2, 3]
+    assert [s.index for s in given] == list(range(len(texts)))  # another task's result: renumbered as copies

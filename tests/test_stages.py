@@ -1,12 +1,16 @@
 """Stage keys (stages.py): what decides a stage's output changes its key and the keys after it, and
 nothing else does; the index's skip decision and Prefect's cache both follow them."""
 
+import ast
+import importlib.util
 from dataclasses import fields, replace
+from pathlib import Path
 
 import pytest
 
 from recording_index import stages
 from recording_index.config import Settings
+from recording_index.ingest.audio import find_ffmpeg
 from recording_index.models import Recording
 from recording_index.outcomes import Outcome, Status, Summary
 from recording_index.pipeline import facts_for, index_recording
@@ -30,18 +34,73 @@ AFTER = {"transcribe": {"transcribe", "segment", "translate", "correct", "chunk"
          "translate": {"translate", "correct", "chunk", "subtitles"}, "chunk": {"chunk"}, "subtitles": {"subtitles"}}
 
 
+# Settings' properties, and the field each reads.
+PROPERTIES = {"cache_path": "cache_dir", "threads": "cpu_threads", "whisper_language": "language"}
+
+
 def keys_for(settings: Settings, content_hash: str = "a" * 64) -> dict[str, str]:
-    return stages.keys(settings, facts_for(Recording(id="r", source="r.mp3", content_hash=content_hash), settings))
+    # Two minutes, as probed: the decoding's bound (max_hours) is far.
+    recording = Recording(id="r", source="r.mp3", content_hash=content_hash, duration=120.0)
+    return stages.keys(settings, facts_for(recording, settings))
 
 
 def test_every_setting_is_declared():
     assert set(OTHER_VALUE) == {f.name for f in fields(Settings)}
 
 
+def _settings_read_by(module: str) -> set[str]:
+    """`settings.x` and `self.settings.x` in a module's code, properties taken to the field they read."""
+    read = set()
+    for node in ast.walk(ast.parse(Path(importlib.util.find_spec(module).origin).read_text())):
+        if isinstance(node, ast.Attribute) and (
+                (isinstance(node.value, ast.Name) and node.value.id == "settings")
+                or (isinstance(node.value, ast.Attribute) and node.value.attr == "settings")):
+            read.add(PROPERTIES.get(node.attr, node.attr))
+    return read & {f.name for f in fields(Settings)}  # argostranslate.settings has fields of its own
+
+
+def test_every_setting_a_stage_reads_is_in_its_key_or_said_to_decide_nothing():
+    """Read from the stages' own code, not from a list kept by hand: a setting that a stage's code
+    reads must be one of its inputs (or its upstream stages'), reach it through a fact, or be
+    declared neutral with a reason."""
+    assert {name for name, value in vars(Settings).items() if isinstance(value, property)} == set(PROPERTIES)
+    for stage in stages.STAGES:
+        keyed, upstream = set(), stage
+        while upstream:
+            keyed |= set(upstream.reads) | {s for s, fact in stages.THROUGH_FACTS.items()
+                                           if fact in upstream.facts + upstream.passes_on}
+            upstream = stages.BY_NAME.get(upstream.after)
+        read = set().union(*(_settings_read_by(m) for m in stages.code_of(stage.modules)))
+        assert read - keyed - set(stages.NEUTRAL_SETTINGS) == set(), stage.name
+    assert set(stages.THROUGH_FACTS.values()) <= {f.name for f in fields(stages.Facts)}
+
+
+def test_the_audio_is_keyed_by_the_ffmpeg_that_decodes_it_not_by_its_path(tmp_path, monkeypatch):
+    """Another ffmpeg may resample to other samples: its version names the WAV and keys the
+    transcription. The same ffmpeg under another path changes nothing."""
+    from recording_index.ingest import audio
+
+    real = audio.find_ffmpeg()
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin" / "ffmpeg").symlink_to(real)
+    settings = Settings(cache_dir=str(tmp_path / "cache"))
+    assert keys_for(settings) == keys_for(replace(settings, ffmpeg=str(tmp_path / "bin" / "ffmpeg")))
+    how = audio.normalisation(real, 720.0)
+    assert audio.ffmpeg_version(real) in how and "720" in how
+    before = keys_for(settings)
+    monkeypatch.setattr(audio, "ffmpeg_version", lambda exe: "ffmpeg version 99")
+    assert stages.stale(before, keys_for(settings))[0] == "transcribe"
+    assert audio.normalised_path("c", "h", how) != audio.normalised_path("c", "h", audio.normalisation(real, 720.0))
+
+
 @pytest.mark.parametrize("name", sorted(OTHER_VALUE))
 def test_changing_a_setting_redoes_exactly_the_stages_that_read_it_and_those_after(name, tmp_path):
     base = Settings(cache_dir=str(tmp_path / "cache"), progress=True)
     other = OTHER_VALUE[name] if name != "cache_dir" else str(tmp_path / "other-cache")
+    if name == "ffmpeg":  # the same ffmpeg elsewhere: a path decides nothing, its version does
+        (tmp_path / "bin").mkdir()
+        other = str(tmp_path / "bin" / "ffmpeg")
+        Path(other).symlink_to(find_ffmpeg())
     changed = replace(base, **{name: other})
     before, after = keys_for(base), keys_for(changed)
     redone = {stage for stage in before if before[stage] != after[stage]}
@@ -136,6 +195,11 @@ def test_the_index_redoes_only_the_stale_stages_of_a_real_recording(sample_mp3, 
         words_before = index.db.execute("SELECT count(*) FROM words").fetchone()[0]
         chunks_before = index.db.execute("SELECT count(*) FROM chunks").fetchone()[0]
     assert index_recording(recording, settings, db).status == Status.SKIPPED
+    # A title and a date corrected in the catalog decide no stage: written at once, nothing redone.
+    renamed = index_recording(replace(recording, title="Présentation", date="2018-03-01"), settings, db)
+    assert (renamed.status, renamed.stages, renamed.updated) == (Status.SKIPPED, [], ["title", "date"])
+    with Index(db) as index:
+        assert index.recording("sample").title == "Présentation" and index.search("apprentissage", date="2018-03")
 
     rechunked = index_recording(recording, settings.replace(chunk_seconds=60.0), db)
     assert (rechunked.status, rechunked.stages, rechunked.transcription) == (Status.REDONE, ["chunk"], "")

@@ -115,19 +115,3 @@ def test_an_engine_decodes_with_the_options_of_each_call_and_loads_its_weights_o
     assert first.shares_encoder and not second.shares_encoder
 
 
-def test_the_faster_whisper_methods_we_extend_have_the_signatures_we_rely_on():
-    """speech/transcribe.py extends BatchedInferencePipeline (pinned to faster-whisper 1.2 in
-    pyproject.toml); a release that changes these fails here before it changes a transcript."""
-    import inspect
-    from importlib.metadata import version
-
-    from faster_whisper import BatchedInferencePipeline
-
-    assert version("faster-whisper").startswith("1.2.")
-    assert list(inspect.signature(BatchedInferencePipeline.forward).parameters) == [
-        "self", "features", "tokenizer", "chunks_metadata", "options"]
-    assert list(inspect.signature(BatchedInferencePipeline.generate_segment_batched).parameters) == [
-        "self", "features", "tokenizer", "options"]
-    # The French segments' `seek` is the chunk's offset in frames: how English is matched to them.
-    assert "chunk_metadata[\"offset\"] * self.model.frames_per_second" in inspect.getsource(
-        BatchedInferencePipeline.forward).replace("'", '"')

@@ -253,9 +253,12 @@ def _run_flow(paths, catalog, db, config_file, overrides, retranslate, as_json, 
 def _report(summary, as_json: bool, quiet: bool = False) -> None:
     """The end of a run: a line per recording, failures and warnings on stderr, the summary on
     stdout, the exit status."""
+    from recording_index.outcomes import Status
+
     for outcome in [] if quiet else summary.outcomes:
         if not outcome.error:
-            done = " → ".join(outcome.stages) if outcome.stages and str(outcome.status) != "skipped" else ""
+            done = " → ".join(outcome.stages) if outcome.status != Status.SKIPPED else (
+                "details updated: " + ", ".join(outcome.updated) if outcome.updated else "")
             echo(f"{outcome.status}: {outcome.title or outcome.recording_id} ({hms(outcome.duration)})"
                  + (f" — {done}" if done else ""), err=True)
     for failure in summary.failed:
@@ -648,7 +651,7 @@ def models():
 @click.pass_context
 def models_list(ctx, fmt):
     """Show the Whisper and Argos models installed here."""
-    from recording_index.installed_models import installed_models
+    from recording_index.inventory import installed_models
 
     print_rows(installed_models(_settings(ctx)), ["kind", "name", "status", "path"], fmt)
 

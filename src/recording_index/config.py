@@ -11,7 +11,6 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
-from urllib.request import url2pathname
 
 import platformdirs
 
@@ -337,6 +336,8 @@ def local_source(path: str, base: Path | None = None) -> str:
     they can be: a loop or a missing file is kept as written and fails alone when it is read."""
     if path.startswith("file://"):
         try:
+            from urllib.request import url2pathname  # urllib.request loads ssl and http.client: 60 ms of a cold search
+
             path = url2pathname(urlsplit(path).path)
         except ValueError:  # not a URL after all (a "[" in the host part): the path as written
             path = path.removeprefix("file://")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Protocol, Sequence, TypeVar
 
 
 @dataclass
@@ -154,6 +154,23 @@ class SearchHit:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+class Span(Protocol):
+    start: float
+    end: float
+
+
+SpanT = TypeVar("SpanT", bound=Span)
+
+
+def nearest(spans: Sequence[SpanT], moment: float) -> int:
+    """The position of the span (a segment, a cue) that holds `moment`, else of the one whose edge
+    is closest to it: where something said at that moment belongs."""
+    def distance(k: int) -> float:
+        span = spans[k]
+        return 0.0 if span.start <= moment <= span.end else min(abs(moment - span.start), abs(moment - span.end))
+    return min(range(len(spans)), key=distance)
 
 
 def spread_words(text: str, start: float, end: float) -> list[Word]:

@@ -20,6 +20,15 @@ class Status(str, enum.Enum):
         return self.value
 
 
+class Transcription(str, enum.Enum):
+    DONE = "done"
+    REUSED = "reused"  # a result an earlier run stored (Prefect's cache)
+    NONE = ""  # none needed: the stored transcript is current
+
+    def __str__(self) -> str:
+        return self.value
+
+
 @dataclass
 class Outcome:
     """How one recording ended in a run: indexed, partly redone, skipped (unchanged) or failed, and why."""
@@ -34,14 +43,15 @@ class Outcome:
     segments: int = 0
     chunks: int = 0
     stages: list[str] = field(default_factory=list)  # the stages this run did for it (stages.py)
-    transcription: str = ""  # "done", "reused" (a stored result of an earlier run) or "" (none needed)
+    transcription: Transcription = Transcription.NONE
     worker: str = ""
     warning: str = ""  # indexed, but worth a look: audio much shorter than its file declares, say
+    updated: list[str] = field(default_factory=list)  # details the catalog changed, when skipped (a title, a date)
     disk_full: bool = False  # nothing more can be written: the run stops trying the others
 
     def __post_init__(self) -> None:
         self.source, self.error = redact_url(self.source), redact(self.error)
-        self.status = Status(self.status)
+        self.status, self.transcription = Status(self.status), Transcription(self.transcription)
 
 
 @dataclass
@@ -70,7 +80,7 @@ class Summary:
         rows = ["| recording | duration | status | stages | worker | seconds | error |",
                 "|---|---:|---|---|---|---:|---|"]
         for o in self.outcomes:
-            stages = " → ".join(o.stages) + (" (transcript reused)" if o.transcription == "reused" else "")
+            stages = " → ".join(o.stages) + (" (transcript reused)" if o.transcription == Transcription.REUSED else "")
             cells = [o.title or o.recording_id, hms(o.duration), str(o.status), stages or "–", o.worker or "–",
                      f"{o.seconds:.1f}", o.error]
             rows.append("| " + " | ".join(c.replace("|", "\\|").replace("\n", " ") for c in cells) + " |")

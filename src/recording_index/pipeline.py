@@ -34,7 +34,7 @@ from recording_index.ingest.sources import (Resolved, fetch_options, is_remote, 
                                             resolve as resolve_source)
 from recording_index.links import is_video_site
 from recording_index.models import Chunk, Correction, Recording, Transcript
-from recording_index.outcomes import Outcome, Status
+from recording_index.outcomes import Outcome, Status, Transcription
 from recording_index.publish.files import publish, subtitle_files
 from recording_index.safety import redact_url
 from recording_index.speech.segmenting import sentence_segments
@@ -141,7 +141,8 @@ def facts_for(recording: Recording, settings: Settings, corrections: tuple[Corre
     model_id = model_id_for(settings)
     source_language = settings.whisper_language or "fr"
     translator = choose_translator(settings, source_language)
-    return stages.Facts(content_hash=recording.content_hash, model_id=model_id, prompt=prompt_for(recording),
+    how = audio.normalisation(audio.find_ffmpeg(settings.ffmpeg), audio.decoding_limit(recording.duration, settings.max_hours))
+    return stages.Facts(content_hash=recording.content_hash, audio=how, model_id=model_id, prompt=prompt_for(recording),
                         translator=translator,
                         translation_model=translation_model_id(translator, model_id, source_language),
                         english_with_french=translator == "whisper" and shares_encoder(settings),
@@ -193,8 +194,11 @@ def prepare_stored(recording: Recording, settings: Settings, db: str | Path, ret
         stored = index.stage_keys(recording)
         corrections = tuple(index.corrections(recording.id))
     try:
-        facts = stages.Facts(**{f.name: json.loads(row["settings"])[f.name] for f in dataclasses.fields(stages.Facts)
-                                if f.name != "corrections"}, corrections=digest(corrections))
+        known = json.loads(row["settings"])
+        # Facts added since the row was written have defaults; they count only for the stages before `correct`.
+        facts = stages.Facts(**{f.name: known[f.name] for f in dataclasses.fields(stages.Facts)
+                                if f.name != "corrections" and (f.name in known or f.default is dataclasses.MISSING)},
+                             corrections=digest(corrections))
     except (KeyError, TypeError, ValueError):
         raise RecordingIndexError(f"{recording.id}: indexed by an older version; run `recording-index run` on it "
                                   "first") from None
@@ -211,13 +215,15 @@ def forget_media(recording: Recording, settings: Settings) -> None:
     """Delete what a recording that proved bad left in the cache: its normalised audio, and its
     download when it came from the web (an input that will never work is not kept)."""
     if recording.content_hash:
-        (settings.cache_path / "audio" / f"{recording.content_hash}.wav").unlink(missing_ok=True)
+        for wav in (settings.cache_path / "audio").glob(f"{recording.content_hash}*.wav"):
+            wav.unlink(missing_ok=True)
     if is_remote(recording.source) and not is_video_site(recording.source):
         discard(settings.cache_path / "downloads", recording.source)
 
 
 def normalise(prepared: Prepared, settings: Settings) -> Path:
-    """16 kHz mono WAV of the recording in the cache, named by content hash (reused when present)."""
+    """16 kHz mono WAV of the recording in the cache, named by content hash and by how it is
+    normalised (`prepared.facts.audio`; reused when present)."""
     recording = prepared.recording
     return audio.normalise(recording.media_path, settings.cache_path / "audio",
                            audio.find_ffmpeg(settings.ffmpeg), recording.content_hash,
@@ -387,11 +393,13 @@ def index_recording(recording: Recording, settings: Settings, db: str | Path, re
         outcome.stages = list(prepared.redo)
         if prepared.up_to_date:
             outcome.status = Status.SKIPPED
+            with Index(db) as index:  # a title or date corrected in the catalog needs no stage
+                outcome.updated = index.update_details(prepared.recording)
         else:
             wav = runner.normalise(prepared, settings) if prepared.needs_audio else None
             if prepared.transcribes:
                 transcript = runner.transcribe(prepared, wav, settings)
-                outcome.transcription = "reused" if transcript.reused else "done"
+                outcome.transcription = Transcription.REUSED if transcript.reused else Transcription.DONE
             else:
                 transcript = stored_transcript(db, prepared)
             if "segment" in prepared.redo:

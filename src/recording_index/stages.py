@@ -44,6 +44,7 @@ class Facts:
     translation_model: str  # the Argos package or Whisper weights that translate ("none" without English)
     english_with_french: bool  # Whisper decodes the English with the French, from one encoder pass
     corrections: str = ""  # what people's corrections of the recording ask for (corrections.layer.digest)
+    audio: str = ""  # how the media is normalised: ffmpeg's version, the format, the bound (ingest.audio.normalisation)
 
 
 @dataclass(frozen=True)
@@ -65,7 +66,7 @@ WHISPER_LIBRARIES = {"faster-whisper": ("faster-whisper", "ctranslate2", "onnxru
 STAGES: tuple[Stage, ...] = (
     Stage("transcribe", after=None,
           reads=("engine", "compute_type", "language", "vad", "beam_size", "batch_size"),
-          facts=("content_hash", "model_id", "prompt"),
+          facts=("content_hash", "audio", "model_id", "prompt"),
           modules=(f"{PACKAGE}.speech.transcribe",), passes_on=("english_with_french",),
           libraries=("engine", WHISPER_LIBRARIES)),
     # Sentences from the words: redone alone (from the stored words) when its rules change.
@@ -86,6 +87,16 @@ STAGES: tuple[Stage, ...] = (
           modules=(f"{PACKAGE}.publish.files",)),
 )
 BY_NAME = {stage.name: stage for stage in STAGES}
+
+# Settings a stage's code reads that reach its key through a fact, which says what they decide
+# (`model` names weights: their id counts, not the name).
+THROUGH_FACTS = {"model": "model_id", "translator": "translator", "ffmpeg": "audio", "max_hours": "audio"}
+# Settings a stage's code reads that decide nothing in its output.
+NEUTRAL_SETTINGS = {
+    "progress": "progress bars",
+    "cpu_threads": "how many cores decode: the speed, not the words",
+    "cache_dir": "where weights and results are kept",
+}
 
 
 def _check_declarations() -> None:

@@ -13,7 +13,7 @@ from difflib import SequenceMatcher
 from dataclasses import dataclass, field
 from typing import Sequence
 
-from recording_index.models import Segment
+from recording_index.models import Segment, nearest
 from recording_index.speech.segmenting import ends_sentence, split_text
 
 MAX_SENTENCE_CHARS = 400  # unpunctuated speech: cut rather than hand the translator a whole page
@@ -148,20 +148,15 @@ def assign_by_time(segments: Sequence[Segment], english: Sequence[Segment]) -> N
             if en.words:
                 for word in en.words:
                     if word.text.strip():
-                        shares[_nearest(segments, (word.start + word.end) / 2).index].append(word.text.strip())
+                        shares[segments[nearest(segments, (word.start + word.end) / 2)].index].append(word.text.strip())
                 continue
             # No word times (batched decoding gives one English text a VAD chunk): the text is shared
             # out to the French sentences of the chunk as Argos's English is, by length, at punctuation.
             inside = [s for s in segments if en.start <= (s.start + s.end) / 2 <= en.end] or [
-                _nearest(segments, (en.start + en.end) / 2)]
+                segments[nearest(segments, (en.start + en.end) / 2)]]
             for index, text in share_out(Sentence([(s.index, s.text) for s in inside]), en.text):
                 if text:
                     shares[index].append(text)
     for segment in segments:
         segment.text_en = " ".join(shares[segment.index])
 
-
-def _nearest(segments: Sequence[Segment], moment: float) -> Segment:
-    def distance(s: Segment) -> float:
-        return 0.0 if s.start <= moment <= s.end else min(abs(moment - s.start), abs(moment - s.end))
-    return min(segments, key=distance)

@@ -8,13 +8,31 @@ from __future__ import annotations
 import json
 import shutil
 import sqlite3
+import sys
 import time
 import unicodedata
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Iterable
 
-import sqlite_utils
+
+def _import_sqlite_utils():
+    """sqlite-utils imports numpy whenever it is installed, only to name numpy's types as column
+    types; the index declares its columns and writes Python values. numpy is half of a cold
+    search's start (0.2 s), so a process that has not loaded it (a search, the web page) imports
+    sqlite-utils without it: `import numpy` fails while sys.modules holds None for it."""
+    if "numpy" in sys.modules:
+        import sqlite_utils
+        return sqlite_utils
+    sys.modules["numpy"] = None  # type: ignore[assignment]
+    try:
+        import sqlite_utils
+    finally:
+        del sys.modules["numpy"]
+    return sqlite_utils
+
+
+sqlite_utils = _import_sqlite_utils()
 
 from recording_index.errors import DiskFullError, RecordingIndexError
 from recording_index.models import Chunk, Correction, Recording, SearchHit, Segment, Word
@@ -57,6 +75,8 @@ FACETS = ("speakers", "event", "date")
 RANKING_WINDOW = 2000
 SNIPPET_OPEN, SNIPPET_CLOSE = "**", "**"
 # Recording fields that may not be known: stored as NULL then.
+# What a catalog (or a page, or a video site) says of a recording that no stage key covers.
+CATALOG_DETAILS = ("source", "title", "event", "date", "uploader")
 OPTIONAL_TEXT = ("event", "date", "uploader", "media_path", "content_hash")
 # Each segment says where its text comes from (models.Segment; corrections/layer.py).
 PROVENANCE_COLUMNS = {"origin": str, "origin_en": str, "corrected_by": str, "corrected_at": str,
@@ -373,6 +393,19 @@ class Index:
                     "WHERE id = ? AND recording_id = ? AND status IN ('new', 'applied', 'unfit')",
                     [correction.status, correction.note, correction.machine_text,
                      words_json(correction.machine_words), correction.id, recording.id])
+
+    def update_details(self, recording: Recording) -> list[str]:
+        """Write what the catalog now says of an indexed recording whose results are current (a title
+        or a date corrected there); the full-text facets follow. Returns the fields that changed."""
+        current = self.row(recording.id)
+        if not current:
+            return []
+        wanted = {name: value for name, value in _recording_row(recording).items() if name in CATALOG_DETAILS}
+        changed = [name for name, value in wanted.items() if current.get(name) != value]
+        if changed:
+            with self.db.atomic():
+                self.db["recordings"].update(recording.id, {name: wanted[name] for name in changed})
+        return changed
 
     def record_failure(self, recording: Recording, error: str) -> None:
         """Note a failed attempt; rows of an earlier successful run stay searchable."""

@@ -180,10 +180,35 @@ def decoded_seconds(wav: str | Path) -> float:
     return len(open_audio(wav)) / SAMPLE_RATE
 
 
+@lru_cache(maxsize=None)
+def ffmpeg_version(ffmpeg_exe: str) -> str:
+    """ffmpeg's version line ("ffmpeg version 7.0.2-static …"): another ffmpeg may decode and
+    resample to other samples, so the normalised audio is named and keyed by it."""
+    try:
+        out = subprocess.run([ffmpeg_exe, "-version"], capture_output=True, timeout=60).stdout
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise RecordingIndexError(f"ffmpeg: {ffmpeg_exe} does not run ({exc})") from None
+    lines = out.decode("utf-8", "replace").splitlines()
+    return lines[0].strip() if lines else "unknown"
+
+
+def normalisation(ffmpeg_exe: str, max_seconds: float | None) -> str:
+    """What decides the normalised audio's samples besides the media: the ffmpeg that decodes, the
+    format, and how much of the file is decoded. Part of the WAV's name and of the transcription's key."""
+    limit = f"at most {max_seconds:.3f} s" if max_seconds else "whole"
+    return f"{ffmpeg_version(ffmpeg_exe)}; {SAMPLE_RATE} Hz mono pcm_s16le, first audio stream, {limit}"
+
+
+def normalised_path(out_dir: str | Path, content_hash: str, how: str) -> Path:
+    """Where the WAV of the media with `content_hash`, normalised as `how` says, is cached."""
+    return Path(out_dir) / f"{content_hash}-{hashlib.sha256(how.encode()).hexdigest()[:12]}.wav"
+
+
 def normalise(path: str | Path, out_dir: str | Path, ffmpeg_exe: str | None = None,
               content_hash: str | None = None, max_seconds: float | None = None) -> Path:
-    """Decode the first audio stream to 16 kHz mono 16-bit WAV in `out_dir`, named by content hash,
-    `max_seconds` of it at most (a bound on disk and CPU, whatever the file's header says).
+    """Decode the first audio stream to 16 kHz mono 16-bit WAV in `out_dir`, `max_seconds` of it
+    at most (a bound on disk and CPU, whatever the file's header says), named by content hash and
+    by how it was normalised (`normalisation`: another ffmpeg or bound is another file).
 
     The file is written under a temporary name and renamed, so a crash never leaves a partial WAV
     that a later run would take for finished; an existing one is reused.
@@ -192,7 +217,7 @@ def normalise(path: str | Path, out_dir: str | Path, ffmpeg_exe: str | None = No
     ffmpeg_exe = ffmpeg_exe or find_ffmpeg()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    target = out_dir / f"{content_hash or file_hash(path)}.wav"
+    target = normalised_path(out_dir, content_hash or file_hash(path), normalisation(ffmpeg_exe, max_seconds))
     if target.exists():
         return target
     try:

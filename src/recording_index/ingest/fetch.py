@@ -333,6 +333,8 @@ def _attempt(url: str, dest: Path, options: FetchOptions, client: httpx.Client) 
         raise _bad_request(shown, exc) or BadInputError(shown, f"{type(exc).__name__}: {exc}") from None
     sha = digest.hexdigest()
     target = dest / f"{sha}{MEDIA_TYPES.get(media_type(content_type), '')}"
+    # Not safety.replacing: the partial file outlives a failed attempt (the next one resumes it), and
+    # the name it takes is known only once it is whole (its hash).
     os.replace(partial, target)
     result = Downloaded(url=shown, path=str(target), sha256=sha, size=size, content_type=media_type(content_type),
                         etag=response.headers.get("etag", ""), last_modified=response.headers.get("last-modified", ""))

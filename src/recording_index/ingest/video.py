@@ -44,6 +44,8 @@ def fetch_video_audio(url: str, dest: str | Path, progress: bool = True) -> Vide
         raise BadInputError(url, "yt-dlp reported success but wrote no file")
     sha = file_hash(downloaded)
     target = dest / f"{sha}{downloaded.suffix}"
+    # Not safety.replacing: yt-dlp writes (and resumes) its own partial file, and the name it takes
+    # is known only once it is whole (its hash).
     os.replace(downloaded, target)
     date = info.get("upload_date") or ""
     return VideoAudio(path=str(target), sha256=sha, title=info.get("title") or "",

