@@ -373,3 +373,31 @@ def test_count_says_how_many_chunks_search_would_find_up_to_a_cap(tmp_path):
         assert ix.count("coordination", speaker="Bob") == len(ix.search("coordination", speaker="Bob", limit=100))
         assert ix.count("coordination", cap=2) == 3  # over the cap: cap + 1, "more than 2"
         assert ix.count("") == ix.count("zzzqqq") == 0
+
+
+def test_a_run_that_wrote_merges_the_search_tables_once_their_segments_pile_up(tmp_path):
+    from recording_index.index.database import MOST_SEARCH_SEGMENTS
+    from recording_index.outcomes import Outcome, Status
+    from recording_index.pipeline import after_run
+
+    def segments(ix, fts="chunks_fts"):
+        return ix.db.execute(f"SELECT count(DISTINCT segid) FROM {fts}_idx").fetchone()[0]
+
+    db = tmp_path / "index.db"
+    with Index(db) as ix:
+        for n in range(MOST_SEARCH_SEGMENTS + 2):  # a write a run: a segment each, until FTS5 merges some
+            rec = make_recording(f"talk-{n}")
+            segs = make_segments(TEXTS)
+            ix.add(rec, segs, chunks_of(rec.id, segs))
+        assert segments(ix) > MOST_SEARCH_SEGMENTS
+        hits_before = [(h.recording_id, h.chunk_index) for h in ix.search("coordination", limit=50)]
+    skipped = [Outcome("talk-0", "", "", Status.SKIPPED)]
+    assert after_run(db, skipped) == ""
+    with Index(db) as ix:
+        assert segments(ix) > MOST_SEARCH_SEGMENTS  # a run that wrote nothing rewrites nothing
+    assert after_run(db, skipped + [Outcome("talk-1", "", "", Status.INDEXED)]) == ""
+    with Index(db) as ix:
+        assert segments(ix) == 1 and segments(ix, "chunks_en_fts") <= 1 and segments(ix, "segments_fts") == 1
+        assert sorted((h.recording_id, h.chunk_index) for h in ix.search("coordination", limit=50)) == sorted(hits_before)
+        assert ix.integrity_check() == "ok"
+        assert ix.merge_search_segments() == []  # one segment: nothing to do

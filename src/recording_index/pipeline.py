@@ -457,6 +457,20 @@ def rebuild(recording_id: str, settings: Settings, db: str | Path) -> Outcome:
     return index_recording(Recording(id=recording_id, source=""), chosen, db, runner=Runner(prepare=prepare_stored))
 
 
+def after_run(db: str | Path, outcomes: list[Outcome]) -> str:
+    """What a run does once its recordings are done, under its lock: when it wrote any, the search
+    tables' segments are merged if they have piled up. Returns a warning, or ""; a failure here
+    (a full disk) loses nothing: the index stays as the run left it."""
+    if not any(o.status in (Status.INDEXED, Status.REDONE) for o in outcomes):
+        return ""
+    try:
+        with Index(db) as index:
+            index.merge_search_segments()
+    except (sqlite3.Error, OSError, RecordingIndexError) as exc:
+        return f"search tables not merged ({describe_error(exc)}); searches stay correct, only slower"
+    return ""
+
+
 def describe_error(exc: BaseException) -> str:
     """Our errors are one line that names the input; anything else also says what kind of error it is."""
     return str(exc) if isinstance(exc, RecordingIndexError) else f"{type(exc).__name__}: {exc}"

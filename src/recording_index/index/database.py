@@ -64,6 +64,8 @@ FRENCH_TOKENIZER = "unicode61 remove_diacritics 2"
 # English with stemming: "translating" finds "translation", "jobs" finds "job".
 ENGLISH_TOKENIZER = "porter unicode61 remove_diacritics 2"
 LANGUAGES = ("fr", "en", "any")
+# More segments than this in a full-text index, and a run that wrote merges them (merge_search_segments).
+MOST_SEARCH_SEGMENTS = 4
 SENTENCES_FTS = "segments_fts"  # the sentences' own full-text table, for Datasette
 # Each language side's full-text table, its text column and tokenizer.
 SEARCH_TABLES = {"fr": ("chunks_fts", "text_fr", FRENCH_TOKENIZER),
@@ -682,6 +684,20 @@ class Index:
                 return word["start"]
             at += len(word["text"])
         return words[-1]["start"] if words else sentence["start"]
+
+    def merge_search_segments(self, most: int = MOST_SEARCH_SEGMENTS) -> list[str]:
+        """Merge the full-text tables whose index has piled up more than `most` segments into one
+        (FTS5's 'optimize'), and name them. Each write adds a segment and FTS5 merges them only
+        now and then, so a grown archive has a dozen, and every search reads a term's list in each:
+        at 10,000 hours one segment halves the median search (BENCHMARKS.md). The price is a
+        rewrite of the table (seconds at 1,000 hours, 25 s at 10,000), paid every few runs."""
+        merged = []
+        for fts in [fts for fts, _, _ in SEARCH_TABLES.values()] + [SENTENCES_FTS]:
+            if self.db.execute(f"SELECT count(DISTINCT segid) FROM {fts}_idx").fetchone()[0] > most:
+                with self.db.atomic():
+                    self.db.execute(f"INSERT INTO {fts}({fts}) VALUES ('optimize')")
+                merged.append(fts)
+        return merged
 
     def integrity_check(self) -> str:
         """"ok", or what is wrong: SQLite's own check, then both full-text tables against their text."""
