@@ -210,7 +210,7 @@ def index_recordings(paths: list[str] | None = None, catalog: str | None = None,
         else:  # the task runner is a setting, read when the run starts: its tasks run in a subflow on it
             summary = index_on_task_runner.with_options(task_runner=make_task_runner(settings))(
                 sources, settings, db, retranslate)
-        if warning := pipeline.after_run(db, summary.outcomes):
+        if warning := pipeline.after_run(db, summary.outcomes, settings):
             get_run_logger().warning(warning)
     summary.wall_seconds = time.perf_counter() - started
     get_run_logger().info(summary.line())

@@ -378,7 +378,10 @@ def test_count_says_how_many_chunks_search_would_find_up_to_a_cap(tmp_path):
 def test_a_run_that_wrote_merges_the_search_tables_once_their_segments_pile_up(tmp_path):
     from recording_index.index.database import MOST_SEARCH_SEGMENTS
     from recording_index.outcomes import Outcome, Status
+    from recording_index.config import Settings
     from recording_index.pipeline import after_run
+
+    settings = Settings(cache_dir=str(tmp_path / "cache"))
 
     def segments(ix, fts="chunks_fts"):
         return ix.db.execute(f"SELECT count(DISTINCT segid) FROM {fts}_idx").fetchone()[0]
@@ -392,10 +395,10 @@ def test_a_run_that_wrote_merges_the_search_tables_once_their_segments_pile_up(t
         assert segments(ix) > MOST_SEARCH_SEGMENTS
         hits_before = [(h.recording_id, h.chunk_index) for h in ix.search("coordination", limit=50)]
     skipped = [Outcome("talk-0", "", "", Status.SKIPPED)]
-    assert after_run(db, skipped) == ""
+    assert after_run(db, skipped, settings) == ""
     with Index(db) as ix:
         assert segments(ix) > MOST_SEARCH_SEGMENTS  # a run that wrote nothing rewrites nothing
-    assert after_run(db, skipped + [Outcome("talk-1", "", "", Status.INDEXED)]) == ""
+    assert after_run(db, skipped + [Outcome("talk-1", "", "", Status.INDEXED)], settings) == ""
     with Index(db) as ix:
         assert segments(ix) == 1 and segments(ix, "chunks_en_fts") <= 1 and segments(ix, "segments_fts") == 1
         assert sorted((h.recording_id, h.chunk_index) for h in ix.search("coordination", limit=50)) == sorted(hits_before)

@@ -203,6 +203,8 @@ def _all_unchanged(recordings, settings, db, retranslate):
             return None
         outcomes.append(Outcome(recording.id, prepared.recording.title, recording.source, Status.SKIPPED,
                                 duration=prepared.recording.duration))
+        outcomes[-1].updated = pipeline.update_details(db, prepared.recording)
+    pipeline.after_run(db, outcomes, settings)
     return Summary(outcomes, wall_seconds=time.perf_counter() - started)
 
 

@@ -393,8 +393,7 @@ def index_recording(recording: Recording, settings: Settings, db: str | Path, re
         outcome.stages = list(prepared.redo)
         if prepared.up_to_date:
             outcome.status = Status.SKIPPED
-            with Index(db) as index:  # a title or date corrected in the catalog needs no stage
-                outcome.updated = index.update_details(prepared.recording)
+            outcome.updated = update_details(db, prepared.recording)
         else:
             wav = runner.normalise(prepared, settings) if prepared.needs_audio else None
             if prepared.transcribes:
@@ -457,10 +456,19 @@ def rebuild(recording_id: str, settings: Settings, db: str | Path) -> Outcome:
     return index_recording(Recording(id=recording_id, source=""), chosen, db, runner=Runner(prepare=prepare_stored))
 
 
-def after_run(db: str | Path, outcomes: list[Outcome]) -> str:
-    """What a run does once its recordings are done, under its lock: when it wrote any, the search
-    tables' segments are merged if they have piled up. Returns a warning, or ""; a failure here
+def update_details(db: str | Path, recording: Recording) -> list[str]:
+    """Write a current recording's details as the catalog now gives them (a title or a date
+    corrected there needs no stage); the fields that changed."""
+    with Index(db) as index:
+        return index.update_details(recording)
+
+
+def after_run(db: str | Path, outcomes: list[Outcome], settings: Settings) -> str:
+    """What a run does once its recordings are done, under its lock: it keeps what it read of the
+    stages' code for the next run (stages.remember_code), and when it wrote any recording, merges
+    the search tables' segments if they have piled up. Returns a warning, or ""; a failure here
     (a full disk) loses nothing: the index stays as the run left it."""
+    stages.remember_code(settings.cache_path)
     if not any(o.status in (Status.INDEXED, Status.REDONE) for o in outcomes):
         return ""
     try:
