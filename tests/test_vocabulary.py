@@ -5,7 +5,7 @@ import pytest
 from recording_index.config import load_catalog
 from recording_index.errors import ConfigError
 from recording_index.models import Recording
-from recording_index.speech.vocabulary import PROMPT_CHARS, echoes_prompt, prompt_for
+from recording_index.speech.vocabulary import PROMPT_TOKENS, echoes_prompt, prompt_for, prompt_tokens
 
 CATALOG = """
 [[events]]
@@ -32,12 +32,36 @@ def test_without_vocabulary_speakers_or_event_there_is_no_prompt():
     assert prompt_for(Recording(id="x", source="x.mp3")) == ""
 
 
-def test_the_prompt_is_bounded_and_keeps_the_most_specific_terms():
+def test_names_and_a_title_alone_make_no_prompt():
+    """Measured (BENCHMARKS.md): a prompt of the speaker's name alone, or of a name and an event, made
+    the sample and the Common Voice clips worse; the prompt comes with the terms of the talk."""
+    assert prompt_for(Recording(id="x", source="x.mp3", speakers=["Éric Joanis"], event="Séminaire")) == ""
+    assert prompt_for(Recording(id="x", source="x.mp3", speakers=["Éric Joanis"], vocabulary=["CNRC"])) == (
+        "CNRC. Éric Joanis.")
+
+
+def test_the_prompt_is_bounded_in_whisper_tokens_and_keeps_the_speakers_then_the_most_specific_terms():
     many = Recording(id="x", source="x.mp3", vocabulary=[f"terme{i:03d}" for i in range(80)],
                      speakers=["Nom Propre"], event="Un séminaire")
     prompt = prompt_for(many)
-    assert len(prompt) <= PROMPT_CHARS and prompt.startswith("terme000, terme001")
-    assert "Un séminaire" not in prompt  # the least specific goes first
+    assert prompt_tokens(prompt) <= PROMPT_TOKENS and prompt.startswith("terme000, terme001")
+    assert "Nom Propre." in prompt and "Un séminaire" not in prompt  # the least specific goes first
+    # Accented acronyms cost a token a letter or more: counted as Whisper counts them, the speaker kept.
+    acronyms = Recording(id="x", source="x.mp3", speakers=["René-André Brisebois"],
+                         vocabulary=[f"ÉÀ{chr(0x41 + i % 26)}Ç{i}" for i in range(50)])
+    prompt = prompt_for(acronyms)
+    assert "René-André Brisebois" in prompt and PROMPT_TOKENS - 10 < prompt_tokens(prompt) <= PROMPT_TOKENS
+
+
+def test_prompt_tokens_are_whisper_s_own_count():
+    from tokenizers import Tokenizer
+
+    from recording_index.speech.weights import tokenizer_file
+
+    text = "RÉSAL, prévention de la criminalité, CIPC, ICPC. René-André Brisebois. " * 3
+    assert tokenizer_file() is not None  # the embedded weights' packages ship it
+    assert prompt_tokens(text) == len(Tokenizer.from_file(str(tokenizer_file())).encode(
+        " " + text, add_special_tokens=False).ids) < len(text.encode())
 
 
 @pytest.mark.parametrize("bad, why", [
@@ -66,3 +90,21 @@ def test_the_prompt_written_out_over_silence_is_told_from_speech():
                  "La prévention de la criminalité, coordination et René-André Brisebois aujourd'hui."):
         assert not echoes_prompt(said, prompt), said
     assert not echoes_prompt("n'importe quoi", "")
+
+
+@pytest.mark.parametrize("bad, why", [
+    ('speakers = ["\\u001b[31mMallory"]', "a name is one line"),
+    (f'speakers = ["{"x" * 101}"]', "a name is one line"),
+    ('speakers = [" "]', "a name is one line"),
+    ("speakers = [" + ", ".join(f'"n{i}"' for i in range(21)) + "]", "21 names, at most 20"),
+    ("speakers = 3", "must be a list of names"),
+    (f'title = "{"x" * 301}"', "one line of at most 300"),
+    ('title = "a\\nb"', "one line of at most 300"),
+    ('event = "\\u202eevil"', "one line of at most 300"),
+])
+def test_names_and_titles_given_to_whisper_are_checked_as_terms_are(tmp_path, bad, why):
+    (tmp_path / "c.toml").write_text(f'[[recordings]]\nsource = "a.mp3"\n{bad}\n')
+    with pytest.raises(ConfigError) as raised:
+        load_catalog(tmp_path / "c.toml")
+    assert str(raised.value).startswith(f"{tmp_path / 'c.toml'}:3: recordings[1].")
+    assert why in str(raised.value) and "\n" not in str(raised.value) and "\x1b" not in str(raised.value)

@@ -210,6 +210,8 @@ RECORDING_FIELDS = {"id", "title", "speakers", "event", "date", "language", "sou
 EVENT_FIELDS = {"id", "title", "date", "language", "source", "note", "recordings", "vocabulary"}
 # A catalog's vocabulary goes into Whisper's prompt, which holds about 220 tokens: bounded here.
 MAX_TERMS, MAX_TERM_CHARS = 50, 80
+# Titles, events and names are shown, searched and given to Whisper: one printable line each.
+MAX_TEXT_CHARS, MAX_SPEAKERS, MAX_NAME_CHARS = 300, 20, 100
 
 
 @dataclass
@@ -288,6 +290,29 @@ def _check_string(path: Path, entry: dict, key: str, where: str) -> None:
         raise ConfigError(f"{path}:{_line_of(path, key)}: {where}.{key}: must be a string")
     if key in entry and "\x00" in entry[key]:
         raise ConfigError(f"{path}:{_line_of(path, key)}: {where}.{key}: holds a NUL character")
+    if key in entry and key != "source" and not _one_line(entry[key], MAX_TEXT_CHARS):
+        raise ConfigError(f"{path}:{_line_of(path, key)}: {where}.{key}: {printable(entry[key])[:40]!r}: "
+                          f"one line of at most {MAX_TEXT_CHARS} printable characters")
+
+
+def _one_line(text: str, most: int) -> bool:
+    return len(text) <= most and printable(text) == text and "\n" not in text
+
+
+def _speakers(path: Path, entry: dict, where: str) -> list[str]:
+    speakers = entry.get("speakers", [])
+    if isinstance(speakers, str):
+        speakers = [speakers]
+    line = _line_of(path, "speakers")
+    if not isinstance(speakers, list) or not all(isinstance(s, str) for s in speakers):
+        raise ConfigError(f"{path}:{line}: {where}.speakers: must be a list of names")
+    if len(speakers) > MAX_SPEAKERS:
+        raise ConfigError(f"{path}:{line}: {where}.speakers: {len(speakers)} names, at most {MAX_SPEAKERS}")
+    for name in speakers:
+        if not name.strip() or not _one_line(name, MAX_NAME_CHARS):
+            raise ConfigError(f"{path}:{line}: {where}.speakers: {printable(name)[:40]!r}: a name is one line "
+                              f"of 1 to {MAX_NAME_CHARS} printable characters")
+    return [" ".join(name.split()) for name in speakers]
 
 
 def _check_fields(path: Path, entry: Any, allowed: set[str], where: str) -> None:
@@ -307,11 +332,7 @@ def _recording(path: Path, entry: Any, inherited: dict[str, str], where: str) ->
     pick = entry.get("pick", "")
     if not isinstance(pick, (int, str)) or isinstance(pick, bool) or (isinstance(pick, int) and pick < 1):
         raise ConfigError(f"{path}:{_line_of(path, 'pick')}: {where}.pick: a number from 1 or a text to match")
-    speakers = entry.get("speakers", [])
-    if isinstance(speakers, str):
-        speakers = [speakers]
-    if not all(isinstance(s, str) for s in speakers):
-        raise ConfigError(f"{path}:{_line_of(path, 'speakers')}: {where}.speakers: must be a list of names")
+    speakers = _speakers(path, entry, where)
     for key in ("title", "event", "date", "language", "id", "source"):
         _check_string(path, entry, key, where)
     # The recording's own terms first (the most specific), then its event's.

@@ -658,19 +658,31 @@ class Index:
                                "FROM segments WHERE recording_id = ? AND start >= ? "
                                "AND start <= ? ORDER BY start", [recording_id, start, end])
         if lang == "en":
+            best: tuple[int, dict[str, Any], int] | None = None  # terms matched, sentence, where
             for row in sentences:
-                for token in TOKEN.finditer(row["text_en"] or ""):
-                    if stem_match(fold(token.group()), wanted):
-                        share = token.start() / max(1, len(row["text_en"]))
-                        return self._into_sentence(recording_id, row, share), row
-            return start, sentences[0] if sentences else {}
+                tokens = list(TOKEN.finditer(row["text_en"] or ""))
+                at = _best_run([fold(t.group()) for t in tokens], wanted, stem_match)
+                if at and (best is None or at[0] > best[0]):
+                    best = (at[0], row, tokens[at[1]].start())
+            if best is None:
+                return start, sentences[0] if sentences else {}
+            _, row, position = best
+            return self._into_sentence(recording_id, row, position / max(1, len(row["text_en"]))), row
         rows = self._rows("SELECT start, text, segment_idx FROM words WHERE recording_id = ? AND start >= ? "
                           "AND start <= ? ORDER BY start", [recording_id, start, end])
         by_index = {row["idx"]: row for row in sentences}
+        by_sentence: dict[Any, list[dict[str, Any]]] = {}
         for row in rows:
-            if any(fold(t) in wanted for t in TOKEN.findall(row["text"])):
-                return row["start"], by_index.get(row["segment_idx"], {})
-        return start, sentences[0] if sentences else {}
+            by_sentence.setdefault(row["segment_idx"], []).append(row)
+        found: tuple[int, float, Any] | None = None  # terms matched, moment, sentence
+        for index, words in by_sentence.items():
+            folded = [" ".join(fold(t) for t in TOKEN.findall(w["text"])) for w in words]
+            at = _best_run(folded, wanted, lambda word, terms: any(t in terms for t in word.split()))
+            if at and (found is None or at[0] > found[0]):
+                found = (at[0], words[at[1]]["start"], index)
+        if found is None:
+            return start, sentences[0] if sentences else {}
+        return found[1], by_index.get(found[2], {})
 
     def _into_sentence(self, recording_id: str, sentence: dict[str, Any], share: float) -> float:
         """When the French words are spoken that stand as far into the sentence as `share` (0 to 1) of
@@ -735,6 +747,20 @@ def _database_problem(exc: sqlite3.DatabaseError, readonly: bool) -> str:
 
 def words_json(words: Iterable[Word]) -> str:
     return json.dumps([[w.start, w.end, w.text, w.probability] for w in words], ensure_ascii=False)
+
+
+def _best_run(tokens: list[str], wanted: set[str], matches) -> tuple[int, int] | None:
+    """Where in a sentence's tokens the searched words are: (how many distinct searched words the
+    sentence holds, the position of the match that starts the window holding most of them). A
+    sentence with all the words beats one with a common word alone ("the", "du")."""
+    hits = [(i, {w for w in wanted if matches(token, {w})}) for i, token in enumerate(tokens)]
+    hits = [(i, terms) for i, terms in hits if terms]
+    if not hits:
+        return None
+    total = len(set().union(*(terms for _, terms in hits)))
+    span = len(wanted) + 2  # the words of a phrase, and a little room
+    best = max(hits, key=lambda hit: (len(set().union(*(t for j, t in hits if hit[0] <= j < hit[0] + span))), -hit[0]))
+    return total, best[0]
 
 
 def correction_from_row(row: dict[str, Any]) -> Correction:

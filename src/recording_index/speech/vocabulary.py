@@ -2,8 +2,8 @@
 
 Whisper spells a name it has read in its prompt: "Éric Joanis", not "Eric Joannis". The prompt is
 the recording's own terms, then its event's, then its speakers' names, then its event's title, the
-most specific first, cut to PROMPT_CHARS (Whisper reads about 220 tokens of prompt; what goes past
-is dropped, and from the start). The same prompt is given for every window and batch.
+most specific first, within PROMPT_TOKENS (Whisper reads 223 tokens of prompt; what goes past is
+dropped, and from the start). The same prompt is given for every window and batch.
 
 A prompt has a known risk: over silence or music, Whisper may write the prompt out as if it were
 said. `echoes_prompt` tells such a segment, so that the transcription can drop it.
@@ -11,37 +11,78 @@ said. `echoes_prompt` tells such a segment, so that the transcription can drop i
 
 from __future__ import annotations
 
+import functools
 import re
 
 from recording_index.models import Recording
 
-PROMPT_CHARS = 400  # French is about 3 characters a token: well within Whisper's 223-token prompt
+# Whisper reads at most 223 tokens of prompt and drops what goes past, from the start (the most
+# specific terms): the prompt stays within this many, counted with Whisper's own tokenizer.
+PROMPT_TOKENS = 200
 _WORD = re.compile(r"\w+", re.UNICODE)
+_PIECE = re.compile(r"\w+|[^\w\s]", re.UNICODE)
 
 
 def prompt_parts(recording: Recording) -> list[list[str]]:
     """The prompt's terms in three groups, most specific first: the vocabulary (the recording's, then
-    its event's), the speakers, the event's title; each term once, all within PROMPT_CHARS."""
+    its event's), the speakers, the event's title; each term once, all within PROMPT_TOKENS. The
+    speakers are kept first when not everything fits, then the vocabulary in its order."""
+    wanted = [[" ".join(t.split()) for t in terms] for terms in
+              (recording.vocabulary, recording.speakers, [recording.event])]
     groups: list[list[str]] = [[], [], []]
-    seen, length = set(), 0
-    for group, terms in zip(groups, (recording.vocabulary, recording.speakers, [recording.event])):
-        for term in terms:
-            term = " ".join(term.split())
+    seen: set[str] = set()
+    for group in (1, 0, 2):  # the speakers' names first: a name misheard is the worst
+        for term in wanted[group]:
             if not term or term.casefold() in seen:
                 continue
-            if length + len(term) + 2 > PROMPT_CHARS:
-                return groups
-            group.append(term)
+            groups[group].append(term)
+            if prompt_tokens(_render(groups)) > PROMPT_TOKENS:
+                groups[group].pop()
+                return groups  # a less specific term never takes the place of a more specific one
             seen.add(term.casefold())
-            length += len(term) + 2
     return groups
 
 
+def _render(groups: list[list[str]]) -> str:
+    return " ".join(", ".join(group) + "." for group in groups if group)
+
+
 def prompt_for(recording: Recording) -> str:
-    """Whisper's prompt for the recording ("" when the catalog names nothing): each group a short
-    sentence, "RÉSAL, prévention de la criminalité. René-André Brisebois. Mini-conférence." Measured
-    on the sample (BENCHMARKS.md), separate sentences read better to Whisper than one long list."""
-    return " ".join(", ".join(group) + "." for group in prompt_parts(recording) if group)
+    """Whisper's prompt for the recording: each group a short sentence, "RÉSAL, prévention de la
+    criminalité. René-André Brisebois. Mini-conférence." Measured on the sample (BENCHMARKS.md),
+    separate sentences read better to Whisper than one long list. "" when the catalog gives the
+    recording no vocabulary: a prompt of names and a title alone made the sample and the Common
+    Voice clips worse (BENCHMARKS.md), so it comes with the terms of the talk or not at all."""
+    groups = prompt_parts(recording)
+    return _render(groups) if groups[0] else ""
+
+
+def prompt_tokens(text: str) -> int:
+    """How many tokens Whisper reads in `text`: at most one a byte (so short text needs no count),
+    else counted with Whisper's tokenizer (every multilingual Whisper has the same), or, when
+    none is installed, estimated from above."""
+    if len(text.encode()) <= PROMPT_TOKENS:
+        return len(text.encode())
+    tokenizer = _tokenizer()
+    if tokenizer is not None:
+        return len(tokenizer.encode(" " + text, add_special_tokens=False).ids)
+    return sum(max(1, -(-len(p) // 3)) if p.isascii() and p.isalpha() and p.islower() else len(p.encode())
+               for p in _PIECE.findall(text))
+
+
+@functools.lru_cache(maxsize=1)
+def _tokenizer():
+    from recording_index.speech.weights import tokenizer_file
+
+    path = tokenizer_file()
+    if path is None:
+        return None
+    try:
+        from tokenizers import Tokenizer
+
+        return Tokenizer.from_file(str(path))
+    except Exception:  # a tokenizer that does not load: the estimate, which errs long
+        return None
 
 
 def echoes_prompt(text: str, prompt: str) -> bool:

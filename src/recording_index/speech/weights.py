@@ -122,6 +122,12 @@ def _find_parts() -> _Parts | None:
     return None
 
 
+def tokenizer_file() -> Path | None:
+    """Whisper's tokenizer.json as the embedded weights' packages ship it, without joining them."""
+    found = _find_parts()
+    return found.files.get("tokenizer.json") if found else None
+
+
 def embedded_model_path(cache_dir: Path) -> Path | None:
     """Join the embedded base model into the cache once, verify it, and return its folder.
 
