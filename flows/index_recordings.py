@@ -32,7 +32,6 @@ from pydantic import SecretStr
 from recording_index import pipeline
 from recording_index.config import Settings, check_task_runner, load_settings
 from recording_index.errors import BadInputError, ConfigError, ModelUnavailableError, RecordingIndexError
-from recording_index.index.database import Index
 from recording_index.locks import exclusive_run
 from recording_index.models import Recording
 from recording_index.outcomes import Outcome, Summary
@@ -204,7 +203,7 @@ def index_recordings(paths: list[str] | None = None, catalog: str | None = None,
     unsealed = {k: v.get_secret_value() for k, v in (credentials or {}).items()}
     sources = pipeline.collect([unsealed.get(p, p) for p in paths or []], catalog)  # a bad catalog stops the run
     with exclusive_run(db):
-        Index(db).close()  # created, or upgraded, or refused (another program's database) before any work
+        pipeline.upgrade(db)  # created, or upgraded, or refused (another program's database) before any work
         if settings.task_runner == "threads":
             summary = _index_all(sources, settings, db, retranslate)
         else:  # the task runner is a setting, read when the run starts: its tasks run in a subflow on it

@@ -78,3 +78,43 @@ def test_any_words_come_out_whole_in_order_in_segments_of_at_most_15_seconds(tok
     for s in out:
         assert s.start == s.words[0].start and s.end == s.words[-1].end
         assert s.end - s.start <= MAX_SECONDS or len(s.words) == 1
+
+
+def test_an_index_from_before_sentences_is_re_segmented_from_its_stored_words(tmp_path):
+    """Issue 18: an index written when segments were Whisper's ~28-s blocks is cut into sentences in
+    place (upgrade, or the next run's start), from its words, without the media or a transcription."""
+    import subprocess
+    import sys
+
+    from recording_index.index.chunking import chunk_segments
+    from recording_index.index.database import Index
+    from recording_index.models import Recording
+    from recording_index.pipeline import RESEGMENTED, upgrade
+
+    french = ("Bonjour à tous. Nous parlons de prévention de la criminalité aujourd'hui. La coordination "
+              "des acteurs locaux est essentielle. Merci de votre attention.")
+    old = block(french, per_word=1.2)  # one 28-s block, as batched decoding gave before
+    old.text_en = "Hello everyone. We are talking about crime prevention today. Coordination matters. Thank you."
+    old.translation_engine = "whisper"
+    assert old.end - old.start > 20
+    db = tmp_path / "old.db"
+    recording = Recording(id="talk", source="/media/talk.mp3", title="Talk", content_hash="h", duration=30.0)
+    with Index(db) as index:
+        index.add(recording, [old], chunk_segments("talk", [old]), engine="faster-whisper", model="base",
+                  settings={"chunk_seconds": 30.0}, stage_keys={"transcribe": "t-1", "translate": "x-1"},
+                  translation_engine="whisper")
+    ran = subprocess.run([sys.executable, "-m", "recording_index.cli", "upgrade", "--db", str(db)],
+                         capture_output=True, text=True)
+    assert ran.returncode == 0 and "1 recording(s) re-segmented into sentences" in ran.stdout, ran.stderr
+    with Index(db, readonly=True) as index:
+        _, segments = index.get("talk")
+        keys = index.stage_keys(recording)
+        hit = index.search("coordination")[0]
+    assert [s.text for s in segments] == ["Bonjour à tous.", "Nous parlons de prévention de la criminalité aujourd'hui.",
+                                          "La coordination des acteurs locaux est essentielle.", "Merci de votre attention."]
+    assert all(s.end - s.start <= MAX_SECONDS and s.translation_engine == "whisper" for s in segments)
+    assert " ".join(s.text_en for s in segments) == old.text_en  # the English, shared out, whole
+    assert segments[0].text_en.startswith("Hello") and "Thank you." in segments[-1].text_en
+    assert keys["segment"] == RESEGMENTED and keys["transcribe"] == "t-1"
+    assert hit.sentence_fr == "La coordination des acteurs locaux est essentielle." and hit.moment > 10
+    assert upgrade(db) == []  # once

@@ -176,6 +176,10 @@ def run(ctx, paths, catalog, db, engine, model, language, translator, beam_size,
     # second run on the same index.
     Index(db).close()
     with exclusive_run(db):
+        from recording_index import pipeline
+
+        for resegmented in pipeline.upgrade(db):  # an index from before sentences: from its words
+            echo(f"re-segmented into sentences from its stored words: {resegmented}", err=True)
         if (unchanged := _all_unchanged(recordings, settings, db, retranslate)) is not None:
             _report(unchanged, as_json, quiet)  # nothing to do: said without importing or starting Prefect
         from recording_index_flows.index_recordings import make_task_runner
@@ -637,10 +641,17 @@ def datasette_metadata(ctx, db):
 @click.pass_context
 def upgrade(ctx, db):
     """Upgrade an index of an older schema in place (read commands never write, so they cannot)."""
+    from recording_index import pipeline
+    from recording_index.locks import exclusive_run
+
     path = _db(ctx, db)
-    with Index(path, create=False) as index:
-        version = index.db.execute("PRAGMA user_version").fetchone()[0]
-    echo(f"{path}: index schema version {version}")
+    with exclusive_run(path):
+        with Index(path, create=False) as index:
+            version = index.db.execute("PRAGMA user_version").fetchone()[0]
+        resegmented = pipeline.upgrade(path)
+    echo(f"{path}: index schema version {version}"
+         + (f"; {len(resegmented)} recording(s) re-segmented into sentences from their stored words: "
+            f"{', '.join(resegmented)}" if resegmented else ""))
 
 
 @main.group()

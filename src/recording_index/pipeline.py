@@ -23,6 +23,7 @@ from typing import Callable
 from recording_index import stages
 from recording_index.config import Settings, check_settings, load_catalog
 from recording_index.corrections.layer import correct_transcript, digest, unfit_line
+from recording_index.english.sentences import assign_by_time
 from recording_index.english.translate import (choose_translator, retranslate as retranslate_sentences,
                                                translate_transcript, translation_model_id)
 from recording_index.errors import BadInputError, ConfigError, DiskFullError, RecordingIndexError
@@ -33,7 +34,7 @@ from recording_index.ingest.fetch import discard
 from recording_index.ingest.sources import (Resolved, fetch_options, is_remote, locate, recording_for_path,
                                             resolve as resolve_source)
 from recording_index.links import is_video_site
-from recording_index.models import Chunk, Correction, Recording, Transcript
+from recording_index.models import Chunk, Correction, Recording, Segment, Transcript
 from recording_index.outcomes import Outcome, Status, Transcription
 from recording_index.publish.files import publish, subtitle_files
 from recording_index.safety import redact_url
@@ -454,6 +455,44 @@ def rebuild(recording_id: str, settings: Settings, db: str | Path) -> Outcome:
     except (ConfigError, TypeError, ValueError, KeyError, OSError):
         chosen = settings  # an index another program wrote: the settings of this command
     return index_recording(Recording(id=recording_id, source=""), chosen, db, runner=Runner(prepare=prepare_stored))
+
+
+# The stage key a re-segmentation from the stored words leaves (upgrade): not a run's, so the next
+# run that has the media redoes the recording as its keys say.
+RESEGMENTED = "segment-from-stored-words"
+
+
+def upgrade(db: str | Path) -> list[str]:
+    """Bring the index at `db` up to date in place, without any media: its schema (as opening it
+    does), then each recording indexed before segments were sentences (its stage keys have no
+    `segment`): its sentences are cut again from the stored words, its English shared out to them by
+    time (as Whisper's English of a speech chunk is), its chunks made again, and its full-text rows
+    with them. Nothing is transcribed. Returns the ids of the recordings re-segmented."""
+    done = []
+    with Index(db) as index:
+        for listed in index.list_recordings():
+            row = index.row(listed["id"]) or {}
+            try:
+                keys, stored = json.loads(row.get("stage_keys") or "{}"), json.loads(row.get("settings") or "{}")
+            except ValueError:
+                keys, stored = {}, {}
+            if row.get("status") != "indexed" or not isinstance(keys, dict) or "segment" in keys:
+                continue
+            recording, segments = index.get(row["id"])
+            sentences = sentence_segments(segments)
+            assign_by_time(sentences, [Segment(s.index, s.start, s.end, s.text_en) for s in segments if s.text_en])
+            for sentence in sentences:
+                sentence.translation_engine = row["translation_engine"] or ""
+                sentence.translation_model = row["translation_model"] or ""
+            seconds = stored.get("chunk_seconds") if isinstance(stored, dict) else None
+            chunks = chunk_segments(recording.id, sentences, seconds if isinstance(seconds, (int, float))
+                                    and not isinstance(seconds, bool) and seconds > 0 else Settings().chunk_seconds)
+            index.add(recording, sentences, chunks, engine=row["engine"] or "", model=row["model"] or "",
+                      settings=stored if isinstance(stored, dict) else {}, stage_keys={**keys, "segment": RESEGMENTED},
+                      detected_language=row["detected_language"], translation_engine=row["translation_engine"] or "",
+                      translation_model=row["translation_model"] or "", warning=row["warning"] or "")
+            done.append(recording.id)
+    return done
 
 
 def update_details(db: str | Path, recording: Recording) -> list[str]:
