@@ -115,3 +115,29 @@ def test_an_engine_decodes_with_the_options_of_each_call_and_loads_its_weights_o
     assert first.shares_encoder and not second.shares_encoder
 
 
+
+
+@pytest.mark.parametrize("engine", ["faster-whisper", "openai-whisper"])
+def test_a_prompt_is_not_written_out_over_tone_and_silence(engine, sample_mp3, cache_dir, settings, ffmpeg_exe, tmp_path):
+    """Decoding without voice activity detection (sequential without VAD, openai-whisper), Whisper
+    writes the prompt's event title over 30 s of tone and silence before the talk (seen here before
+    the guard); the words no one says are taken out, the speaker's are kept."""
+    if engine == "openai-whisper":
+        pytest.importorskip("whisper")
+    import subprocess
+
+    quiet = tmp_path / "quiet.wav"
+    subprocess.run([ffmpeg_exe, "-loglevel", "error", "-y", "-f", "lavfi", "-i", "sine=frequency=440:duration=10",
+                    "-f", "lavfi", "-i", "anullsrc=r=16000:cl=mono:d=20", "-i", str(sample_mp3), "-filter_complex",
+                    "[0:a]aresample=16000,aformat=channel_layouts=mono[a];[1:a]aformat=channel_layouts=mono[b];"
+                    "[2:a]aresample=16000,aformat=channel_layouts=mono[c];[a][b][c]concat=n=3:v=0:a=1",
+                    "-ar", "16000", "-ac", "1", str(quiet)], check=True)
+    prompt = ("CNRC, ReadAlong-Studio, hansard du Nunavut, inuktitut, langues autochtones. Éric Joanis. "
+              "Séminaire du CNRC sur les langues autochtones.")
+    decoding = load_engine(settings.replace(engine=engine, batch_size=0, vad=False))
+    assert not decoding.skips_silence
+    segments = list(transcribe(audio.load_audio(quiet), decoding, "fr", progress=False, prompt=prompt))
+    text = " ".join(s.text for s in segments)
+    assert "Séminaire" not in text and "Joanis" in text
+    assert segments[0].start > 29.0  # the talk starts at 30 s
+    assert [s.index for s in segments] == list(range(len(segments)))

@@ -4,8 +4,8 @@ import pytest
 
 from recording_index.config import load_catalog
 from recording_index.errors import ConfigError
-from recording_index.models import Recording
-from recording_index.speech.vocabulary import PROMPT_TOKENS, echoes_prompt, prompt_for, prompt_tokens
+from recording_index.models import Recording, Segment, Word
+from recording_index.speech.vocabulary import PROMPT_TOKENS, drop_invented, echoes_prompt, prompt_for, prompt_tokens
 
 CATALOG = """
 [[events]]
@@ -108,3 +108,26 @@ def test_names_and_titles_given_to_whisper_are_checked_as_terms_are(tmp_path, ba
         load_catalog(tmp_path / "c.toml")
     assert str(raised.value).startswith(f"{tmp_path / 'c.toml'}:3: recordings[1].")
     assert why in str(raised.value) and "\n" not in str(raised.value) and "\x1b" not in str(raised.value)
+
+
+def _said(text: str, start: float, step: float = 0.5) -> Segment:
+    words = [Word(start + n * step, start + n * step + step * 0.9, " " + token, 0.9) for n, token in enumerate(text.split())]
+    return Segment(0, words[0].start, words[-1].end, text, words)
+
+
+def test_the_prompt_s_words_written_where_no_one_speaks_are_taken_out():
+    prompt = "CNRC, langues autochtones. Éric Joanis. Séminaire du CNRC sur les langues autochtones."
+    speech = [(10.0, 30.0)]
+    # Over silence: the event's title, word for word.
+    assert drop_invented(_said("Séminaire du CNRC sur les langues", 2.0), prompt, speech) is None
+    # Said by the speaker (inside speech): kept as it is, the same segment.
+    spoken = _said("Bienvenue au Séminaire du CNRC sur les langues autochtones.", 12.0)
+    assert drop_invented(spoken, prompt, speech) is spoken
+    # Merged into the first sentence (openai-whisper does this): only the invented words go.
+    merged = _said("Séminaire du CNRC sur les langues autochtones Bonjour, je m'appelle Éric Joanis.", 6.0)
+    kept = drop_invented(merged, prompt, speech)
+    assert kept.text == "Bonjour, je m'appelle Éric Joanis." and kept.start == kept.words[0].start >= 9.0
+    # Two words of the prompt are no recital; a segment with no words is left to echoes_prompt.
+    assert drop_invented(_said("langues autochtones", 2.0), prompt, speech).text == "langues autochtones"
+    assert drop_invented(Segment(0, 0, 1, "Séminaire du CNRC"), prompt, speech).text == "Séminaire du CNRC"
+    assert drop_invented(_said("Séminaire du CNRC sur", 2.0), "", speech).text == "Séminaire du CNRC sur"

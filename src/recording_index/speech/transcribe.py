@@ -20,7 +20,7 @@ from recording_index.config import Settings
 from recording_index.errors import BadInputError, ModelUnavailableError, RecordingIndexError
 from recording_index.models import Segment, Transcript, Word
 from recording_index.speech.repetition import guard_repetitions
-from recording_index.speech.vocabulary import echoes_prompt
+from recording_index.speech.vocabulary import drop_invented, echoes_prompt
 from recording_index.utils import progress_bar
 from recording_index.speech.weights import ModelLocation, model_id, resolve_model
 
@@ -37,6 +37,7 @@ def shares_encoder(settings: Settings) -> bool:
 class Engine(Protocol):
     name: str
     model_id: str
+    skips_silence: bool  # decodes only what voice activity detection finds to be speech
 
     def segments(self, audio: np.ndarray, language: str | None, task: str = "transcribe",
                  english: list[Segment] | None = None, prompt: str = "") -> Iterator[Segment]:
@@ -59,6 +60,11 @@ class FasterWhisperEngine:
         self.model = WhisperModel(str(location.path), device="cpu", compute_type=settings.compute_type,
                                   cpu_threads=settings.threads)
         self.detected_language: str | None = None
+
+    @property
+    def skips_silence(self) -> bool:
+        """Batched decoding always runs voice activity detection; sequential decoding when `vad` says."""
+        return self.settings.batch_size > 0 or self.settings.vad
 
     @property
     def shares_encoder(self) -> bool:
@@ -117,6 +123,7 @@ class OpenAIWhisperEngine:
     """The reference implementation, run on the same weights through a converted checkpoint."""
 
     name = "openai-whisper"
+    skips_silence = False  # openai-whisper decodes every 30 s, silence and music included
 
     def __init__(self, location: ModelLocation, settings: Settings):
         try:
@@ -235,17 +242,31 @@ def windowed_segments(samples: np.ndarray, engine: Engine, language: str | None,
     (audio.windows), their times made relative to the whole recording and their indexes continued.
     With `english` (an engine that `shares_encoder`), the English of each window is added to it."""
     index = 0
+    # Where no voice activity detection keeps Whisper from silence, a prompt may be written out there.
+    guarded = bool(prompt) and not engine.skips_silence
     for offset, window in windows(samples):
         window_english: list[Segment] | None = None if english is None else []
+        speech = speech_spans(window, offset) if guarded else []
         for segment in engine.segments(window, language, task, window_english, prompt):
-            segment.index = index
             _shift(segment, offset)
+            if guarded and (segment := drop_invented(segment, prompt, speech)) is None:
+                continue
+            segment.index = index
             index += 1
             yield segment
         for segment in window_english or []:
             segment.index = len(english)
             _shift(segment, offset)
             english.append(segment)
+
+
+def speech_spans(samples: np.ndarray, offset: float = 0.0) -> list[tuple[float, float]]:
+    """When someone speaks in `samples`, as faster-whisper's voice activity detection (Silero) hears
+    it, with a lower threshold than its default so that quiet speech counts: (start, end) in seconds."""
+    from faster_whisper.vad import VadOptions, get_speech_timestamps
+
+    found = get_speech_timestamps(samples, VadOptions(threshold=0.35, speech_pad_ms=200))
+    return [(offset + span["start"] / SAMPLE_RATE, offset + span["end"] / SAMPLE_RATE) for span in found]
 
 
 def _shift(segment: Segment, offset: float) -> None:

@@ -6,15 +6,18 @@ most specific first, within PROMPT_TOKENS (Whisper reads 223 tokens of prompt; w
 dropped, and from the start). The same prompt is given for every window and batch.
 
 A prompt has a known risk: over silence or music, Whisper may write the prompt out as if it were
-said. `echoes_prompt` tells such a segment, so that the transcription can drop it.
+said. `echoes_prompt` tells a segment that is the prompt recited; `drop_invented` takes out of a
+segment the prompt's words written where voice activity detection hears no one speak.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import re
+from typing import Sequence
 
-from recording_index.models import Recording
+from recording_index.models import Recording, Segment
 
 # Whisper reads at most 223 tokens of prompt and drops what goes past, from the start (the most
 # specific terms): the prompt stays within this many, counted with Whisper's own tokenizer.
@@ -94,3 +97,48 @@ def echoes_prompt(text: str, prompt: str) -> bool:
     if not prompted or len(words) < max(4, len(prompted) / 2):
         return False
     return any(prompted[i:i + len(words)] == words for i in range(len(prompted) - len(words) + 1))
+
+
+# A run of this many words of the prompt, word for word, is the prompt written out when no one says it.
+INVENTED_RUN = 3
+# ...and it is taken for invented when less than this share of its time is speech.
+SPOKEN_SHARE = 0.5
+
+
+def drop_invented(segment: Segment, prompt: str, speech: Sequence[tuple[float, float]]) -> Segment | None:
+    """The segment without the prompt's words that Whisper wrote where no one speaks: runs of
+    INVENTED_RUN or more words that follow the prompt word for word, lying mostly outside `speech`
+    (voice activity's spans, in seconds). A speaker saying the event's title is speech, and stays.
+    None when nothing is left; the segment itself when nothing is taken out."""
+    prompted = [w.casefold() for w in _WORD.findall(prompt)]
+    if not prompted or not segment.words:
+        return segment
+    tokens: list[tuple[str, int]] = [(t.casefold(), n) for n, word in enumerate(segment.words)
+                                     for t in _WORD.findall(word.text)]
+    invented: set[int] = set()
+    i = 0
+    while i < len(tokens):
+        run = max((_common_run(tokens, i, prompted, j) for j in range(len(prompted))), default=0)
+        if run >= INVENTED_RUN:
+            words = sorted({n for _, n in tokens[i:i + run]})
+            start, end = segment.words[words[0]].start, segment.words[words[-1]].end
+            spoken = sum(max(0.0, min(end, b) - max(start, a)) for a, b in speech)
+            if spoken < SPOKEN_SHARE * max(end - start, 0.01):
+                invented.update(words)
+            i += run
+        else:
+            i += 1
+    if not invented:
+        return segment
+    kept = [word for n, word in enumerate(segment.words) if n not in invented]
+    if not any(word.text.strip() for word in kept):
+        return None
+    return dataclasses.replace(segment, words=kept, text="".join(w.text for w in kept).strip(),
+                               start=kept[0].start, end=kept[-1].end)
+
+
+def _common_run(tokens: list[tuple[str, int]], i: int, prompted: list[str], j: int) -> int:
+    k = 0
+    while i + k < len(tokens) and j + k < len(prompted) and tokens[i + k][0] == prompted[j + k]:
+        k += 1
+    return k
