@@ -94,3 +94,18 @@ def test_catalog_terms_the_translator_mangled_are_put_back_as_written():
     assert keep_terms("La prévention de la criminalité.", "The prevention of criminality.", terms) == \
         "The prevention of criminality."
     assert keep_terms("Merci Éric Joanis.", "Thank you.", terms) == "Thank you."
+
+
+def test_after_a_french_sentence_its_english_ends_at_the_full_stop_not_at_the_next_comma():
+    """Seen in the demo: "…by the deep learning. At this time," went to the first sentence."""
+    from recording_index.english.sentences import Sentence, share_out
+
+    sentence = Sentence([(3, "J'ai fait une bonne partie de ma carrière en traduction automatique statistique, mais "
+                             "maintenant cette approche a déclassé par la apprentissage profonde."),
+                         (4, "En ce moment, je travaille à l'alignement du hansard du Nunavut pour produire un corpus "
+                             "bilingue anglais inuktitut.")])
+    english = ("I have made a good part of my career in automatic translation statistics, but now it is approach to "
+               "classes by the deep learning. At this time, I am working on the alignment of the Nunavut hansard to "
+               "produce a bilingual English Inuktitut body.")
+    (_, first), (_, second) = share_out(sentence, english)
+    assert first.endswith("by the deep learning.") and second.startswith("At this time, I am working")

@@ -105,7 +105,8 @@ def share_out(sentence: Sentence, english: str) -> list[tuple[int, str]]:
     Shares follow the length of each French piece in characters: with no word alignment from the
     translator, time and characters are the two measures at hand, and characters follow what is said
     more closely than time does (pauses and slow speech stretch time, not text). A cut within two
-    words of a punctuation mark moves to it, so clauses stay whole where they can.
+    words of a punctuation mark moves to it, so clauses stay whole where they can; after a French
+    piece that ends a sentence, to a full stop within four words first.
     """
     words = english.split()
     pieces = sentence.pieces
@@ -114,12 +115,15 @@ def share_out(sentence: Sentence, english: str) -> list[tuple[int, str]]:
     lengths = [max(1, len(text)) for _, text in pieces]
     total = sum(lengths)
     cuts, running = [], 0
-    for length in lengths[:-1]:
+    for (_, text), length in zip(pieces[:-1], lengths[:-1]):
         running += length
         cut = round(len(words) * running / total)
-        near = [c for c in range(max(1, cut - 2), min(len(words), cut + 2) + 1) if words[c - 1][-1] in ",;:.?!…"]
-        if near:
-            cut = min(near, key=lambda c: abs(c - cut))
+        # A French piece that ends a sentence ends its English at a full stop if one is near.
+        for marks, reach in ((".?!…", 4), (",;:.?!…", 2)) if ends_sentence(text) else ((",;:.?!…", 2),):
+            near = [c for c in range(max(1, cut - reach), min(len(words), cut + reach) + 1) if words[c - 1][-1] in marks]
+            if near:
+                cut = min(near, key=lambda c: abs(c - cut))
+                break
         cuts.append(min(max(cut, cuts[-1] if cuts else 0), len(words)))
     bounds = [0, *cuts, len(words)]
     return [(index, " ".join(words[bounds[i]:bounds[i + 1]])) for i, (index, _) in enumerate(pieces)]
