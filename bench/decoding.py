@@ -29,7 +29,15 @@ VARIANTS = [
     ("sequential, condition on previous text", {"batch_size": 0}, {"condition_on_previous_text": True}),
     ("sequential, patience 2", {"batch_size": 0}, {"patience": 2.0}),
     ("sequential, no temperature fallback", {"batch_size": 0}, {"temperature": 0.0}),
+    # faster-whisper's VAD defaults: threshold 0.5, 400 ms of padding around speech.
+    ("sequential, VAD threshold 0.35", {"batch_size": 0}, {"vad_parameters": {"threshold": 0.35}}),
+    ("sequential, VAD threshold 0.65", {"batch_size": 0}, {"vad_parameters": {"threshold": 0.65}}),
+    ("sequential, VAD padding 100 ms", {"batch_size": 0}, {"vad_parameters": {"speech_pad_ms": 100}}),
+    ("sequential, VAD padding 800 ms", {"batch_size": 0}, {"vad_parameters": {"speech_pad_ms": 800}}),
 ]
+# The clips joined into one recording: each way of decoding, with short and longer pauses.
+JOINS = [("batched (defaults)", {}), ("sequential, VAD", {"batch_size": 0}),
+         ("sequential, no VAD", {"batch_size": 0, "vad": False})]
 
 
 def transcript_of(samples: np.ndarray, settings: Settings, options: dict) -> str:
@@ -55,14 +63,19 @@ def main() -> None:
         rows.append([label, *(f"{s:.3f}" for s in scores), f"**{pooled:.3f}**"])
     body = table(["decoding", *(name for name, _, _ in material), "all (by words)"], rows)
 
-    gap = np.zeros(int(1.0 * SAMPLE_RATE), dtype=np.float32)
-    joined = np.concatenate([x for _, samples, _ in material for x in (samples, gap)])
     reference = " ".join(text for _, _, text in material)
-    alone = " ".join(transcript_of(samples, DEFAULTS, {}) for _, samples, _ in material)
-    together = transcript_of(joined, DEFAULTS, {})
-    body += (f"\n\nThe clips joined with 1-s pauses into one recording: WER {score(reference, together):.3f}, "
-             f"against {score(reference, alone):.3f} for the clips one by one (defaults).\n\n"
-             f"Joined: {together}\n\nOne by one: {alone}")
+    joins = []
+    for label, changes in JOINS:
+        settings = DEFAULTS.replace(**changes)
+        alone = " ".join(transcript_of(samples, settings, {}) for _, samples, _ in material)
+        row = [label, f"{score(reference, alone):.3f}"]
+        for seconds in (1.0, 3.0):
+            gap = np.zeros(int(seconds * SAMPLE_RATE), dtype=np.float32)
+            joined = np.concatenate([x for _, samples, _ in material for x in (samples, gap)])
+            row.append(f"{score(reference, transcript_of(joined, settings, {})):.3f}")
+        joins.append(row)
+    body += ("\n\nThe clips one by one, and joined into one recording with pauses of 1 and 3 s:\n\n"
+             + table(["decoding", "one by one", "joined, 1-s pauses", "joined, 3-s pauses"], joins))
     report("Decoding settings on French speech", "Whisper base int8, faster-whisper; one change at a time", body)
 
 
