@@ -118,3 +118,11 @@ def test_an_index_from_before_sentences_is_re_segmented_from_its_stored_words(tm
     assert keys["segment"] == RESEGMENTED and keys["transcribe"] == "t-1"
     assert hit.sentence_fr == "La coordination des acteurs locaux est essentielle." and hit.moment > 10
     assert upgrade(db) == []  # once
+    # Rows another program wrote (words without times) are left as they are; the others go on.
+    with Index(db) as index:
+        other = Recording(id="odd", source="/media/odd.mp3", content_hash="o")
+        index.add(other, [block("Bonjour à tous.")], [], stage_keys={"transcribe": "t-1"})
+        index.db.execute("UPDATE words SET start = NULL WHERE recording_id = 'odd'")
+        index.add(Recording(id="talk-2", source="/media/talk-2.mp3", content_hash="h2"), [block(french)], [],
+                  stage_keys={"transcribe": "t-2"})
+    assert upgrade(db) == ["talk-2"]

@@ -195,11 +195,6 @@ def test_the_index_redoes_only_the_stale_stages_of_a_real_recording(sample_mp3, 
         words_before = index.db.execute("SELECT count(*) FROM words").fetchone()[0]
         chunks_before = index.db.execute("SELECT count(*) FROM chunks").fetchone()[0]
     assert index_recording(recording, settings, db).status == Status.SKIPPED
-    # A title and a date corrected in the catalog decide no stage: written at once, nothing redone.
-    renamed = index_recording(replace(recording, title="Présentation", date="2018-03-01"), settings, db)
-    assert (renamed.status, renamed.stages, renamed.updated) == (Status.SKIPPED, [], ["title", "date"])
-    with Index(db) as index:
-        assert index.recording("sample").title == "Présentation" and index.search("apprentissage", date="2018-03")
 
     rechunked = index_recording(recording, settings.replace(chunk_seconds=60.0), db)
     assert (rechunked.status, rechunked.stages, rechunked.transcription) == (Status.REDONE, ["chunk"], "")
@@ -259,3 +254,35 @@ def test_a_full_disk_anywhere_stops_the_run_and_keeps_the_media(tmp_path, sample
                               runner=Runner(prepare=lambda *a: prepared, normalise=full))
     assert outcome.status == Status.FAILED and outcome.disk_full and "No space left" in outcome.error
     assert wav.exists()  # a full disk says nothing about the media: it is not forgotten
+
+
+def test_what_a_run_read_of_the_code_is_kept_and_used_only_for_the_same_code(tmp_path, monkeypatch):
+    """stage-code.json saves an unchanged run from reading 40 syntax trees; it never changes a key."""
+    import json
+
+    settings = Settings(cache_dir=str(tmp_path))
+
+    def new_process():
+        monkeypatch.setattr(stages, "_READ", {})
+        monkeypatch.setattr(stages, "_RECALLED", set())
+        monkeypatch.setattr(stages, "_REMEMBERED", {})
+        stages.code_version.cache_clear()
+
+    new_process()
+    before = keys_for(settings)
+    stages.remember_code(settings.cache_path)
+    saved = json.loads((tmp_path / stages.CODE_FILE).read_text())
+    assert len(saved) == len(stages.code_of(tuple(m for s in stages.STAGES for m in s.modules)))
+
+    new_process()
+    read = stages._syntax
+    monkeypatch.setattr(stages, "_syntax", lambda module: pytest.fail(f"{module} read again"))
+    assert keys_for(settings) == before  # from the file alone
+
+    # Entries naming modules the package does not have, or of another shape, are not taken.
+    (tmp_path / stages.CODE_FILE).write_text(json.dumps(
+        {key: [["recording_index.nope"], "forged"] if n % 2 else "odd" for n, key in enumerate(saved)}))
+    new_process()
+    monkeypatch.setattr(stages, "_syntax", read)
+    assert keys_for(settings) == before
+    stages.code_version.cache_clear()

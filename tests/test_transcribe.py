@@ -119,7 +119,7 @@ def test_an_engine_decodes_with_the_options_of_each_call_and_loads_its_weights_o
 
 @pytest.mark.parametrize("engine", ["faster-whisper", "openai-whisper"])
 def test_a_prompt_is_not_written_out_over_tone_and_silence(engine, sample_mp3, cache_dir, settings, ffmpeg_exe, tmp_path):
-    """Decoding without voice activity detection (sequential without VAD, openai-whisper), Whisper
+    """Decoding without voice activity detection (`vad = false`, openai-whisper), Whisper
     writes the prompt's event title over 30 s of tone and silence before the talk (seen here before
     the guard); the words no one says are taken out, the speaker's are kept."""
     if engine == "openai-whisper":
@@ -134,7 +134,7 @@ def test_a_prompt_is_not_written_out_over_tone_and_silence(engine, sample_mp3, c
                     "-ar", "16000", "-ac", "1", str(quiet)], check=True)
     prompt = ("CNRC, ReadAlong-Studio, hansard du Nunavut, inuktitut, langues autochtones. Éric Joanis. "
               "Séminaire du CNRC sur les langues autochtones.")
-    decoding = load_engine(settings.replace(engine=engine, batch_size=0, vad=False))
+    decoding = load_engine(settings.replace(engine=engine, vad=False))  # batch_size as it is: no VAD, no batches
     assert not decoding.skips_silence
     segments = list(transcribe(audio.load_audio(quiet), decoding, "fr", progress=False, prompt=prompt))
     text = " ".join(s.text for s in segments)

@@ -74,11 +74,10 @@ def test_prompt_tokens_are_whisper_s_own_count():
     # Names and titles go to Whisper too: checked as terms are.
     ('speakers = ["\\u001b[31mMallory"]', "a name is one line"),
     (f'speakers = ["{"x" * 101}"]', "a name is one line"),
-    ('speakers = [" "]', "a name is one line"),
     ("speakers = [" + ", ".join(f'"n{i}"' for i in range(21)) + "]", "21 names, at most 20"),
     ("speakers = 3", "must be a list of names"),
     (f'title = "{"x" * 301}"', "one line of at most 300"),
-    ('title = "a\\nb"', "one line of at most 300"),
+    ('title = "a\\u0007b"', "one line of at most 300"),
     ('event = "\\u202eevil"', "one line of at most 300"),
 ])
 def test_a_bad_vocabulary_name_or_title_is_one_line_naming_the_file_line_and_field(tmp_path, bad, why):
@@ -123,3 +122,12 @@ def test_the_prompt_s_words_written_where_no_one_speaks_are_taken_out():
     assert drop_invented(_said("langues autochtones", 2.0), prompt, speech).text == "langues autochtones"
     assert drop_invented(Segment(0, 0, 1, "Séminaire du CNRC"), prompt, speech).text == "Séminaire du CNRC"
     assert drop_invented(_said("Séminaire du CNRC sur", 2.0), "", speech).text == "Séminaire du CNRC sur"
+
+
+def test_titles_and_names_written_over_several_lines_or_with_tabs_are_kept_as_one_line(tmp_path):
+    (tmp_path / "c.toml").write_text('[[recordings]]\nsource = "a.mp3"\ntitle = """Coordination et soutien\n'
+                                     'aux actions locales"""\nevent = "Mini-conférence\\t2018"\n'
+                                     'speakers = ["René-André  Brisebois", ""]\n')
+    recording = load_catalog(tmp_path / "c.toml").recordings[0]
+    assert recording.title == "Coordination et soutien aux actions locales"
+    assert recording.event == "Mini-conférence 2018" and recording.speakers == ["René-André Brisebois"]

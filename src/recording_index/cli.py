@@ -207,7 +207,6 @@ def _all_unchanged(recordings, settings, db, retranslate):
             return None
         outcomes.append(Outcome(recording.id, prepared.recording.title, recording.source, Status.SKIPPED,
                                 duration=prepared.recording.duration))
-        outcomes[-1].updated = pipeline.update_details(db, prepared.recording)
     pipeline.after_run(db, outcomes, settings)
     return Summary(outcomes, wall_seconds=time.perf_counter() - started)
 
@@ -263,8 +262,7 @@ def _report(summary, as_json: bool, quiet: bool = False) -> None:
 
     for outcome in [] if quiet else summary.outcomes:
         if not outcome.error:
-            done = " → ".join(outcome.stages) if outcome.status != Status.SKIPPED else (
-                "details updated: " + ", ".join(outcome.updated) if outcome.updated else "")
+            done = " → ".join(outcome.stages) if outcome.stages and outcome.status != Status.SKIPPED else ""
             echo(f"{outcome.status}: {outcome.title or outcome.recording_id} ({hms(outcome.duration)})"
                  + (f" — {done}" if done else ""), err=True)
     for failure in summary.failed:

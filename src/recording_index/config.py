@@ -290,12 +290,14 @@ def _check_string(path: Path, entry: dict, key: str, where: str) -> None:
         raise ConfigError(f"{path}:{_line_of(path, key)}: {where}.{key}: must be a string")
     if key in entry and "\x00" in entry[key]:
         raise ConfigError(f"{path}:{_line_of(path, key)}: {where}.{key}: holds a NUL character")
-    if key in entry and key != "source" and not _one_line(entry[key], MAX_TEXT_CHARS):
+    if key in entry and key != "source" and not _one_line(" ".join(entry[key].split()), MAX_TEXT_CHARS):
         raise ConfigError(f"{path}:{_line_of(path, key)}: {where}.{key}: {printable(entry[key])[:40]!r}: "
                           f"one line of at most {MAX_TEXT_CHARS} printable characters")
 
 
 def _one_line(text: str, most: int) -> bool:
+    """At most `most` printable characters (no control or bidirectional ones) once spaces, tabs and
+    line breaks are made single spaces: a TOML multi-line title is one line here."""
     return len(text) <= most and printable(text) == text and "\n" not in text
 
 
@@ -308,11 +310,12 @@ def _speakers(path: Path, entry: dict, where: str) -> list[str]:
         raise ConfigError(f"{path}:{line}: {where}.speakers: must be a list of names")
     if len(speakers) > MAX_SPEAKERS:
         raise ConfigError(f"{path}:{line}: {where}.speakers: {len(speakers)} names, at most {MAX_SPEAKERS}")
+    speakers = [" ".join(name.split()) for name in speakers if name.strip()]  # a blank name names no one
     for name in speakers:
-        if not name.strip() or not _one_line(name, MAX_NAME_CHARS):
+        if not _one_line(name, MAX_NAME_CHARS):
             raise ConfigError(f"{path}:{line}: {where}.speakers: {printable(name)[:40]!r}: a name is one line "
                               f"of 1 to {MAX_NAME_CHARS} printable characters")
-    return [" ".join(name.split()) for name in speakers]
+    return speakers
 
 
 def _check_fields(path: Path, entry: Any, allowed: set[str], where: str) -> None:
@@ -345,6 +348,9 @@ def _recording(path: Path, entry: Any, inherited: dict[str, str], where: str) ->
         source = local_source(source, path.parent)
     values = {**{k: v for k, v in inherited.items() if v}, **{k: v for k, v in entry.items() if k != "note"}}
     values["speakers"] = list(speakers)
+    for key in ("title", "event"):  # checked as one line, kept as one
+        if isinstance(values.get(key), str):
+            values[key] = " ".join(values[key].split())
     values["vocabulary"] = vocabulary
     values["source"] = source
     values["pick"] = str(pick)

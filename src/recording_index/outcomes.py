@@ -46,7 +46,6 @@ class Outcome:
     transcription: Transcription = Transcription.NONE
     worker: str = ""
     warning: str = ""  # indexed, but worth a look: audio much shorter than its file declares, say
-    updated: list[str] = field(default_factory=list)  # details the catalog changed, when skipped (a title, a date)
     disk_full: bool = False  # nothing more can be written: the run stops trying the others
 
     def __post_init__(self) -> None:

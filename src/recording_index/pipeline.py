@@ -14,6 +14,7 @@ import dataclasses
 import errno
 import glob
 import json
+import logging
 import sqlite3
 import time
 from dataclasses import dataclass
@@ -37,10 +38,13 @@ from recording_index.links import is_video_site
 from recording_index.models import Chunk, Correction, Recording, Segment, Transcript
 from recording_index.outcomes import Outcome, Status, Transcription
 from recording_index.publish.files import publish, subtitle_files
-from recording_index.safety import redact_url
+from recording_index.safety import printable, redact_url
 from recording_index.speech.segmenting import sentence_segments
 from recording_index.speech.transcribe import model_id_for, shares_encoder, transcribe_file
 from recording_index.speech.vocabulary import prompt_for
+
+logger = logging.getLogger(__name__)
+
 
 @dataclass
 class Prepared:
@@ -394,7 +398,6 @@ def index_recording(recording: Recording, settings: Settings, db: str | Path, re
         outcome.stages = list(prepared.redo)
         if prepared.up_to_date:
             outcome.status = Status.SKIPPED
-            outcome.updated = update_details(db, prepared.recording)
         else:
             wav = runner.normalise(prepared, settings) if prepared.needs_audio else None
             if prepared.transcribes:
@@ -470,36 +473,39 @@ def upgrade(db: str | Path) -> list[str]:
     with them. Nothing is transcribed. Returns the ids of the recordings re-segmented."""
     done = []
     with Index(db) as index:
-        for listed in index.list_recordings():
-            row = index.row(listed["id"]) or {}
+        # One query, however large the archive: it runs at the start of every run.
+        older = [row[0] for row in index.db.execute(
+            "SELECT id FROM recordings WHERE status = 'indexed' AND (stage_keys IS NULL OR NOT json_valid(stage_keys) "
+            "OR json_type(stage_keys) != 'object' OR json_type(stage_keys, '$.segment') IS NULL)")]
+        for recording_id in older:
             try:
-                keys, stored = json.loads(row.get("stage_keys") or "{}"), json.loads(row.get("settings") or "{}")
-            except ValueError:
-                keys, stored = {}, {}
-            if row.get("status") != "indexed" or not isinstance(keys, dict) or "segment" in keys:
+                _resegment(index, recording_id)
+            except (RecordingIndexError, sqlite3.Error, ValueError, TypeError, AttributeError, KeyError) as exc:
+                # A row another program wrote, say: it stays as it is and the run goes on.
+                logger.warning("%s: not re-segmented (%s)", printable(recording_id), describe_error(exc))
                 continue
-            recording, segments = index.get(row["id"])
-            sentences = sentence_segments(segments)
-            assign_by_time(sentences, [Segment(s.index, s.start, s.end, s.text_en) for s in segments if s.text_en])
-            for sentence in sentences:
-                sentence.translation_engine = row["translation_engine"] or ""
-                sentence.translation_model = row["translation_model"] or ""
-            seconds = stored.get("chunk_seconds") if isinstance(stored, dict) else None
-            chunks = chunk_segments(recording.id, sentences, seconds if isinstance(seconds, (int, float))
-                                    and not isinstance(seconds, bool) and seconds > 0 else Settings().chunk_seconds)
-            index.add(recording, sentences, chunks, engine=row["engine"] or "", model=row["model"] or "",
-                      settings=stored if isinstance(stored, dict) else {}, stage_keys={**keys, "segment": RESEGMENTED},
-                      detected_language=row["detected_language"], translation_engine=row["translation_engine"] or "",
-                      translation_model=row["translation_model"] or "", warning=row["warning"] or "")
-            done.append(recording.id)
+            done.append(recording_id)
     return done
 
 
-def update_details(db: str | Path, recording: Recording) -> list[str]:
-    """Write a current recording's details as the catalog now gives them (a title or a date
-    corrected there needs no stage); the fields that changed."""
-    with Index(db) as index:
-        return index.update_details(recording)
+def _resegment(index: Index, recording_id: str) -> None:
+    row = index.row(recording_id) or {}
+    keys = json.loads(row.get("stage_keys") or "{}")
+    stored = json.loads(row.get("settings") or "{}")
+    keys, stored = (keys if isinstance(keys, dict) else {}), (stored if isinstance(stored, dict) else {})
+    recording, segments = index.get(recording_id)
+    sentences = sentence_segments(segments)
+    assign_by_time(sentences, [Segment(s.index, s.start, s.end, s.text_en) for s in segments if s.text_en])
+    for sentence in sentences:
+        sentence.translation_engine = row["translation_engine"] or ""
+        sentence.translation_model = row["translation_model"] or ""
+    seconds = stored.get("chunk_seconds")
+    chunks = chunk_segments(recording.id, sentences, seconds if isinstance(seconds, (int, float))
+                            and not isinstance(seconds, bool) and seconds > 0 else Settings().chunk_seconds)
+    index.add(recording, sentences, chunks, engine=row["engine"] or "", model=row["model"] or "", settings=stored,
+              stage_keys={**keys, "segment": RESEGMENTED}, detected_language=row["detected_language"],
+              translation_engine=row["translation_engine"] or "", translation_model=row["translation_model"] or "",
+              warning=row["warning"] or "")
 
 
 def after_run(db: str | Path, outcomes: list[Outcome], settings: Settings) -> str:

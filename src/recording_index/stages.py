@@ -21,6 +21,7 @@ import hashlib
 import importlib.metadata
 import importlib.util
 import json
+import sys
 from dataclasses import dataclass, fields
 from pathlib import Path
 
@@ -197,10 +198,13 @@ def code_of(modules: tuple[str, ...]) -> set[str]:
     return seen
 
 
-# What reading a module's code found (its package imports, its syntax's digest), by the SHA-256 of
-# its source. Reading the stages' 40 modules as syntax trees is 0.6 s, most of an unchanged run's
+# What reading a module's code found (its package imports, its syntax's digest), by a hash of all it
+# depends on: the module's name and source, this reader's own code, Python's version (ast.dump
+# differs between versions) and the package's module files (whether `from x import y` imports a
+# module). Reading the stages' 40 modules as syntax trees is 0.6 s, most of an unchanged run's
 # start: a run keeps what it found in the cache folder (`remember_code`), and the next reads only
-# the modules whose source changed. Keyed by content, an entry can only be right or unused.
+# the modules whose source changed. The cache folder is the user's own, as trusted as the results
+# and weights kept there.
 _READ: dict[str, tuple[list[str], str]] = {}
 _RECALLED: set[Path] = set()
 _REMEMBERED: dict[Path, int] = {}
@@ -208,11 +212,24 @@ CODE_FILE = "stage-code.json"
 
 
 def _read(module: str) -> tuple[list[str], str]:
-    source = _source(module)
-    key = hashlib.sha256(source).hexdigest()
+    key = hashlib.sha256(_reader().encode() + module.encode() + b"\0" + _source(module)).hexdigest()
     if key not in _READ:
         _READ[key] = (_imports(module), hashlib.sha256(_syntax(module).encode()).hexdigest())
     return _READ[key]
+
+
+@functools.cache
+def _reader() -> str:
+    modules = sorted(_package_modules())
+    return hashlib.sha256("\n".join([Path(__file__).read_text(), f"{sys.version_info[:2]}", *modules]).encode()
+                          ).hexdigest()
+
+
+@functools.cache
+def _package_modules() -> frozenset[str]:
+    package = Path(importlib.util.find_spec(PACKAGE).origin).parent
+    return frozenset(".".join((PACKAGE, *path.relative_to(package).with_suffix("").parts)).removesuffix(".__init__")
+                     for path in package.rglob("*.py"))
 
 
 def recall_code(folder: Path) -> None:
@@ -224,7 +241,8 @@ def recall_code(folder: Path) -> None:
     if isinstance(known, dict):
         for key, entry in known.items():
             if (isinstance(entry, list) and len(entry) == 2 and isinstance(entry[0], list)
-                    and all(isinstance(m, str) for m in entry[0]) and isinstance(entry[1], str)):
+                    and all(isinstance(m, str) and m in _package_modules() for m in entry[0])
+                    and isinstance(entry[1], str)):
                 _READ.setdefault(key, (entry[0], entry[1]))
 
 

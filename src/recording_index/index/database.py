@@ -77,8 +77,6 @@ FACETS = ("speakers", "event", "date")
 RANKING_WINDOW = 2000
 SNIPPET_OPEN, SNIPPET_CLOSE = "**", "**"
 # Recording fields that may not be known: stored as NULL then.
-# What a catalog (or a page, or a video site) says of a recording that no stage key covers.
-CATALOG_DETAILS = ("source", "title", "event", "date", "uploader")
 OPTIONAL_TEXT = ("event", "date", "uploader", "media_path", "content_hash")
 # Each segment says where its text comes from (models.Segment; corrections/layer.py).
 PROVENANCE_COLUMNS = {"origin": str, "origin_en": str, "corrected_by": str, "corrected_at": str,
@@ -395,19 +393,6 @@ class Index:
                     "WHERE id = ? AND recording_id = ? AND status IN ('new', 'applied', 'unfit')",
                     [correction.status, correction.note, correction.machine_text,
                      words_json(correction.machine_words), correction.id, recording.id])
-
-    def update_details(self, recording: Recording) -> list[str]:
-        """Write what the catalog now says of an indexed recording whose results are current (a title
-        or a date corrected there); the full-text facets follow. Returns the fields that changed."""
-        current = self.row(recording.id)
-        if not current:
-            return []
-        wanted = {name: value for name, value in _recording_row(recording).items() if name in CATALOG_DETAILS}
-        changed = [name for name, value in wanted.items() if current.get(name) != value]
-        if changed:
-            with self.db.atomic():
-                self.db["recordings"].update(recording.id, {name: wanted[name] for name in changed})
-        return changed
 
     def record_failure(self, recording: Recording, error: str) -> None:
         """Note a failed attempt; rows of an earlier successful run stay searchable."""

@@ -182,14 +182,16 @@ def decoded_seconds(wav: str | Path) -> float:
 
 @lru_cache(maxsize=None)
 def ffmpeg_version(ffmpeg_exe: str) -> str:
-    """ffmpeg's version line ("ffmpeg version 7.0.2-static …"): another ffmpeg may decode and
-    resample to other samples, so the normalised audio is named and keyed by it."""
+    """ffmpeg's release ("ffmpeg 7.0.2" from "ffmpeg version 7.0.2-static …"): another ffmpeg may
+    decode and resample to other samples, so the normalised audio is named and keyed by it."""
     try:
         out = subprocess.run([ffmpeg_exe, "-version"], capture_output=True, timeout=60).stdout
     except (OSError, subprocess.SubprocessError) as exc:
         raise RecordingIndexError(f"ffmpeg: {ffmpeg_exe} does not run ({exc})") from None
     lines = out.decode("utf-8", "replace").splitlines()
-    return lines[0].strip() if lines else "unknown"
+    first = lines[0].strip() if lines else "unknown"
+    # The release, not a distribution's packaging of it ("6.1.1-3ubuntu5": 6.1.1), which decodes alike.
+    return f"ffmpeg {found.group(1)}" if (found := re.match(r"ffmpeg version n?(\d+(?:\.\d+)+)", first)) else first
 
 
 def normalisation(ffmpeg_exe: str, max_seconds: float | None) -> str:

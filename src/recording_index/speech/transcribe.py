@@ -63,8 +63,9 @@ class FasterWhisperEngine:
 
     @property
     def skips_silence(self) -> bool:
-        """Batched decoding always runs voice activity detection; sequential decoding when `vad` says."""
-        return self.settings.batch_size > 0 or self.settings.vad
+        """Voice activity detection runs when `vad` says (batched decoding needs it: without it, decoding
+        is sequential whatever `batch_size` says)."""
+        return self.settings.vad
 
     @property
     def shares_encoder(self) -> bool:

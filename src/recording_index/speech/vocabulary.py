@@ -29,18 +29,23 @@ _PIECE = re.compile(r"\w+|[^\w\s]", re.UNICODE)
 def prompt_parts(recording: Recording) -> list[list[str]]:
     """The prompt's terms in three groups, most specific first: the vocabulary (the recording's, then
     its event's), the speakers, the event's title; each term once, all within PROMPT_TOKENS. The
-    speakers are kept first when not everything fits, then the vocabulary in its order."""
+    speakers are kept first when not everything fits (in half the room at most), then the
+    vocabulary in its order, then the title."""
     wanted = [[" ".join(t.split()) for t in terms] for terms in
               (recording.vocabulary, recording.speakers, [recording.event])]
     groups: list[list[str]] = [[], [], []]
     seen: set[str] = set()
-    for group in (1, 0, 2):  # the speakers' names first: a name misheard is the worst
+    # The speakers' names first (a name misheard is the worst), in half the room at most: the terms
+    # of the talk are what the prompt is for.
+    for group, room in ((1, PROMPT_TOKENS // 2), (0, PROMPT_TOKENS), (2, PROMPT_TOKENS)):
         for term in wanted[group]:
             if not term or term.casefold() in seen:
                 continue
             groups[group].append(term)
-            if prompt_tokens(_render(groups)) > PROMPT_TOKENS:
+            if prompt_tokens(_render(groups)) > room:
                 groups[group].pop()
+                if group == 1:
+                    continue
                 return groups  # a less specific term never takes the place of a more specific one
             seen.add(term.casefold())
     return groups
