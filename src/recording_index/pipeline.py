@@ -494,6 +494,11 @@ def _resegment(index: Index, recording_id: str) -> None:
     stored = json.loads(row.get("settings") or "{}")
     keys, stored = (keys if isinstance(keys, dict) else {}), (stored if isinstance(stored, dict) else {})
     recording, segments = index.get(recording_id)
+    if not segments:  # an index from before segments were stored: its chunks are all there is, and stay
+        with index.db.atomic():
+            index.db.execute("UPDATE recordings SET stage_keys = ? WHERE id = ?",
+                             [json.dumps({**keys, "segment": RESEGMENTED}, sort_keys=True), recording_id])
+        return
     sentences = sentence_segments(segments)
     assign_by_time(sentences, [Segment(s.index, s.start, s.end, s.text_en) for s in segments if s.text_en])
     for sentence in sentences:
