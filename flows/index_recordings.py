@@ -203,7 +203,10 @@ def index_recordings(paths: list[str] | None = None, catalog: str | None = None,
     unsealed = {k: v.get_secret_value() for k, v in (credentials or {}).items()}
     sources = pipeline.collect([unsealed.get(p, p) for p in paths or []], catalog)  # a bad catalog stops the run
     with exclusive_run(db):
-        pipeline.upgrade(db)  # created, or upgraded, or refused (another program's database) before any work
+        # Created, or upgraded (an index from before sentences re-segmented from its words), or refused
+        # (another program's database), before any work.
+        for resegmented in pipeline.upgrade(db):
+            get_run_logger().warning(f"re-segmented into sentences from its stored words: {printable(resegmented)}")
         if settings.task_runner == "threads":
             summary = _index_all(sources, settings, db, retranslate)
         else:  # the task runner is a setting, read when the run starts: its tasks run in a subflow on it

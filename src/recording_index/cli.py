@@ -176,10 +176,6 @@ def run(ctx, paths, catalog, db, engine, model, language, translator, beam_size,
     # second run on the same index.
     Index(db).close()
     with exclusive_run(db):
-        from recording_index import pipeline
-
-        for resegmented in pipeline.upgrade(db):  # an index from before sentences: from its words
-            echo(f"re-segmented into sentences from its stored words: {resegmented}", err=True)
         if (unchanged := _all_unchanged(recordings, settings, db, retranslate)) is not None:
             _report(unchanged, as_json, quiet)  # nothing to do: said without importing or starting Prefect
         from recording_index_flows.index_recordings import make_task_runner

@@ -290,7 +290,7 @@ def _check_string(path: Path, entry: dict, key: str, where: str) -> None:
         raise ConfigError(f"{path}:{_line_of(path, key)}: {where}.{key}: must be a string")
     if key in entry and "\x00" in entry[key]:
         raise ConfigError(f"{path}:{_line_of(path, key)}: {where}.{key}: holds a NUL character")
-    if key in entry and key != "source" and not _one_line(" ".join(entry[key].split()), MAX_TEXT_CHARS):
+    if key in entry and key != "source" and not _one_line(entry[key], MAX_TEXT_CHARS):
         raise ConfigError(f"{path}:{_line_of(path, key)}: {where}.{key}: {printable(entry[key])[:40]!r}: "
                           f"one line of at most {MAX_TEXT_CHARS} printable characters")
 
@@ -298,7 +298,8 @@ def _check_string(path: Path, entry: dict, key: str, where: str) -> None:
 def _one_line(text: str, most: int) -> bool:
     """At most `most` printable characters (no control or bidirectional ones) once spaces, tabs and
     line breaks are made single spaces: a TOML multi-line title is one line here."""
-    return len(text) <= most and printable(text) == text and "\n" not in text
+    text = " ".join(text.split())
+    return len(text) <= most and printable(text) == text
 
 
 def _speakers(path: Path, entry: dict, where: str) -> list[str]:

@@ -117,6 +117,7 @@ def keys(settings: Settings, facts: Facts, upstream: dict[str, str] | None = Non
     if settings.cache_path not in _RECALLED:
         _RECALLED.add(settings.cache_path)
         recall_code(settings.cache_path)
+        _REMEMBERED[settings.cache_path] = len(_READ)  # what the file holds already
     out: dict[str, str] = {}
     for stage in STAGES:
         if upstream and stage.name in upstream:
@@ -250,8 +251,8 @@ def remember_code(folder: Path) -> None:
     """Keep what this process found in the code in `folder`, for the next run (a best effort)."""
     from recording_index.safety import replacing
 
-    if _REMEMBERED.get(folder) == len(_READ) or (folder in _RECALLED and not _READ):
-        return
+    if not _READ or _REMEMBERED.get(folder) == len(_READ):
+        return  # nothing read since the file was written or recalled
     try:
         with replacing(folder / CODE_FILE) as partial:
             partial.write_text(json.dumps({key: list(entry) for key, entry in _READ.items()}))

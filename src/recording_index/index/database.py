@@ -661,8 +661,8 @@ class Index:
             by_sentence.setdefault(row["segment_idx"], []).append(row)
         found: tuple[int, float, Any] | None = None  # terms matched, moment, sentence
         for index, words in by_sentence.items():
-            folded = [" ".join(fold(t) for t in TOKEN.findall(w["text"])) for w in words]
-            at = _best_run(folded, wanted, lambda word, terms: any(t in terms for t in word.split()))
+            folded = [{fold(t) for t in TOKEN.findall(w["text"])} for w in words]
+            at = _best_run(folded, wanted, lambda word, terms: bool(word & terms))
             if at and (found is None or at[0] > found[0]):
                 found = (at[0], words[at[1]]["start"], index)
         if found is None:
@@ -734,7 +734,7 @@ def words_json(words: Iterable[Word]) -> str:
     return json.dumps([[w.start, w.end, w.text, w.probability] for w in words], ensure_ascii=False)
 
 
-def _best_run(tokens: list[str], wanted: set[str], matches) -> tuple[int, int] | None:
+def _best_run(tokens: list, wanted: set[str], matches) -> tuple[int, int] | None:
     """Where in a sentence's tokens the searched words are: (how many distinct searched words the
     sentence holds, the position of the match that starts the window holding most of them). A
     sentence with all the words beats one with a common word alone ("the", "du")."""
