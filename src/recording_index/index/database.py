@@ -36,7 +36,8 @@ sqlite_utils = _import_sqlite_utils()
 
 from recording_index.errors import DiskFullError, RecordingIndexError
 from recording_index.models import Chunk, Correction, Recording, SearchHit, Segment, Word
-from recording_index.index.search import TOKEN, facet_query, fold, fts_query, stem_match
+from recording_index.index import ranking
+from recording_index.index.search import TOKEN, facet_query, fold, fts_query, query_phrases, stem_match
 from recording_index.links import moment_url
 from recording_index.safety import redact_url
 
@@ -74,7 +75,7 @@ FACETS = ("speakers", "event", "date")
 # Ranking costs time in proportion to the chunks a query's terms are in (see Index._search_side): a
 # query matching more than RANKING_WINDOW chunks (filters included) lists the newest first; one
 # matching fewer, as nearly all do once they name something specific, is ranked by bm25.
-RANKING_WINDOW = 2000
+RANKING_WINDOW = 1000
 SNIPPET_OPEN, SNIPPET_CLOSE = "**", "**"
 # Recording fields that may not be known: stored as NULL then.
 OPTIONAL_TEXT = ("event", "date", "uploader", "media_path", "content_hash")
@@ -94,6 +95,7 @@ class Index:
         ever written, not even a journal mode); else for writing, created unless `create` is False,
         and upgraded in place when its schema is older. A file that is no index is refused untouched."""
         self.path = Path(path)
+        self._ranked: bool | None = None  # whether ranked_bm25() is there (ranking.py), once asked
         if (readonly or not create) and not self.path.is_file():
             raise RecordingIndexError(f"{self.path}: no index here yet (run `recording-index run` first)")
         try:
@@ -130,6 +132,7 @@ class Index:
             conn = sqlite3.connect(f"{uri}?{mode}", uri=True, check_same_thread=False)
             try:
                 conn.execute("PRAGMA busy_timeout = 10000")
+                conn.execute("PRAGMA mmap_size = 2147418112")
                 conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
                 return conn
             except sqlite3.OperationalError as exc:
@@ -517,11 +520,13 @@ class Index:
         if prepared is None:
             return []
         sides, filters, params = prepared
+        phrases = query_phrases(unicodedata.normalize("NFC", query))
         params["limit"] = limit + offset
         params["open"], params["close"] = marks
         best: dict[int, dict[str, Any]] = {}
         for side, words in sides.items():
-            for row in self._search_side(side, {**params, "words": words, "match": " AND ".join([words, *filters])}):
+            for row in self._search_side(side, {**params, "words": words, "match": " AND ".join([words, *filters])},
+                                         phrases, len(filters)):
                 if row["id"] not in best or row["score"] < best[row["id"]]["score"]:
                     best[row["id"]] = row
         rows = sorted(best.values(), key=lambda r: (r["score"], -r["id"]))[offset:offset + limit]
@@ -593,31 +598,25 @@ class Index:
         sides = {side: f"{SEARCH_TABLES[side][1]} : ({match})" for side in (("fr", "en") if lang == "any" else (lang,))}
         return sides, filters, params
 
-    def _search_side(self, side: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+    def _search_side(self, side: str, params: dict[str, Any], phrases: list[list[str]],
+                     filters: int) -> list[dict[str, Any]]:
         """The best chunks of one language side, then snippets for the kept ones alone (a snippet
         reads and tokenizes its whole chunk).
 
-        bm25 first counts every chunk holding each term of the query, so its cost grows with the
-        most common term, not with the results: 30 ms for a word in most chunks of 10,000 hours.
-        So the matches are listed first, filters included, from the newest chunk back (FTS5 walks
-        its lists in that order and stops early). Up to RANKING_WINDOW of them are ranked by bm25;
-        more, and the query is too common to rank: the newest come first (score 0).
+        The matches are listed once, filters included, and scored as they are listed (ranking.py).
+        Up to RANKING_WINDOW of them are ranked by BM25; more, and the query is too common to rank:
+        the newest come first (score 0). `filters`: how many filter phrases follow the words.
         """
-        fts = SEARCH_TABLES[side][0]
+        fts, text, _ = SEARCH_TABLES[side]
         in_range = f" AND {fts}.rowid BETWEEN :low AND :high" if params["low"] is not None else ""
-        newest = [row[0] for row in self.db.execute(
-            f"SELECT rowid FROM {fts} WHERE {fts} MATCH :match{in_range} ORDER BY rowid DESC LIMIT :window",
-            {**params, "window": RANKING_WINDOW + 1})]
-        if not newest:
-            return []
-        if len(newest) > RANKING_WINDOW:
-            kept = dict.fromkeys(newest[:params["limit"]], 0.0)
+        if self._ranked is None:
+            self._ranked = ranking.usable(self.db.conn, fts)
+        if self._ranked:
+            kept = self._ranked_matches(fts, text, in_range, params, phrases, filters)
         else:
-            # Facet columns weigh nothing: a filter selects, it does not rank.
-            kept = dict(self.db.execute(f"""
-                SELECT rowid, bm25({fts}, 1.0{", 0.0" * len(FACETS)}) AS score FROM {fts}
-                WHERE {fts} MATCH :match AND rowid BETWEEN :first AND :last
-                ORDER BY score, rowid DESC LIMIT :limit""", {**params, "first": newest[-1], "last": newest[0]}))
+            kept = self._bm25_ranked(fts, in_range, params)
+        if not kept:
+            return []
         shown = self._rows(f"""
             SELECT c.id, c.recording_id, c.idx, c.start, c.end, c.text_fr, c.text_en, r.title, r.speakers,
                    r.event, r.source, '{side}' AS lang, snippet({fts}, 0, :open, :close, '…', 16) AS snippet
@@ -625,6 +624,54 @@ class Index:
             WHERE {fts} MATCH :words AND {fts}.rowid IN ({", ".join(map(str, kept))})""", params)
         # A run may have replaced a chunk since it was listed: then it is simply not shown.
         return [{**row, "score": kept[row["id"]]} for row in shown]
+
+    def _ranked_matches(self, fts: str, text: str, in_range: str, params: dict[str, Any], phrases: list[list[str]],
+                        filters: int) -> dict[int, float]:
+        """The best matches, scored by ranked_bm25() (ranking.py) as they are listed, oldest first:
+        FTS5 reads its lists in that order (a phrase of a common word lists in two thirds of the
+        time backwards takes), and when all fit in the window, order is moot."""
+        def newest() -> dict[int, float]:
+            return dict.fromkeys((row[0] for row in self.db.execute(
+                f"SELECT rowid FROM {fts} WHERE {fts} MATCH :match{in_range} ORDER BY rowid DESC LIMIT :limit",
+                params)), 0.0)
+
+        span = ""
+        if all(len(phrase) == 1 for phrase in phrases):
+            # Words' lists are cheap to walk twice: count first, and score only what will be ranked
+            # (scoring a common word's first 2,000 matches to show the newest ten costs 6 ms).
+            listed = [row[0] for row in self.db.execute(
+                f"SELECT rowid FROM {fts} WHERE {fts} MATCH :match{in_range} ORDER BY rowid LIMIT :window",
+                {**params, "window": RANKING_WINDOW + 1})]
+            if len(listed) > RANKING_WINDOW or not listed:
+                return newest() if listed else {}
+            span = f" AND {fts}.rowid BETWEEN {listed[0]} AND {listed[-1]}"
+        alone = not filters and params["low"] is None
+        arguments, stats = ranking.weights(self.db.conn, fts, text, len(FACETS), phrases, filters, alone)
+        names = {f"w{n}": value for n, value in enumerate(arguments)}
+        scored = self.db.execute(
+            f"SELECT rowid, ranked_bm25({fts}, {', '.join(':' + name for name in names)}) FROM {fts} "
+            f"WHERE {fts} MATCH :match{in_range}{span} ORDER BY rowid LIMIT :window",
+            {**params, **names, "window": RANKING_WINDOW + 1}).fetchall()
+        if len(scored) > RANKING_WINDOW:
+            return newest()
+        # One phrase alone: the listing has every row that holds it, hence its IDF.
+        scale = ranking.idf(stats.rows, len(scored)) if alone and len(phrases) == 1 and stats else 1.0
+        return {rowid: score * scale for rowid, score in sorted(scored, key=lambda row: (row[1], -row[0]))[:params["limit"]]}
+
+    def _bm25_ranked(self, fts: str, in_range: str, params: dict[str, Any]) -> dict[int, float]:
+        """The best matches by FTS5's bm25(), without the compiled ranking: listed first, newest
+        back (FTS5 stops early), and ranked only when RANKING_WINDOW or fewer, since bm25() counts
+        every chunk holding each term of the query before it scores one."""
+        newest = [row[0] for row in self.db.execute(
+            f"SELECT rowid FROM {fts} WHERE {fts} MATCH :match{in_range} ORDER BY rowid DESC LIMIT :window",
+            {**params, "window": RANKING_WINDOW + 1})]
+        if len(newest) > RANKING_WINDOW or not newest:
+            return dict.fromkeys(newest[:params["limit"]], 0.0)
+        # Facet columns weigh nothing: a filter selects, it does not rank.
+        return dict(self.db.execute(f"""
+            SELECT rowid, bm25({fts}, 1.0{", 0.0" * len(FACETS)}) AS score FROM {fts}
+            WHERE {fts} MATCH :match AND rowid BETWEEN :first AND :last
+            ORDER BY score, rowid DESC LIMIT :limit""", {**params, "first": newest[-1], "last": newest[0]}))
 
     def _rows(self, sql: str, params: Any) -> list[dict[str, Any]]:
         """Rows as dicts, read in one statement: `db.query` wraps each read in a savepoint (three)."""

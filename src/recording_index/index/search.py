@@ -32,8 +32,8 @@ def facet_query(value: str, column: str, by_start: bool = False) -> str:
     return f'{column} : "{" ".join(tokens)}"' + ("*" if by_start and len(tokens[-1]) >= 3 else "")
 
 
-def fts_query(text: str) -> str:
-    """Turn what a person typed into an FTS5 query of quoted words (all must match).
+def query_phrases(text: str) -> list[list[str]]:
+    """What a person typed, as the phrases `fts_query` asks FTS5 for: each a list of words.
 
     Balanced double quotes keep their words together as a phrase; everything else, including
     AND/OR/NOT/NEAR, `*`, `-`, parentheses and a lone quote, is just words or ignored.
@@ -41,13 +41,14 @@ def fts_query(text: str) -> str:
     parts = text.split('"')
     if len(parts) % 2 == 0:  # an unbalanced quote: treat the whole text as loose words
         parts = [text.replace('"', " ")]
-    terms = []
+    phrases = []
     for i, part in enumerate(parts):
         tokens = TOKEN.findall(part)
-        if not tokens:
-            continue
-        if i % 2 == 1:
-            terms.append('"' + " ".join(tokens) + '"')
-        else:
-            terms.extend(f'"{token}"' for token in tokens)
-    return " ".join(terms)
+        if tokens:
+            phrases.extend([tokens] if i % 2 == 1 else [[token] for token in tokens])
+    return phrases
+
+
+def fts_query(text: str) -> str:
+    """Turn what a person typed into an FTS5 query of quoted words and phrases (all must match)."""
+    return " ".join('"' + " ".join(tokens) + '"' for tokens in query_phrases(text))

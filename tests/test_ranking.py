@@ -1,0 +1,149 @@
+"""Ranking (index/ranking.py and its compiled ranked_bm25()) against FTS5's bm25() on one index."""
+
+import random
+import sqlite3
+
+import pytest
+
+from recording_index.index import ranking
+from recording_index.index.database import FACETS, SEARCH_TABLES, Index
+from recording_index.index.search import fts_query, query_phrases
+from recording_index.models import Chunk, Recording
+
+FRENCH = ("de la le et les des est en un une du que coordination École école ÉCOLE prévention "
+          "criminalité acteurs locaux l'équipe c'est peut-être évaluation Événement naïf cœur 2018").split()
+ENGLISH = ("the of and to a in is translation translations translating translated happy happiness happily "
+           "crime prevention preventing coordination coordinated local actors assessing assessment "
+           "relational relation running runs ran").split()
+QUERIES = {"fr": ["coordination", "ecole", "École", "prévention", '"de la"', "coordination locaux", "naif",
+                  '"l équipe"', "cœur", "2018", "equipe", '"peut etre"', "evenement criminalite", "c'est"],
+           "en": ["translating", "translation", "happy", "happiness", "crime prevention", '"local actors"',
+                  "assessment", "relation", "running", "coordinated"]}
+CASES = [(side, q) for side, qs in QUERIES.items() for q in qs]
+
+
+def build(path, recordings=12, chunks=30, seed=3):
+    """Chunks of random lengths (3 to 60 words) from both lists, in recordings with their own
+    speakers and years: terms repeat within a chunk, lengths vary, facets differ."""
+    rng = random.Random(seed)
+    ix = Index(path)
+    for n in range(recordings):
+        rid = f"talk-{n}"
+        rec = Recording(id=rid, source=f"/media/{rid}.mp3", title=rid, speakers=[f"Orateur {n % 3}"],
+                        event="Série", date=f"{2016 + n % 4}-02-14", duration=60.0 * chunks, content_hash=rid)
+        ix.add(rec, [], [Chunk(rid, i, i * 60.0, i * 60.0 + 59, " ".join(rng.choices(FRENCH, k=rng.randint(3, 60))),
+                               " ".join(rng.choices(ENGLISH, k=rng.randint(3, 60)))) for i in range(chunks)])
+    return ix
+
+
+@pytest.fixture(scope="module")
+def index(tmp_path_factory):
+    if not ranking.COMPILED:
+        pytest.skip("recording_index._bm25 was not built (no C compiler): searches rank with bm25()")
+    ix = build(tmp_path_factory.mktemp("ranking") / "i.db")
+    yield ix
+    ix.close()
+
+
+def exact_idfs(ix, fts, text, query):
+    rows = ix.db.execute(f"SELECT count(*) FROM {fts}").fetchone()[0]
+    return [ranking.idf(rows, ix.db.execute(f"SELECT count(*) FROM {fts} WHERE {fts} MATCH ?",
+                                            [f'{text} : "{" ".join(phrase)}"']).fetchone()[0])
+            for phrase in query_phrases(query)]
+
+
+def ranked(ix, fts, match, length_column, idfs, filters=0):
+    weights = ", ".join(["1.0"] + ["0.0"] * len(FACETS))
+    args = ", ".join(map(repr, [*idfs, *[0.0] * filters]))
+    return dict(ix.db.execute(f"SELECT rowid, ranked_bm25({fts}, {length_column}, {weights}, {args}) FROM {fts} "
+                              f"WHERE {fts} MATCH ?", [match]).fetchall())
+
+
+@pytest.mark.parametrize("side,query", CASES)
+def test_ranked_bm25_is_bm25_given_the_same_idfs(index, side, query):
+    """With the IDFs bm25() counts and the length it takes (all columns), the compiled function's
+    score of every match is bm25()'s: term frequencies by column weight, lengths, mean length."""
+    fts, text, _ = SEARCH_TABLES[side]
+    match = f"{text} : ({fts_query(query)})"
+    theirs = dict(index.db.execute(f"SELECT rowid, bm25({fts}, 1.0{', 0.0' * len(FACETS)}) FROM {fts} "
+                                   f"WHERE {fts} MATCH ?", [match]).fetchall())
+    ours = ranked(index, fts, match, -1, exact_idfs(index, fts, text, query))
+    assert len(theirs) >= 2 and ours.keys() == theirs.keys()
+    assert all(ours[r] == pytest.approx(theirs[r], rel=1e-9, abs=1e-12) for r in ours)
+
+
+def test_filters_select_without_weighing(index):
+    fts, text, _ = SEARCH_TABLES["fr"]
+    match = f'{text} : ("coordination" "de") AND speakers : "orateur 1" AND date : ^"2017"'
+    theirs = dict(index.db.execute(f"SELECT rowid, bm25({fts}, 1.0, 0.0, 0.0, 0.0) FROM {fts} WHERE {fts} MATCH ?",
+                                   [match]).fetchall())
+    # bm25() gives a filter an IDF too, but a weight of 0 on its column: it adds nothing.
+    ours = ranked(index, fts, match, -1, exact_idfs(index, fts, text, "coordination de"), filters=2)
+    assert len(theirs) > 5 and all(ours[r] == pytest.approx(theirs[r], rel=1e-9) for r in theirs)
+
+
+@pytest.mark.parametrize("side,query", CASES)
+def test_search_ranks_by_bm25_over_the_text(index, side, query):
+    """Search's scores are BM25 with each phrase's real IDF (estimated, exact on a table this
+    small) and the text's own length (not the facets'): the order and scores shown."""
+    fts, text, _ = SEARCH_TABLES[side]
+    match = f"{text} : ({fts_query(query)})"
+    reference = ranked(index, fts, match, 0, exact_idfs(index, fts, text, query))
+    best = sorted(reference, key=lambda r: (reference[r], -r))[:5]
+    hits = index.search(query, limit=5, lang=side)
+    ids = [index.db.execute("SELECT id FROM chunks WHERE recording_id = ? AND idx = ?",
+                            [h.recording_id, h.chunk_index]).fetchone()[0] for h in hits]
+    assert ids == best
+    assert [h.score for h in hits] == pytest.approx([-reference[r] for r in best], rel=1e-9)
+
+
+def test_without_the_compiled_function_search_ranks_with_bm25(index):
+    fts, text, _ = SEARCH_TABLES["fr"]
+    index._ranked = False
+    try:
+        for query in ("coordination", '"de la"', "prévention criminalité"):
+            theirs = index.db.execute(f"SELECT rowid, bm25({fts}, 1.0, 0.0, 0.0, 0.0) s FROM {fts} WHERE {fts} "
+                                      f"MATCH ? ORDER BY s, rowid DESC LIMIT 3", [f"{text} : ({fts_query(query)})"])
+            assert [h.score for h in index.search(query, limit=3, lang="fr")] == pytest.approx(
+                [-s for _, s in theirs], rel=1e-9)
+    finally:
+        index._ranked = None
+
+
+def test_ranked_bm25_refuses_wrong_arguments(index):
+    for args in ("", "0", "0, 1.0, 0.0, 0.0, 0.0", "9, 1.0, 0.0, 0.0, 0.0, 1.0"):
+        with pytest.raises(sqlite3.OperationalError, match="ranked_bm25"):
+            index.db.execute(f"SELECT ranked_bm25(chunks_fts{', ' if args else ''}{args}) FROM chunks_fts "
+                             "WHERE chunks_fts MATCH 'coordination'").fetchall()
+
+
+def test_the_table_statistics_are_fts5s(index):
+    stats = ranking.table_stats(index.db.conn, "chunks_fts")
+    lengths = [sum(ranking.varints(sz)) for (sz,) in index.db.execute("SELECT sz FROM chunks_fts_docsize")]
+    assert stats.rows == index.db.execute("SELECT count(*) FROM chunks").fetchone()[0] == len(lengths) == 12 * 30
+    assert stats.mean_length == pytest.approx(sum(lengths) / stats.rows)
+    with Index(":memory:") as empty:
+        assert ranking.table_stats(empty.db.conn, "chunks_fts") is None
+
+
+def test_varints_read_sqlites_encoding():
+    # SQLite's own encodings: 1, 2, 3 and 9 bytes.
+    assert ranking.varints(bytes([0x05])) == [5]
+    assert ranking.varints(bytes([0x81, 0x00])) == [128]
+    assert ranking.varints(bytes([0x81, 0x80, 0x00, 0x7F])) == [16384, 127]
+    assert ranking.varints(bytes([0xFF] * 8 + [0x01])) == [(2**56 - 1) << 8 | 1]
+
+
+def test_a_common_terms_share_is_estimated_from_its_oldest_matches(tmp_path):
+    """A term in more than SAMPLE rows: estimated from how far into the table its oldest SAMPLE reach."""
+    with Index(tmp_path / "i.db") as ix:
+        for n in range(20):
+            rid = f"talk-{n}"
+            rec = Recording(id=rid, source=f"/m/{rid}.mp3", title=rid, duration=1.0, content_hash=rid)
+            # "pair" in every other chunk, "tiers" in every third: 1,000 and 680 rows of 2,000.
+            ix.add(rec, [], [Chunk(rid, i, i, i + 1, ("pair " if i % 2 == 0 else "") + ("tiers " if i % 3 == 0 else "")
+                                   + "texte") for i in range(100)])
+        bounds = ix.db.execute("SELECT min(id), max(id) FROM chunks").fetchone()
+        for word, truth in (("pair", 1000), ("tiers", 680), ("texte", 2000), ("absent", 0)):
+            estimate = ranking.rows_holding(ix.db.conn, "chunks_fts", f'text_fr : "{word}"', bounds)
+            assert estimate == pytest.approx(truth, rel=0.03), word
