@@ -18,6 +18,7 @@ from pathlib import Path
 
 from common import verdict, ROOT, SHARED, report, table
 
+from recording_index.index import pairs
 from recording_index.index.database import MOST_SEARCH_SEGMENTS, Index
 from recording_index.models import Chunk, Recording
 
@@ -33,14 +34,10 @@ WARM_UP = 20  # queries run on a fresh connection before the timed ones
 
 
 # The commonest words of each language, commonest first (as frequency lists of spoken French and
-# English have them: subtitles and transcripts): they lead the ranks, so that the archive's commonest
-# words are the language's, as in real speech, where a phrase almost always holds one.
-COMMONEST_FR = ("de la le et les des est en un une du que je à il on pas ce qui dans pour a ne se au "
-                "ça c'est sur plus avec nous vous y tout mais ou par comme elle fait être son sont bien "
-                "aussi là donc ils très cette été leur faire peut alors deux quand ces même").split()
-COMMONEST_EN = ("the of and to a in is that it i for you was on with as be this are have not we they at "
-                "but by from or so what all there an one can do about if which more their our when has "
-                "very also these were been would its people like just".split())
+# English have them): they lead the ranks, so that the archive's commonest words are the language's,
+# as in real speech, where a phrase almost always holds one. The index pairs these same words.
+COMMONEST_FR = pairs.COMMON_WORDS["fr"]
+COMMONEST_EN = pairs.COMMON_WORDS["en"]
 
 
 def real_words() -> tuple[list[str], list[str]]:
@@ -57,7 +54,7 @@ def real_words() -> tuple[list[str], list[str]]:
         """The language's commonest words, then the texts' other words, most frequent first."""
         counts = collections.Counter(w.lower() for t in texts for w in re.findall(r"\w+", t) if len(w) > 1)
         found = [w for w, _ in sorted(counts.items(), key=lambda item: (-item[1], item[0]))]
-        return list(dict.fromkeys([w for w in commonest if "'" not in w] + found))
+        return list(dict.fromkeys([*commonest, *found]))
 
     return words(texts_fr, COMMONEST_FR), words(texts_en, COMMONEST_EN)
 

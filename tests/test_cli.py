@@ -4,7 +4,7 @@ import pytest
 from click.testing import CliRunner
 
 from recording_index.cli import hms, main
-from recording_index.index.database import Index
+from recording_index.index.database import SCHEMA_VERSION, Index
 from test_index import TEXTS, chunks_of, make_recording, make_segments
 
 
@@ -69,9 +69,9 @@ def test_a_version_1_index_is_left_alone_by_reads_and_upgraded_by_upgrade(tmp_pa
     make_version_1_index(tmp_path / "old.db")
     before = hashlib.sha256((tmp_path / "old.db").read_bytes()).hexdigest()
     refused = invoke("list", "--db", str(tmp_path / "old.db"), code=2)
-    assert "schema version 1, not 5; `recording-index upgrade` upgrades it" in refused.output
+    assert f"schema version 1, not {SCHEMA_VERSION}; `recording-index upgrade` upgrades it" in refused.output
     assert hashlib.sha256((tmp_path / "old.db").read_bytes()).hexdigest() == before
-    assert "schema version 5" in invoke("upgrade", "--db", str(tmp_path / "old.db")).output
+    assert f"schema version {SCHEMA_VERSION}" in invoke("upgrade", "--db", str(tmp_path / "old.db")).output
     rows = json.loads(invoke("list", "--db", str(tmp_path / "old.db"), "--json").output)
     assert [r["id"] for r in rows] == ["old-talk"]
     hits = json.loads(invoke("search", "polonium", "--db", str(tmp_path / "old.db"), "--speaker", "curie", "--json").output)

@@ -187,7 +187,7 @@ def test_a_version_1_index_is_upgraded_in_place_and_keeps_its_chunks(tmp_path):
     with pytest.raises(Exception, match=f"schema version 1, not {SCHEMA_VERSION}; `recording-index upgrade` upgrades it"):
         Index(path, readonly=True)
     with Index(path, create=False) as ix:
-        assert ix.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 5
+        assert ix.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 6
         columns = ix.db["recordings"].columns_dict
         assert "stage_keys" in columns and not {"fingerprint", "translation_fingerprint"} & set(columns)
         assert ix.stage_keys(ix.recording("old-talk")) == {}  # made by code that kept no keys: redone when run
@@ -196,6 +196,8 @@ def test_a_version_1_index_is_upgraded_in_place_and_keeps_its_chunks(tmp_path):
         assert [h.recording_id for h in ix.search("polonium", speaker="Curie", date="2017", lang="fr")] == ["old-talk"]
         assert [h.snippet for h in ix.search("radioactive", event="seminaire", lang="en")] == \
             ["the **radioactivity** of polonium"]
+        # Its chunks' word pairs are made (version 6): a phrase with a common word is found by them.
+        assert [h.snippet for h in ix.search('"du polonium"', lang="fr")] == ["la radioactivité **du polonium**"]
         assert not ix.db.execute("SELECT name FROM sqlite_master WHERE name IN ('chunks_ai', 'chunks_en_ai')").fetchall()
     with Index(path, readonly=True) as ix:
         assert ix.search("polonium")
@@ -389,6 +391,7 @@ def test_a_run_that_wrote_merges_the_search_tables_once_their_segments_pile_up(t
     assert after_run(db, skipped + [Outcome("talk-1", "", "", Status.INDEXED)], settings) == ""
     with Index(db) as ix:
         assert segments(ix) == 1 and segments(ix, "chunks_en_fts") <= 1 and segments(ix, "segments_fts") == 1
+        assert segments(ix, "chunk_pairs_fr") == 1 and segments(ix, "chunk_pairs_en") <= 1  # no English here
         assert sorted((h.recording_id, h.chunk_index) for h in ix.search("coordination", limit=50)) == sorted(hits_before)
         assert ix.integrity_check() == "ok"
         assert ix.merge_search_segments() == []  # one segment: nothing to do

@@ -36,7 +36,7 @@ sqlite_utils = _import_sqlite_utils()
 
 from recording_index.errors import DiskFullError, RecordingIndexError
 from recording_index.models import Chunk, Correction, Recording, SearchHit, Segment, Word
-from recording_index.index import ranking
+from recording_index.index import pairs, ranking
 from recording_index.index.search import TOKEN, facet_query, fold, fts_query, query_phrases, stem_match
 from recording_index.links import moment_url
 from recording_index.safety import redact_url
@@ -51,7 +51,9 @@ from recording_index.safety import redact_url
 #    own full-text table, for Datasette); each segment's provenance
 #    (origin, origin_en, corrected_by, corrected_at, and the machine's text where corrected); each
 #    word, the correction that wrote it.
-SCHEMA_VERSION = 5
+# 6: word pairs (pairs.py): `chunk_pairs_fr` and `chunk_pairs_en`, full-text tables of each chunk's
+#    pairs of neighbouring words with a common one, and the common words they pair (`paired_words`).
+SCHEMA_VERSION = 6
 # SQLite's own field for "which program's file is this" ("RIDX"): a read command refuses, untouched,
 # a database that is not an index.
 APPLICATION_ID = 0x52494458
@@ -72,6 +74,8 @@ SENTENCES_FTS = "segments_fts"  # the sentences' own full-text table, for Datase
 SEARCH_TABLES = {"fr": ("chunks_fts", "text_fr", FRENCH_TOKENIZER),
                  "en": ("chunks_en_fts", "text_en", ENGLISH_TOKENIZER)}
 FACETS = ("speakers", "event", "date")
+# Each side's word pairs (pairs.py): a full-text table of their own, kept by `add`, read with the side's.
+PAIRS_TABLES = {"fr": "chunk_pairs_fr", "en": "chunk_pairs_en"}
 # Ranking costs time in proportion to the chunks a query's terms are in (see Index._search_side): a
 # query matching more than RANKING_WINDOW chunks (filters included) lists the newest first; one
 # matching fewer, as nearly all do once they name something specific, is ranked by bm25.
@@ -96,6 +100,7 @@ class Index:
         and upgraded in place when its schema is older. A file that is no index is refused untouched."""
         self.path = Path(path)
         self._ranked: bool | None = None  # whether ranked_bm25() is there (ranking.py), once asked
+        self._common: dict[str, frozenset[str]] = {}  # each side's paired words, once read
         if (readonly or not create) and not self.path.is_file():
             raise RecordingIndexError(f"{self.path}: no index here yet (run `recording-index run` first)")
         try:
@@ -258,6 +263,8 @@ class Index:
             self._create_search()
         if version < 5:
             self._create_sentence_search()
+        if version < 6:
+            self._create_pairs()
         self.db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     def _create_sentence_search(self) -> None:
@@ -337,6 +344,44 @@ class Index:
         for fts, _, _ in tables:
             self.db.execute(f"INSERT INTO {fts}({fts}) VALUES ('rebuild')")
 
+    def _create_pairs(self) -> None:
+        """The word-pair tables (pairs.py), filled for the chunks already there. They hold no text
+        (contentless) and no positions (detail=none: a pair is one token, only where it is matters):
+        a quarter of the full-text tables' size. `add` keeps them, not triggers: a pair is made in
+        Python, with FTS5's own tokenizer."""
+        self._table("paired_words", {"lang": str, "word": str}, pk=("lang", "word"))
+        if not self.db.execute("SELECT 1 FROM paired_words LIMIT 1").fetchone():
+            # Not sqlite-utils' insert_all: it commits, and the schema is made in one transaction.
+            self.db.conn.executemany("INSERT INTO paired_words (lang, word) VALUES (?, ?)",
+                                     [(lang, word) for lang, words in pairs.COMMON_WORDS.items() for word in words])
+        for table in PAIRS_TABLES.values():
+            self.db.execute(f"CREATE VIRTUAL TABLE IF NOT EXISTS {table} USING fts5(pairs, content='', "
+                            f"detail='none', tokenize='{pairs.PAIRS_TOKENIZER}')")
+        last = 0
+        while rows := self.db.execute("SELECT id, text_fr, text_en FROM chunks WHERE id > ? ORDER BY id LIMIT 2000",
+                                      [last]).fetchall():
+            self._write_pairs(rows)
+            last = rows[-1][0]
+
+    def _paired(self, side: str) -> frozenset[str]:
+        """The tokens of the common words this index pairs on one side (pairs.py)."""
+        if side not in self._common:
+            words = [row[0] for row in self.db.execute("SELECT word FROM paired_words WHERE lang = ?", [side])]
+            self._common[side] = pairs.common_tokens(words, SEARCH_TABLES[side][2])
+        return self._common[side]
+
+    def _write_pairs(self, rows: list[tuple[int, str | None, str | None]], command: str = "") -> None:
+        """Add the pairs of chunks (id, French, English), or with `command` "delete" take them out:
+        a contentless table forgets a row when told exactly what it held, made again from the text."""
+        for n, (side, table) in enumerate(PAIRS_TABLES.items()):
+            made = pairs.pairs_of([row[n + 1] for row in rows], SEARCH_TABLES[side][2], self._paired(side))
+            if command:
+                self.db.conn.executemany(f"INSERT INTO {table}({table}, rowid, pairs) VALUES (?, ?, ?)",
+                                         [(command, row[0], p) for row, p in zip(rows, made) if p])
+            else:
+                self.db.conn.executemany(f"INSERT INTO {table}(rowid, pairs) VALUES (?, ?)",
+                                         [(row[0], p) for row, p in zip(rows, made) if p])
+
     def _drop_version_1_search(self) -> None:
         """Version 1 indexed the text alone (no facets); its tables are rebuilt from `chunks`."""
         for trigger in ("chunks_ai", "chunks_ad", "chunks_au", "chunks_en_ai", "chunks_en_ad", "chunks_en_au"):
@@ -390,6 +435,7 @@ class Index:
             self.db["chunks"].insert_all(
                 ({"recording_id": recording.id, "idx": c.index, "start": c.start, "end": c.end,
                   "text_fr": c.text_fr, "text_en": c.text_en} for c in chunks), batch_size=500)
+            self._write_pairs(self._chunk_texts(recording.id))
             for correction in corrections:  # what applying them found, beside what the person asked
                 self.db.execute(
                     "UPDATE corrections SET status = ?, note = ?, machine_text = ?, machine_words = ? "
@@ -444,8 +490,13 @@ class Index:
         return done
 
     def _delete_rows(self, recording_id: str) -> None:
+        self._write_pairs(self._chunk_texts(recording_id), command="delete")
         for table in ("words", "segments", "chunks"):
             self.db.execute(f"DELETE FROM {table} WHERE recording_id = ?", [recording_id])
+
+    def _chunk_texts(self, recording_id: str) -> list[tuple[int, str | None, str | None]]:
+        return self.db.execute("SELECT id, text_fr, text_en FROM chunks WHERE recording_id = ?",
+                               [recording_id]).fetchall()
 
     # --- reads ----------------------------------------------------------------------------------
 
@@ -554,12 +605,17 @@ class Index:
         if prepared is None:
             return 0
         sides, filters, params = prepared
+        phrases = query_phrases(unicodedata.normalize("NFC", query))
         found: set[int] = set()
         for side, words in sides.items():
-            fts = SEARCH_TABLES[side][0]
+            fts, _, tokenizer = SEARCH_TABLES[side]
             in_range = f" AND {fts}.rowid BETWEEN :low AND :high" if params["low"] is not None else ""
+            pair_lists = pairs.query_pairs(phrases, tokenizer, self._paired(side))
+            within = self._within_pairs(side, pair_lists, in_range, params, cap) if any(pair_lists) else ""
+            if within is None:
+                continue
             found.update(row[0] for row in self.db.execute(
-                f"SELECT rowid FROM {fts} WHERE {fts} MATCH :match{in_range} LIMIT :cap",
+                f"SELECT rowid FROM {fts} WHERE {fts} MATCH :match{in_range}{within} LIMIT :cap",
                 {**params, "match": " AND ".join([words, *filters]), "cap": cap + 1}))
         return min(len(found), cap + 1)
 
@@ -612,7 +668,7 @@ class Index:
         if self._ranked is None:
             self._ranked = ranking.usable(self.db.conn, fts)
         if self._ranked:
-            kept = self._ranked_matches(fts, text, in_range, params, phrases, filters)
+            kept = self._ranked_matches(side, in_range, params, phrases, filters)
         else:
             kept = self._bm25_ranked(fts, in_range, params)
         if not kept:
@@ -625,29 +681,41 @@ class Index:
         # A run may have replaced a chunk since it was listed: then it is simply not shown.
         return [{**row, "score": kept[row["id"]]} for row in shown]
 
-    def _ranked_matches(self, fts: str, text: str, in_range: str, params: dict[str, Any], phrases: list[list[str]],
+    def _ranked_matches(self, side: str, in_range: str, params: dict[str, Any], phrases: list[list[str]],
                         filters: int) -> dict[int, float]:
         """The best matches, scored by ranked_bm25() (ranking.py) as they are listed, oldest first:
         FTS5 reads its lists in that order (a phrase of a common word lists in two thirds of the
-        time backwards takes), and when all fit in the window, order is moot."""
+        time backwards takes), and when all fit in the window, order is moot.
+
+        A phrase with a common word is looked for only in the chunks that hold all its word pairs
+        (pairs.py), when they are at most RANKING_WINDOW: FTS5 then checks the query in each of
+        them instead of walking the common word's list through the whole archive."""
+        fts, text, tokenizer = SEARCH_TABLES[side]
+
         def newest() -> dict[int, float]:
             return dict.fromkeys((row[0] for row in self.db.execute(
                 f"SELECT rowid FROM {fts} WHERE {fts} MATCH :match{in_range} ORDER BY rowid DESC LIMIT :limit",
                 params)), 0.0)
 
+        pair_lists = pairs.query_pairs(phrases, tokenizer, self._paired(side))
         span = ""
-        if all(len(phrase) == 1 for phrase in phrases):
+        if any(pair_lists):
+            span = self._within_pairs(side, pair_lists, in_range, params, RANKING_WINDOW)
+            if span is None:
+                return {}
+        elif all(len(phrase) == 1 for phrase in phrases):
             # Words' lists are cheap to walk twice: count first, and score only what will be ranked
-            # (scoring a common word's first 2,000 matches to show the newest ten costs 6 ms).
+            # (scoring a common word's first thousand matches to show ten costs 3 ms).
             listed = [row[0] for row in self.db.execute(
                 f"SELECT rowid FROM {fts} WHERE {fts} MATCH :match{in_range} ORDER BY rowid LIMIT :window",
                 {**params, "window": RANKING_WINDOW + 1})]
             if len(listed) > RANKING_WINDOW or not listed:
                 return newest() if listed else {}
             span = f" AND {fts}.rowid BETWEEN {listed[0]} AND {listed[-1]}"
-        alone = not filters and params["low"] is None
-        arguments, stats = ranking.weights(self.db.conn, fts, text, len(FACETS), phrases, filters, alone)
-        names = {f"w{n}": value for n, value in enumerate(arguments)}
+        alone = not filters and params["low"] is None and len(phrases) == 1
+        arguments, stats = ranking.arguments(self.db.conn, fts, text, len(FACETS), phrases, PAIRS_TABLES[side],
+                                             pair_lists, filters, alone)
+        names = {f"a{n}": value for n, value in enumerate(arguments)}
         scored = self.db.execute(
             f"SELECT rowid, ranked_bm25({fts}, {', '.join(':' + name for name in names)}) FROM {fts} "
             f"WHERE {fts} MATCH :match{in_range}{span} ORDER BY rowid LIMIT :window",
@@ -655,8 +723,22 @@ class Index:
         if len(scored) > RANKING_WINDOW:
             return newest()
         # One phrase alone: the listing has every row that holds it, hence its IDF.
-        scale = ranking.idf(stats.rows, len(scored)) if alone and len(phrases) == 1 and stats else 1.0
+        scale = ranking.idf(stats.rows, len(scored)) if alone and stats else 1.0
         return {rowid: score * scale for rowid, score in sorted(scored, key=lambda row: (row[1], -row[0]))[:params["limit"]]}
+
+    def _within_pairs(self, side: str, pair_lists: list[list[str]], in_range: str, params: dict[str, Any],
+                      most: int) -> str | None:
+        """A condition keeping a query's matches to the chunks that hold all the pairs of its phrases
+        when they are at most `most` ("" when more: the phrases are common, and FTS5 walks its
+        lists as usual); None when no chunk holds them."""
+        table, fts = PAIRS_TABLES[side], SEARCH_TABLES[side][0]
+        candidates = [row[0] for row in self.db.execute(
+            f"SELECT rowid FROM {table} WHERE {table} MATCH :pairs{in_range.replace(fts, table)} "
+            "ORDER BY rowid LIMIT :most", {**params, "pairs": pairs.match(p for found in pair_lists for p in found),
+                                           "most": most + 1})]
+        if not candidates:
+            return None
+        return f" AND {fts}.rowid IN ({', '.join(map(str, candidates))})" if len(candidates) <= most else ""
 
     def _bm25_ranked(self, fts: str, in_range: str, params: dict[str, Any]) -> dict[int, float]:
         """The best matches by FTS5's bm25(), without the compiled ranking: listed first, newest
@@ -736,7 +818,7 @@ class Index:
         at 10,000 hours one segment halves the median search (BENCHMARKS.md). The price is a
         rewrite of the table (seconds at 1,000 hours, 25 s at 10,000), paid every few runs."""
         merged = []
-        for fts in [fts for fts, _, _ in SEARCH_TABLES.values()] + [SENTENCES_FTS]:
+        for fts in [fts for fts, _, _ in SEARCH_TABLES.values()] + [SENTENCES_FTS, *PAIRS_TABLES.values()]:
             if self.db.execute(f"SELECT count(DISTINCT segid) FROM {fts}_idx").fetchone()[0] > most:
                 with self.db.atomic():
                     self.db.execute(f"INSERT INTO {fts}({fts}) VALUES ('optimize')")
@@ -744,11 +826,14 @@ class Index:
         return merged
 
     def integrity_check(self) -> str:
-        """"ok", or what is wrong: SQLite's own check, then both full-text tables against their text."""
+        """"ok", or what is wrong: SQLite's own check, then the full-text tables against their text
+        (the word pairs' tables, which hold no text, against themselves)."""
         result = self.db.execute("PRAGMA integrity_check").fetchone()[0]
-        for fts in [fts for fts, _, _ in SEARCH_TABLES.values()] + [SENTENCES_FTS] if result == "ok" else ():
+        checks = [(fts, ", rank", ", 1") for fts in [fts for fts, _, _ in SEARCH_TABLES.values()] + [SENTENCES_FTS]]
+        checks += [(table, "", "") for table in PAIRS_TABLES.values()]
+        for fts, rank, against_text in checks if result == "ok" else ():
             try:
-                self.db.execute(f"INSERT INTO {fts}({fts}, rank) VALUES ('integrity-check', 1)")
+                self.db.execute(f"INSERT INTO {fts}({fts}{rank}) VALUES ('integrity-check'{against_text})")
             except sqlite3.DatabaseError as exc:
                 return f"{fts}: {exc}"
         return result

@@ -1,0 +1,165 @@
+"""Word pairs (index/pairs.py): a phrase found by its pairs is found exactly where FTS5 finds it."""
+
+import random
+
+import pytest
+import sqlite_utils
+
+from recording_index.index import pairs
+from recording_index.index.database import PAIRS_TABLES, SCHEMA_VERSION, SEARCH_TABLES, Index
+from recording_index.index.search import fts_query, query_phrases
+from recording_index.models import Chunk, Recording
+
+FRENCH = ("de la le et les des est en un une du que à il on pas ce qui dans pour l'équipe c'est peut-être "
+          "prévention criminalité coordination locale acteurs évaluation maison Événement 2018").split()
+ENGLISH = ("the of and to a in is that it for on with as crime prevention preventing local actors "
+           "coordination coordinated assessing assessment team house running").split()
+
+
+@pytest.fixture(scope="module")
+def index(tmp_path_factory):
+    rng = random.Random(11)
+    ix = Index(tmp_path_factory.mktemp("pairs") / "i.db")
+    for n in range(8):
+        rid = f"talk-{n}"
+        rec = Recording(id=rid, source=f"/media/{rid}.mp3", title=rid, speakers=["Marie Tremblay"], duration=60,
+                        content_hash=rid)
+        ix.add(rec, [], [Chunk(rid, i, i, i + 1, " ".join(rng.choices(FRENCH, k=rng.randint(2, 40))),
+                               " ".join(rng.choices(ENGLISH, k=rng.randint(2, 40)))) for i in range(25)])
+    yield ix
+    ix.close()
+
+
+def phrase_matches(ix, side, phrase):
+    """Rows where FTS5 itself finds the phrase in the text."""
+    fts, text, _ = SEARCH_TABLES[side]
+    return {r[0] for r in ix.db.execute(f"SELECT rowid FROM {fts} WHERE {fts} MATCH ?", [f"{text} : ({fts_query(phrase)})"])}
+
+
+def pair_matches(ix, side, phrase):
+    """Rows holding every pair of the phrase (None: it has no common word, so no pairs)."""
+    found = pairs.query_pairs(query_phrases(phrase), SEARCH_TABLES[side][2], ix._paired(side))[0]
+    if not found:
+        return None
+    table = PAIRS_TABLES[side]
+    return {r[0] for r in ix.db.execute(f"SELECT rowid FROM {table} WHERE {table} MATCH ?", [pairs.match(found)])}
+
+
+@pytest.mark.parametrize("side,words", [("fr", FRENCH), ("en", ENGLISH)])
+def test_a_phrase_is_found_by_its_pairs_exactly_where_fts5_finds_it(index, side, words):
+    rng = random.Random(5)
+    texts = [row[0] for row in index.db.execute(f"SELECT text_{side} FROM chunks")]
+    paired = 0
+    for n in range(300):
+        if n % 2:  # a phrase that is in the archive: a run of a chunk's words (with their punctuation)
+            tokens = rng.choice(texts).split()
+            start = rng.randrange(len(tokens))
+            phrase = " ".join(tokens[start:start + rng.randint(2, 4)])
+        else:  # words drawn at random, mostly found nowhere in that order
+            phrase = " ".join(rng.choices(words, k=rng.randint(2, 4)))
+        truth, by_pairs = phrase_matches(index, side, f'"{phrase}"'), pair_matches(index, side, f'"{phrase}"')
+        if by_pairs is not None:
+            paired += 1
+            # Two words: the pair is the phrase. Longer: the pairs may be apart, never missing.
+            assert by_pairs == truth if len(query_phrases(phrase)[0]) == 2 else by_pairs >= truth, phrase
+        hits = index.search(f'"{phrase}"', limit=1000, lang=side)
+        assert {hit_id(index, h) for h in hits} == truth, phrase
+        assert index.count(f'"{phrase}"', lang=side) == len(truth) and index.count(
+            f'"{phrase}"', lang=side, cap=3) == min(len(truth), 4), phrase
+    assert paired > 200  # nearly every phrase here has a common word
+
+
+def hit_id(ix, hit):
+    return ix.db.execute("SELECT id FROM chunks WHERE recording_id = ? AND idx = ?",
+                         [hit.recording_id, hit.chunk_index]).fetchone()[0]
+
+
+def test_a_longer_phrase_is_checked_whole_after_its_pairs():
+    with Index(":memory:") as ix:
+        rec = Recording(id="a", source="/a.mp3", duration=1, content_hash="a")
+        ix.add(rec, [], [Chunk("a", 0, 0, 1, "de la prévention, puis la maison"), Chunk("a", 1, 1, 2, "de la maison")])
+        assert pair_matches(ix, "fr", '"de la maison"') == {1, 2}  # both pairs are in chunk 0 too
+        assert [h.chunk_index for h in ix.search('"de la maison"')] == [1]
+        assert pairs.query_pairs([["de", "la", "maison"], ["grande", "maison"], ["la"]], SEARCH_TABLES["fr"][2],
+                                 ix._paired("fr")) == [["deǂlaǂ", "laǂmaisonǂ"], [], []]
+
+
+def test_replacing_a_recording_replaces_its_pairs(index, tmp_path):
+    """A contentless table forgets a row only when told what it held: after replacing recordings
+    again and again, every pair is listed for exactly the chunks that hold it now."""
+    with Index(tmp_path / "i.db") as ix:
+        rng = random.Random(3)
+        for round_ in range(4):
+            for n in range(3):
+                rid = f"talk-{n}"
+                ix.add(Recording(id=rid, source=f"/{rid}.mp3", duration=1, content_hash=f"{rid}-{round_}"), [],
+                       [Chunk(rid, i, i, i + 1, " ".join(rng.choices(FRENCH, k=12)), " ".join(rng.choices(ENGLISH, k=12)))
+                        for i in range(rng.randint(1, 6))])
+        for side, table in PAIRS_TABLES.items():
+            expected: dict[str, set[int]] = {}
+            for chunk_id, text in ix.db.execute(f"SELECT id, text_{side} FROM chunks"):
+                for pair in pairs.pairs_of([text], SEARCH_TABLES[side][2], ix._paired(side))[0].split():
+                    expected.setdefault(pair, set()).add(chunk_id)
+            assert expected
+            for pair, ids in expected.items():
+                assert {r[0] for r in ix.db.execute(f"SELECT rowid FROM {table} WHERE {table} MATCH ?",
+                                                    [f'"{pair}"'])} == ids, pair
+            # Nothing is left of the replaced chunks' pairs.
+            everything = {r[0] for r in ix.db.execute(f"SELECT rowid FROM {table} WHERE {table} MATCH ?",
+                                                      [" OR ".join(f'"{p}"' for p in expected)])}
+            assert everything == set().union(*expected.values())
+
+
+def test_a_pair_is_one_token_that_both_tokenizers_keep_whole():
+    # Porter's endings (s, ies, ed, ing, y, e, ll, ational, ness…) stay: "onǂas" stemmed is "onǂa".
+    kept = ["deǂlaǂ", "theǂpreventǂ", "onǂasǂ", "theǂpartiesǂ", "aǂrunningǂ", "isǂhappyǂ", "aǂeǂ", "aǂllǂ",
+            "theǂnationalǂ", "theǂhopefulnessǂ", "ofǂcreatedǂ", "2018ǂdeǂ"]
+    for spec in [spec for _, _, spec in SEARCH_TABLES.values()] + [pairs.PAIRS_TOKENIZER]:
+        assert pairs.tokenizer(spec)([" ".join(kept)]) == [kept]
+    # The tokens are FTS5's own: folded in French, stemmed in English, apostrophes and hyphens apart.
+    assert pairs.tokenizer(SEARCH_TABLES["fr"][2])(["L'Équipe, peut-être!"]) == [["l", "equipe", "peut", "etre"]]
+    assert pairs.tokenizer(SEARCH_TABLES["en"][2])(["The preventing teams"]) == [["the", "prevent", "team"]]
+    assert pairs.pair_tokens(["nous", "parlons", "de", "prevention"], frozenset({"de"})) == [
+        "parlonsǂdeǂ", "deǂpreventionǂ"]
+
+
+def test_an_index_pairs_its_own_common_words_whatever_the_code_lists(tmp_path, monkeypatch):
+    path = tmp_path / "i.db"
+    rec = Recording(id="a", source="/a.mp3", duration=1, content_hash="a")
+    with Index(path) as ix:
+        ix.add(rec, [], [Chunk("a", 0, 0, 1, "la prévention de la criminalité")])
+    monkeypatch.setitem(pairs.COMMON_WORDS, "fr", ["prévention"])  # a later release pairs other words
+    with Index(path) as ix:
+        assert ix._paired("fr") >= {"de", "la"} and "prevention" not in ix._paired("fr")
+        ix.add(Recording(id="b", source="/b.mp3", duration=1, content_hash="b"), [],
+               [Chunk("b", 0, 0, 1, "une autre prévention de la drogue")])
+        assert {h.recording_id for h in ix.search('"prévention de la"')} == {"a", "b"}
+        assert pair_matches(ix, "fr", '"une autre"') == {2}
+
+
+def make_version_5_index(path):
+    """An index as version 5 wrote it: no word pairs."""
+    with Index(path) as ix:
+        rec = Recording(id="old", source="/old.mp3", title="Ancien", speakers=["Marie Curie"], date="2017-05-04",
+                        duration=9, content_hash="old")
+        ix.add(rec, [], [Chunk("old", 0, 0, 9, "la radioactivité du polonium", "the radioactivity of polonium")])
+    db = sqlite_utils.Database(path)
+    for statement in [*(f"DROP TABLE {table}" for table in PAIRS_TABLES.values()), "DROP TABLE paired_words",
+                      "PRAGMA user_version = 5"]:
+        db.execute(statement)
+    db.close()
+
+
+def test_a_version_5_index_is_paired_in_place(tmp_path):
+    path = tmp_path / "v5.db"
+    make_version_5_index(path)
+    with pytest.raises(Exception, match="schema version 5, not 6; `recording-index upgrade` upgrades it"):
+        Index(path, readonly=True)
+    with Index(path, create=False) as ix:
+        assert ix.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 6
+        assert pair_matches(ix, "fr", '"du polonium"') == {1} and pair_matches(ix, "en", '"the radioactive"') == {1}
+        assert ix.integrity_check() == "ok"
+    with Index(path, readonly=True) as ix:
+        assert [h.snippet for h in ix.search('"du polonium"', speaker="curie", date="2017")] == [
+            "la radioactivité **du polonium**"]
+        assert [h.snippet for h in ix.search('"the radioactive"', lang="en")] == ["**the radioactivity** of polonium"]
