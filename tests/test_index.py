@@ -197,7 +197,7 @@ def test_a_version_1_index_is_upgraded_in_place_and_keeps_its_chunks(tmp_path):
         assert [h.snippet for h in ix.search("radioactive", event="seminaire", lang="en")] == \
             ["the **radioactivity** of polonium"]
         # Its chunks' word pairs are made (version 6): a phrase with a common word is found by them.
-        assert [h.snippet for h in ix.search('"du polonium"', lang="fr")] == ["la radioactivité **du polonium**"]
+        assert [h.snippet for h in ix.search('"du polonium"', lang="fr")] == ["la radioactivité du **polonium**"]
         assert not ix.db.execute("SELECT name FROM sqlite_master WHERE name IN ('chunks_ai', 'chunks_en_ai')").fetchall()
     with Index(path, readonly=True) as ix:
         assert ix.search("polonium")

@@ -38,7 +38,7 @@ def phrase_matches(ix, side, phrase):
 
 def pair_matches(ix, side, phrase):
     """Rows holding every pair of the phrase (None: it has no common word, so no pairs)."""
-    found = pairs.query_pairs(query_phrases(phrase), SEARCH_TABLES[side][2], ix._paired(side))[0]
+    found = pairs.query_pairs(query_phrases(phrase), SEARCH_TABLES[side][2], ix._paired(side))[1][0]
     if not found:
         return None
     table = PAIRS_TABLES[side]
@@ -80,8 +80,12 @@ def test_a_longer_phrase_is_checked_whole_after_its_pairs():
         ix.add(rec, [], [Chunk("a", 0, 0, 1, "de la prévention, puis la maison"), Chunk("a", 1, 1, 2, "de la maison")])
         assert pair_matches(ix, "fr", '"de la maison"') == {1, 2}  # both pairs are in chunk 0 too
         assert [h.chunk_index for h in ix.search('"de la maison"')] == [1]
-        assert pairs.query_pairs([["de", "la", "maison"], ["grande", "maison"], ["la"]], SEARCH_TABLES["fr"][2],
-                                 ix._paired("fr")) == [["deǂlaǂ", "laǂmaisonǂ"], [], []]
+        assert pairs.query_pairs([["de", "la", "maison"], ["grande", "maison"], ["_"], ["la"]], SEARCH_TABLES["fr"][2],
+                                 ix._paired("fr")) == ([["de", "la", "maison"], ["grande", "maison"], ["la"]],
+                                                       [["deǂlaǂ", "laǂmaisonǂ"], [], []], None)  # FTS5 drops "_"
+        # Two-word phrases with one common word: their other words check and score a chunk.
+        assert pairs.query_pairs([["de", "prévention"], ["la", "maison"]], SEARCH_TABLES["fr"][2],
+                                 ix._paired("fr"))[2] == ["prévention", "maison"]
 
 
 def test_replacing_a_recording_replaces_its_pairs(index, tmp_path):
@@ -161,5 +165,75 @@ def test_a_version_5_index_is_paired_in_place(tmp_path):
         assert ix.integrity_check() == "ok"
     with Index(path, readonly=True) as ix:
         assert [h.snippet for h in ix.search('"du polonium"', speaker="curie", date="2017")] == [
-            "la radioactivité **du polonium**"]
-        assert [h.snippet for h in ix.search('"the radioactive"', lang="en")] == ["**the radioactivity** of polonium"]
+            "la radioactivité du **polonium**"]
+        assert [h.snippet for h in ix.search('"the radioactive"', lang="en")] == ["the **radioactivity** of polonium"]
+
+
+def test_chunks_written_by_another_program_are_refused_and_the_pairs_checked_and_made_again(tmp_path):
+    """Pairs follow the chunks through this program's connections alone: another program's write
+    of a chunk is refused, naming the function that makes pairs; pairs that fell out of step anyway
+    are reported by the integrity check and made again."""
+    import sqlite3
+
+    path = tmp_path / "i.db"
+    with Index(path) as ix:
+        ix.add(Recording(id="a", source="/a.mp3", duration=1, content_hash="a"), [],
+               [Chunk("a", 0, 0, 1, "la prévention de la criminalité"), Chunk("a", 1, 1, 2, "autre chose")])
+    other = sqlite3.connect(path)
+    for statement in ("UPDATE chunks SET text_fr = 'la maison de la prévention' WHERE idx = 1",
+                      "INSERT INTO chunks (recording_id, idx, start, \"end\", text_fr) VALUES ('a', 2, 2, 3, 'de la')",
+                      "DELETE FROM recordings"):
+        with pytest.raises(sqlite3.OperationalError, match="no such function: recording_index_word_pairs"):
+            other.execute(statement)
+    other.close()
+    with Index(path) as ix:
+        assert ix.integrity_check() == "ok"
+        # This program's own writes keep them: a chunk changed, then a recording deleted with its chunks.
+        ix.db.execute("UPDATE chunks SET text_fr = 'la maison de la prévention' WHERE idx = 1")
+        assert sorted(h.chunk_index for h in ix.search('"de la prévention"')) == [1]
+        assert ix.integrity_check() == "ok"
+        ix.db.execute("UPDATE chunks SET text_fr = 'autre chose' WHERE idx = 1")
+        ix.db.execute("INSERT INTO chunk_pairs_fr(chunk_pairs_fr) VALUES ('delete-all')")  # as a bug might
+        assert ix.integrity_check().startswith("chunk_pairs_fr: 4 word pairs out of step")
+        assert ix.search('"de la prévention"') == []
+    from click.testing import CliRunner
+
+    from recording_index.cli import main
+    result = CliRunner().invoke(main, ["upgrade", "--pairs", "--db", str(path)])
+    assert result.exit_code == 0 and "word pairs made again" in result.output
+    with Index(path) as ix:
+        assert ix.integrity_check() == "ok" and [h.chunk_index for h in ix.search('"prévention de la"')] == [0]
+
+
+def test_a_word_fts5_drops_is_no_phrase(index):
+    assert {h.chunk_index for h in index.search("prévention _")} == {h.chunk_index for h in index.search("prévention")}
+    assert index.search("_") == [] and index.count("_ ‿") == 0
+    assert index.search('"de la" _', lang="fr") == index.search('"de la"', lang="fr")
+
+
+def test_a_phrase_in_more_chunks_than_the_window_lists_its_newest(index, monkeypatch):
+    """Too common to rank: the newest matches first (score 0), from the pairs alone when they are
+    the phrase (two words, nothing else), else as FTS5 lists them."""
+    import collections
+
+    import recording_index.index.database as index_module
+
+    monkeypatch.setattr(index_module, "RANKING_WINDOW", 3)
+    queries = []
+    for side in ("fr", "en"):  # the commonest two-word phrases with a common word, as typed
+        counts = collections.Counter(pair for (text,) in index.db.execute(f"SELECT text_{side} FROM chunks")
+                                     for pair in set(zip(text.split(), text.split()[1:])))
+        common = {w for w in pairs.COMMON_WORDS[side]}
+        best = [f'"{a} {b}"' for (a, b), _ in counts.most_common(50) if a in common or b in common][:3]
+        queries += [(query, side) for query in best]
+    both = '"' + queries[0][0].strip('"') + '" "' + queries[1][0].strip('"') + '"'  # two phrases: both pairs
+    assert {hit_id(index, h) for h in index.search(both, limit=50, lang="fr")} == phrase_matches(index, "fr", both)
+    for query, side in queries:
+        truth = sorted(phrase_matches(index, side, query), reverse=True)
+        assert len(truth) > 3, query
+        hits = index.search(query, limit=5, lang=side)
+        assert [hit_id(index, h) for h in hits] == truth[:5] and {h.score for h in hits} == {0}, query
+        in_talk = [r for r in truth if index.db.execute("SELECT recording_id FROM chunks WHERE id = ?",
+                                                        [r]).fetchone()[0] == "talk-3"]
+        filtered = index.search(query, limit=5, lang=side, speaker="Tremblay", recording="talk-3")
+        assert sorted(hit_id(index, h) for h in filtered) == sorted(in_talk[:5]), query

@@ -205,7 +205,7 @@ def test_a_search_changes_not_a_byte_of_an_index(tmp_path):
     with Index(path, readonly=True) as ix:
         assert ix.search("coordination")
         with pytest.raises(sqlite3.OperationalError, match="readonly"):
-            ix.db.execute("DELETE FROM chunks")
+            ix.db.execute("DELETE FROM words")
     assert digest(path) == before
 
 

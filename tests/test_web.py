@@ -97,7 +97,7 @@ def test_the_web_app_cannot_write(client, monkeypatch):
     assert uris and all(uri and "mode=ro" in database for database, uri in uris)
     for database, _ in uris:
         with pytest.raises(sqlite3.OperationalError, match="readonly"):
-            real_connect(database, uri=True).execute("DELETE FROM chunks")
+            real_connect(database, uri=True).execute("DELETE FROM words")
 
 
 # --- corrections in the page (serve --allow-edits) ------------------------------------------------

@@ -632,8 +632,11 @@ def datasette_metadata(ctx, db):
 
 @main.command()
 @db_option
+@click.option("--pairs", "remake_pairs", is_flag=True,
+              help="Also make the word pairs of every chunk again (what the integrity check says to do when "
+                   "they are out of step).")
 @click.pass_context
-def upgrade(ctx, db):
+def upgrade(ctx, db, remake_pairs):
     """Upgrade an index of an older schema in place (read commands never write, so they cannot)."""
     from recording_index import pipeline
     from recording_index.locks import exclusive_run
@@ -642,8 +645,10 @@ def upgrade(ctx, db):
     with exclusive_run(path):
         with Index(path, create=False) as index:
             version = index.db.execute("PRAGMA user_version").fetchone()[0]
+            if remake_pairs:
+                index.rebuild_pairs()
         resegmented = pipeline.upgrade(path)
-    echo(f"{path}: index schema version {version}"
+    echo(f"{path}: index schema version {version}" + ("; word pairs made again" if remake_pairs else "")
          + (f"; {len(resegmented)} recording(s) re-segmented into sentences from their stored words: "
             f"{', '.join(resegmented)}" if resegmented else ""))
 

@@ -74,8 +74,10 @@ SENTENCES_FTS = "segments_fts"  # the sentences' own full-text table, for Datase
 SEARCH_TABLES = {"fr": ("chunks_fts", "text_fr", FRENCH_TOKENIZER),
                  "en": ("chunks_en_fts", "text_en", ENGLISH_TOKENIZER)}
 FACETS = ("speakers", "event", "date")
-# Each side's word pairs (pairs.py): a full-text table of their own, kept by `add`, read with the side's.
+# Each side's word pairs (pairs.py): a full-text table of their own, kept by triggers on `chunks`.
 PAIRS_TABLES = {"fr": "chunk_pairs_fr", "en": "chunk_pairs_en"}
+# The triggers' function that makes a text's pairs, defined on this program's writing connections.
+PAIRS_FUNCTION = "recording_index_word_pairs"
 # Ranking costs time in proportion to the chunks a query's terms are in (see Index._search_side): a
 # query matching more than RANKING_WINDOW chunks (filters included) lists the newest first; one
 # matching fewer, as nearly all do once they name something specific, is ranked by bm25.
@@ -116,6 +118,7 @@ class Index:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self.db = sqlite_utils.Database(self.path)
             self.db.execute("PRAGMA busy_timeout = 10000")
+            self.db.conn.create_function(PAIRS_FUNCTION, 2, self._pairs_of, deterministic=True)
             self._ensure_schema()
         except sqlite3.DatabaseError as exc:
             if hasattr(self, "db"):
@@ -346,9 +349,10 @@ class Index:
 
     def _create_pairs(self) -> None:
         """The word-pair tables (pairs.py), filled for the chunks already there. They hold no text
-        (contentless) and no positions (detail=none: a pair is one token, only where it is matters):
-        a quarter of the full-text tables' size. `add` keeps them, not triggers: a pair is made in
-        Python, with FTS5's own tokenizer."""
+        (contentless) and no positions (detail=none: a pair is one token, only where it is matters).
+        Triggers keep them in step with `chunks`, through a function of this program's connections
+        that makes a text's pairs with FTS5's own tokenizer: another program cannot make them, and
+        its writes to `chunks` fail, naming the function, instead of leaving the pairs behind."""
         self._table("paired_words", {"lang": str, "word": str}, pk=("lang", "word"))
         if not self.db.execute("SELECT 1 FROM paired_words LIMIT 1").fetchone():
             # Not sqlite-utils' insert_all: it commits, and the schema is made in one transaction.
@@ -357,30 +361,64 @@ class Index:
         for table in PAIRS_TABLES.values():
             self.db.execute(f"CREATE VIRTUAL TABLE IF NOT EXISTS {table} USING fts5(pairs, content='', "
                             f"detail='none', tokenize='{pairs.PAIRS_TOKENIZER}')")
-        last = 0
-        while rows := self.db.execute("SELECT id, text_fr, text_en FROM chunks WHERE id > ? ORDER BY id LIMIT 2000",
-                                      [last]).fetchall():
-            self._write_pairs(rows)
-            last = rows[-1][0]
+
+        def write(row: str, command: str = "") -> str:
+            statements = []
+            for side, table in PAIRS_TABLES.items():
+                columns, values = ("rowid, pairs", "") if not command else (f"{table}, rowid, pairs", f"'{command}', ")
+                statements.append(f"INSERT INTO {table}({columns}) VALUES "
+                                  f"({values}{row}.id, {PAIRS_FUNCTION}('{side}', {row}.text_{side}))")
+            return "; ".join(statements)
+        self.db.execute(f"CREATE TRIGGER IF NOT EXISTS chunks_pairs_ai AFTER INSERT ON chunks BEGIN {write('new')}; END")
+        self.db.execute(f"CREATE TRIGGER IF NOT EXISTS chunks_pairs_ad AFTER DELETE ON chunks "
+                        f"BEGIN {write('old', 'delete')}; END")
+        self.db.execute(f"CREATE TRIGGER IF NOT EXISTS chunks_pairs_au AFTER UPDATE OF text_fr, text_en ON chunks "
+                        f"BEGIN {write('old', 'delete')}; {write('new')}; END")
+        self._fill_pairs()
+
+    def _fill_pairs(self) -> None:
+        for side, table in PAIRS_TABLES.items():
+            self._paired(side)  # read now: the function that makes pairs runs inside SQLite's statements
+            self.db.execute(f"INSERT INTO {table}(rowid, pairs) SELECT id, {PAIRS_FUNCTION}('{side}', text_{side}) "
+                            "FROM chunks")
+
+    def _pairs_of(self, side: str, text: str | None) -> str:
+        """A chunk text's word pairs, space-separated (the triggers' function)."""
+        return pairs.pairs_of([text], SEARCH_TABLES[side][2], self._paired(side))[0] if text else ""
+
+    def rebuild_pairs(self) -> None:
+        """Make the word-pair tables again from the chunks (`recording-index upgrade --pairs`)."""
+        with self.db.atomic():
+            for table in PAIRS_TABLES.values():
+                self.db.execute(f"INSERT INTO {table}({table}) VALUES ('delete-all')")
+            self._fill_pairs()
+
+    def pairs_in_step(self) -> str:
+        """"ok", or which word-pair table differs from what the chunks' texts make, and how much:
+        each pair's count of chunks, against the table's own (fts5vocab). Reads every chunk."""
+        for side, table in PAIRS_TABLES.items():
+            expected: dict[str, int] = {}
+            last = 0
+            while rows := self.db.execute(f"SELECT id, text_{side} FROM chunks WHERE id > ? ORDER BY id LIMIT 2000",
+                                          [last]).fetchall():
+                for made in pairs.pairs_of([row[1] for row in rows], SEARCH_TABLES[side][2], self._paired(side)):
+                    for pair in set(made.split()):
+                        expected[pair] = expected.get(pair, 0) + 1
+                last = rows[-1][0]
+            self.db.execute(f"CREATE VIRTUAL TABLE IF NOT EXISTS temp.{table}_counts USING fts5vocab(main, {table}, 'row')")
+            found = dict(self.db.execute(f"SELECT term, doc FROM temp.{table}_counts").fetchall())
+            if found != expected:
+                wrong = sum(1 for pair in expected.keys() | found.keys() if expected.get(pair) != found.get(pair))
+                return (f"{table}: {wrong} word pairs out of step with the chunks' text "
+                        "(`recording-index upgrade --pairs` makes them again)")
+        return "ok"
 
     def _paired(self, side: str) -> frozenset[str]:
         """The tokens of the common words this index pairs on one side (pairs.py)."""
         if side not in self._common:
             words = [row[0] for row in self.db.execute("SELECT word FROM paired_words WHERE lang = ?", [side])]
-            self._common[side] = pairs.common_tokens(words, SEARCH_TABLES[side][2])
+            self._common[side] = pairs.common_tokens(tuple(sorted(words)), SEARCH_TABLES[side][2])
         return self._common[side]
-
-    def _write_pairs(self, rows: list[tuple[int, str | None, str | None]], command: str = "") -> None:
-        """Add the pairs of chunks (id, French, English), or with `command` "delete" take them out:
-        a contentless table forgets a row when told exactly what it held, made again from the text."""
-        for n, (side, table) in enumerate(PAIRS_TABLES.items()):
-            made = pairs.pairs_of([row[n + 1] for row in rows], SEARCH_TABLES[side][2], self._paired(side))
-            if command:
-                self.db.conn.executemany(f"INSERT INTO {table}({table}, rowid, pairs) VALUES (?, ?, ?)",
-                                         [(command, row[0], p) for row, p in zip(rows, made) if p])
-            else:
-                self.db.conn.executemany(f"INSERT INTO {table}(rowid, pairs) VALUES (?, ?)",
-                                         [(row[0], p) for row, p in zip(rows, made) if p])
 
     def _drop_version_1_search(self) -> None:
         """Version 1 indexed the text alone (no facets); its tables are rebuilt from `chunks`."""
@@ -435,7 +473,6 @@ class Index:
             self.db["chunks"].insert_all(
                 ({"recording_id": recording.id, "idx": c.index, "start": c.start, "end": c.end,
                   "text_fr": c.text_fr, "text_en": c.text_en} for c in chunks), batch_size=500)
-            self._write_pairs(self._chunk_texts(recording.id))
             for correction in corrections:  # what applying them found, beside what the person asked
                 self.db.execute(
                     "UPDATE corrections SET status = ?, note = ?, machine_text = ?, machine_words = ? "
@@ -490,13 +527,8 @@ class Index:
         return done
 
     def _delete_rows(self, recording_id: str) -> None:
-        self._write_pairs(self._chunk_texts(recording_id), command="delete")
         for table in ("words", "segments", "chunks"):
             self.db.execute(f"DELETE FROM {table} WHERE recording_id = ?", [recording_id])
-
-    def _chunk_texts(self, recording_id: str) -> list[tuple[int, str | None, str | None]]:
-        return self.db.execute("SELECT id, text_fr, text_en FROM chunks WHERE recording_id = ?",
-                               [recording_id]).fetchall()
 
     # --- reads ----------------------------------------------------------------------------------
 
@@ -577,7 +609,7 @@ class Index:
         best: dict[int, dict[str, Any]] = {}
         for side, words in sides.items():
             for row in self._search_side(side, {**params, "words": words, "match": " AND ".join([words, *filters])},
-                                         phrases, len(filters)):
+                                         phrases, filters):
                 if row["id"] not in best or row["score"] < best[row["id"]]["score"]:
                     best[row["id"]] = row
         rows = sorted(best.values(), key=lambda r: (r["score"], -r["id"]))[offset:offset + limit]
@@ -610,7 +642,7 @@ class Index:
         for side, words in sides.items():
             fts, _, tokenizer = SEARCH_TABLES[side]
             in_range = f" AND {fts}.rowid BETWEEN :low AND :high" if params["low"] is not None else ""
-            pair_lists = pairs.query_pairs(phrases, tokenizer, self._paired(side))
+            _, pair_lists, _ = pairs.query_pairs(phrases, tokenizer, self._paired(side))
             within = self._within_pairs(side, pair_lists, in_range, params, cap) if any(pair_lists) else ""
             if within is None:
                 continue
@@ -655,20 +687,21 @@ class Index:
         return sides, filters, params
 
     def _search_side(self, side: str, params: dict[str, Any], phrases: list[list[str]],
-                     filters: int) -> list[dict[str, Any]]:
+                     filters: list[str]) -> list[dict[str, Any]]:
         """The best chunks of one language side, then snippets for the kept ones alone (a snippet
         reads and tokenizes its whole chunk).
 
         The matches are listed once, filters included, and scored as they are listed (ranking.py).
         Up to RANKING_WINDOW of them are ranked by BM25; more, and the query is too common to rank:
-        the newest come first (score 0). `filters`: how many filter phrases follow the words.
+        the newest come first (score 0). `filters`: the filters' terms, after the words.
         """
         fts, text, _ = SEARCH_TABLES[side]
         in_range = f" AND {fts}.rowid BETWEEN :low AND :high" if params["low"] is not None else ""
         if self._ranked is None:
             self._ranked = ranking.usable(self.db.conn, fts)
         if self._ranked:
-            kept = self._ranked_matches(side, in_range, params, phrases, filters)
+            kept, words = self._ranked_matches(side, in_range, params, phrases, filters)
+            params = {**params, "words": words or params["words"]}
         else:
             kept = self._bm25_ranked(fts, in_range, params)
         if not kept:
@@ -682,14 +715,17 @@ class Index:
         return [{**row, "score": kept[row["id"]]} for row in shown]
 
     def _ranked_matches(self, side: str, in_range: str, params: dict[str, Any], phrases: list[list[str]],
-                        filters: int) -> dict[int, float]:
+                        filters: list[str]) -> tuple[dict[int, float], str | None]:
         """The best matches, scored by ranked_bm25() (ranking.py) as they are listed, oldest first:
         FTS5 reads its lists in that order (a phrase of a common word lists in two thirds of the
         time backwards takes), and when all fit in the window, order is moot.
 
         A phrase with a common word is looked for only in the chunks that hold all its word pairs
         (pairs.py), when they are at most RANKING_WINDOW: FTS5 then checks the query in each of
-        them instead of walking the common word's list through the whole archive."""
+        them instead of walking the common word's list through the whole archive. When the pairs
+        are the phrases (two words each), a chunk is checked and scored by each phrase's other word
+        (FTS5 seeks a common word's list slowly, and once for each chunk): its frequency stands for
+        the phrase's, and snippets mark it (returned as the words to mark, else None)."""
         fts, text, tokenizer = SEARCH_TABLES[side]
 
         def newest() -> dict[int, float]:
@@ -697,12 +733,23 @@ class Index:
                 f"SELECT rowid FROM {fts} WHERE {fts} MATCH :match{in_range} ORDER BY rowid DESC LIMIT :limit",
                 params)), 0.0)
 
-        pair_lists = pairs.query_pairs(phrases, tokenizer, self._paired(side))
-        span = ""
+        phrases, pair_lists, others = pairs.query_pairs(phrases, tokenizer, self._paired(side))
+        span, words, match = "", None, params["match"]
         if any(pair_lists):
             span = self._within_pairs(side, pair_lists, in_range, params, RANKING_WINDOW)
             if span is None:
-                return {}
+                return {}, None
+            if span and others:
+                words = f"{text} : ({fts_query(' '.join(others))})"
+                match = " AND ".join([words, *filters])
+            if not span and others and not filters:
+                # Two-word phrases and nothing else: the chunks holding their pairs are the matches,
+                # too many to rank; the newest of them come first, listed from the pairs alone.
+                table = PAIRS_TABLES[side]
+                return dict.fromkeys((row[0] for row in self.db.execute(
+                    f"SELECT rowid FROM {table} WHERE {table} MATCH :pairs{in_range.replace(fts, table)} "
+                    "ORDER BY rowid DESC LIMIT :limit", {**params, "pairs": pairs.match(
+                        p for found in pair_lists for p in found)})), 0.0), None
         elif all(len(phrase) == 1 for phrase in phrases):
             # Words' lists are cheap to walk twice: count first, and score only what will be ranked
             # (scoring a common word's first thousand matches to show ten costs 3 ms).
@@ -710,21 +757,22 @@ class Index:
                 f"SELECT rowid FROM {fts} WHERE {fts} MATCH :match{in_range} ORDER BY rowid LIMIT :window",
                 {**params, "window": RANKING_WINDOW + 1})]
             if len(listed) > RANKING_WINDOW or not listed:
-                return newest() if listed else {}
+                return (newest() if listed else {}), None
             span = f" AND {fts}.rowid BETWEEN {listed[0]} AND {listed[-1]}"
         alone = not filters and params["low"] is None and len(phrases) == 1
         arguments, stats = ranking.arguments(self.db.conn, fts, text, len(FACETS), phrases, PAIRS_TABLES[side],
-                                             pair_lists, filters, alone)
+                                             pair_lists, len(filters), alone)
         names = {f"a{n}": value for n, value in enumerate(arguments)}
         scored = self.db.execute(
             f"SELECT rowid, ranked_bm25({fts}, {', '.join(':' + name for name in names)}) FROM {fts} "
-            f"WHERE {fts} MATCH :match{in_range}{span} ORDER BY rowid LIMIT :window",
-            {**params, **names, "window": RANKING_WINDOW + 1}).fetchall()
+            f"WHERE {fts} MATCH :scored{in_range}{span} ORDER BY rowid LIMIT :window",
+            {**params, **names, "scored": match, "window": RANKING_WINDOW + 1}).fetchall()
         if len(scored) > RANKING_WINDOW:
-            return newest()
+            return newest(), None
         # One phrase alone: the listing has every row that holds it, hence its IDF.
         scale = ranking.idf(stats.rows, len(scored)) if alone and stats else 1.0
-        return {rowid: score * scale for rowid, score in sorted(scored, key=lambda row: (row[1], -row[0]))[:params["limit"]]}
+        best = sorted(scored, key=lambda row: (row[1], -row[0]))[:params["limit"]]
+        return {rowid: score * scale for rowid, score in best}, words
 
     def _within_pairs(self, side: str, pair_lists: list[list[str]], in_range: str, params: dict[str, Any],
                       most: int) -> str | None:
@@ -826,8 +874,8 @@ class Index:
         return merged
 
     def integrity_check(self) -> str:
-        """"ok", or what is wrong: SQLite's own check, then the full-text tables against their text
-        (the word pairs' tables, which hold no text, against themselves)."""
+        """"ok", or what is wrong: SQLite's own check, then the full-text tables against their text,
+        the word pairs' tables against themselves and against the chunks' text."""
         result = self.db.execute("PRAGMA integrity_check").fetchone()[0]
         checks = [(fts, ", rank", ", 1") for fts in [fts for fts, _, _ in SEARCH_TABLES.values()] + [SENTENCES_FTS]]
         checks += [(table, "", "") for table in PAIRS_TABLES.values()]
@@ -836,7 +884,7 @@ class Index:
                 self.db.execute(f"INSERT INTO {fts}({fts}{rank}) VALUES ('integrity-check'{against_text})")
             except sqlite3.DatabaseError as exc:
                 return f"{fts}: {exc}"
-        return result
+        return self.pairs_in_step() if result == "ok" else result
 
 
 def _out_of_space(path: Path, exc: sqlite3.DatabaseError) -> bool:

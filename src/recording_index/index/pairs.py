@@ -71,8 +71,10 @@ def tokenizer(spec: str) -> Tokenizer:
     return Tokenizer(spec)
 
 
-def common_tokens(words: Iterable[str], spec: str) -> frozenset[str]:
-    """`words` as FTS5 indexes them with tokenizer `spec` ("à" → "a"; Porter's "was" → "wa")."""
+@lru_cache(maxsize=64)
+def common_tokens(words: tuple[str, ...], spec: str) -> frozenset[str]:
+    """`words` as FTS5 indexes them with tokenizer `spec` ("à" → "a"; Porter's "was" → "wa").
+    Remembered: the web page opens the index at each request."""
     return frozenset(token for tokens in tokenizer(spec)(list(words)) for token in tokens)
 
 
@@ -87,14 +89,23 @@ def pairs_of(texts: list[str | None], spec: str, common: frozenset[str]) -> list
     return [" ".join(pair_tokens(tokens, common)) for tokens in tokenizer(spec)([t or "" for t in texts])]
 
 
-def query_pairs(phrases: list[list[str]], spec: str, common: frozenset[str]) -> list[list[str]]:
-    """For each of `phrases` (a query's, each a list of words), the pairs that find it: none for a
-    word alone or a phrase without a common word (FTS5 finds those fast), else all of its pairs."""
-    found = []
-    for phrase in phrases:
-        tokens = tokenizer(spec)([" ".join(phrase)])[0] if len(phrase) > 1 else []
-        found.append(list(dict.fromkeys(pair_tokens(tokens, common))) if len(tokens) > 1 else [])
-    return found
+def query_pairs(phrases: list[list[str]], spec: str,
+                common: frozenset[str]) -> tuple[list[list[str]], list[list[str]], list[str] | None]:
+    """The phrases of a query (each a list of words) that FTS5 keeps with tokenizer `spec` (it drops
+    one with no token in it, "_" say, which Python's \\w takes for a word); for each the pairs that
+    find it: none for a word alone or a phrase without a common word (FTS5 finds those fast), else
+    all its pairs; and, when the pairs are the phrases (each two words, one of them common), the
+    other word of each ("de prévention": "prévention"), enough to check and score a chunk that
+    holds the pair (None otherwise)."""
+    kept, found, others = [], [], []
+    for phrase, tokens in zip(phrases, tokenizer(spec)([" ".join(phrase) for phrase in phrases])):
+        if tokens:
+            kept.append(phrase)
+            found.append(list(dict.fromkeys(pair_tokens(tokens, common))))
+            uncommon = [word for word, token in zip(phrase, tokens) if token not in common]
+            exact = len(tokens) == len(phrase) == 2 and len(found[-1]) == 1 and len(uncommon) == 1
+            others.append(uncommon[0] if exact else None)
+    return kept, found, (others if others and None not in others else None)
 
 
 def match(pair_list: Iterable[str]) -> str:
