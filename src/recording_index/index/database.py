@@ -739,8 +739,9 @@ class Index:
             span = self._within_pairs(side, pair_lists, in_range, params, RANKING_WINDOW)
             if span is None:
                 return {}, None
-            if span and others:
+            if others:
                 words = f"{text} : ({fts_query(' '.join(others))})"
+            if span and others:
                 match = " AND ".join([words, *filters])
             if not span and others and not filters:
                 # Two-word phrases and nothing else: the chunks holding their pairs are the matches,
@@ -749,7 +750,7 @@ class Index:
                 return dict.fromkeys((row[0] for row in self.db.execute(
                     f"SELECT rowid FROM {table} WHERE {table} MATCH :pairs{in_range.replace(fts, table)} "
                     "ORDER BY rowid DESC LIMIT :limit", {**params, "pairs": pairs.match(
-                        p for found in pair_lists for p in found)})), 0.0), None
+                        p for found in pair_lists for p in found)})), 0.0), words
         elif all(len(phrase) == 1 for phrase in phrases):
             # Words' lists are cheap to walk twice: count first, and score only what will be ranked
             # (scoring a common word's first thousand matches to show ten costs 3 ms).
