@@ -56,9 +56,8 @@ def exact_idfs(ix, fts, text, query):
 
 def ranked(ix, fts, match, length_column, idfs, filters=0):
     weights = ", ".join(["1.0"] + ["0.0"] * len(FACETS))
-    args = ", ".join(map(repr, [*idfs, *[0.0] * filters]))
-    return dict(ix.db.execute(f"SELECT rowid, ranked_bm25({fts}, {length_column}, {weights}, {args}) FROM {fts} "
-                              f"WHERE {fts} MATCH ?", [match]).fetchall())
+    return dict(ix.db.execute(f"SELECT rowid, ranked_bm25({fts}, {length_column}, {weights}, ?) FROM {fts} "
+                              f"WHERE {fts} MATCH ?", [ranking.idf_blob([*idfs, *[0.0] * filters]), match]).fetchall())
 
 
 @pytest.mark.parametrize("side,query", CASES)
@@ -113,7 +112,8 @@ def test_without_the_compiled_function_search_ranks_with_bm25(index):
 
 
 def test_ranked_bm25_refuses_wrong_arguments(index):
-    for args in ("", "0", "0, 1.0, 0.0, 0.0, 0.0", "9, 1.0, 0.0, 0.0, 0.0, 1.0"):
+    for args in ("", "0", "0, 1.0, 0.0, 0.0, 0.0", "9, 1.0, 0.0, 0.0, 0.0, x'00'", "0, 1.0, 0.0, 0.0, 0.0, 1.0",
+                 "0, 1.0, 0.0, 0.0, 0.0, x'0000'"):
         with pytest.raises(sqlite3.OperationalError, match="ranked_bm25"):
             index.db.execute(f"SELECT ranked_bm25(chunks_fts{', ' if args else ''}{args}) FROM chunks_fts "
                              "WHERE chunks_fts MATCH 'coordination'").fetchall()
@@ -149,3 +149,10 @@ def test_a_common_terms_share_is_estimated_from_its_oldest_matches(tmp_path):
         for word, truth in (("pair", 1000), ("tiers", 680), ("texte", 2000), ("absent", 0)):
             estimate = ranking.rows_holding(ix.db.conn, "chunks_fts", f'text_fr : "{word}"', bounds)
             assert estimate == pytest.approx(truth, rel=0.03), word
+
+
+def test_a_query_of_many_words_is_ranked(index):
+    """The IDFs are one argument: SQLite allows a function 127 (more words than that are typed)."""
+    query = " ".join(["coordination"] * 300)
+    hits = index.search(query, limit=3, lang="fr")
+    assert hits and [h.chunk_index for h in hits] == [h.chunk_index for h in index.search("coordination", limit=3, lang="fr")]

@@ -6,8 +6,10 @@
  * constants, term frequencies weighted by column, the row's length against the table's mean)
  * but takes the IDFs as arguments: index/ranking.py estimates them from a few hundred matches.
  *
- *   ranked_bm25(fts_table, length_column, weight_1, ..., weight_nColumns, idf_1, ..., idf_nPhrases)
+ *   ranked_bm25(fts_table, length_column, weight_1, ..., weight_nColumns, idfs)
  *
+ * `idfs`: one IDF per phrase of the query, as a blob of native doubles (one argument, so that a
+ * query of many words stays within SQLite's limit on a function's arguments, 127 here).
  * `length_column`: the column whose size in tokens is the row's length (-1: all columns, as bm25()
  * counts; the index counts its text alone, not the word pairs and facets beside it).
  * It returns minus the score, as bm25() does (lower is better). Importing the Python module
@@ -17,6 +19,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <sqlite3.h>
+#include <string.h>
 
 #define K1 1.2
 #define B 0.75
@@ -30,8 +33,9 @@ static void ranked_bm25(const Fts5ExtensionApi *api, Fts5Context *fts, sqlite3_c
                         sqlite3_value **values) {
     int columns = api->xColumnCount(fts);
     int phrases = api->xPhraseCount(fts);
-    if (nVal != 1 + columns + phrases) {
-        sqlite3_result_error(ctx, "ranked_bm25: give the length's column, one weight per column, then one IDF per phrase", -1);
+    if (nVal != 1 + columns + 1 || sqlite3_value_bytes(values[1 + columns]) != (int)sizeof(double) * phrases) {
+        sqlite3_result_error(ctx, "ranked_bm25: give the length's column, one weight per column, then the "
+                                  "phrases' IDFs as a blob of doubles", -1);
         return;
     }
     int length_column = sqlite3_value_int(values[0]);
@@ -39,7 +43,8 @@ static void ranked_bm25(const Fts5ExtensionApi *api, Fts5Context *fts, sqlite3_c
         sqlite3_result_error(ctx, "ranked_bm25: no such column for the length", -1);
         return;
     }
-    sqlite3_value **weights = values + 1, **idfs = values + 1 + columns;
+    sqlite3_value **weights = values + 1;
+    const unsigned char *idfs = sqlite3_value_blob(values[1 + columns]);
     /* The table's mean row length is read once per statement, as bm25() does. */
     TableAverages *averages = (TableAverages *)api->xGetAuxdata(fts, 0);
     if (averages == NULL || averages->length_column != length_column) {
@@ -89,7 +94,8 @@ static void ranked_bm25(const Fts5ExtensionApi *api, Fts5Context *fts, sqlite3_c
     double norm = K1 * (1.0 - B + B * (double)length / averages->mean_length);
     double score = 0.0;
     for (int i = 0; i < phrases; i++) {
-        double idf = sqlite3_value_double(idfs[i]);
+        double idf;
+        memcpy(&idf, idfs + i * sizeof(double), sizeof(double)); /* a blob need not be aligned */
         score += idf * (frequency[i] * (K1 + 1.0)) / (frequency[i] + norm);
     }
     sqlite3_free(frequency);

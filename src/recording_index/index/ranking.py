@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import sqlite3
+import struct
 from dataclasses import dataclass
 
 from recording_index.index import pairs
@@ -96,22 +97,27 @@ def usable(db: sqlite3.Connection, fts: str) -> bool:
 
 def arguments(db: sqlite3.Connection, fts: str, text_column: str, facets: int, phrases: list[list[str]],
               pairs_table: str, pair_lists: list[list[str]], filters: int,
-              alone: bool) -> tuple[list[float], TableStats | None]:
+              alone: bool) -> tuple[list[float | bytes], TableStats | None]:
     """ranked_bm25()'s arguments after the table: the text column as the row's length, weight 1 on
-    it and 0 on the `facets` columns after it (a filter selects, it does not rank), then each
-    phrase's IDF, and 0 for each of the `filters` (one phrase each, after the text's).
+    it and 0 on the `facets` columns after it (a filter selects, it does not rank), then the IDF of
+    each phrase and 0 for each of the `filters` (one phrase each, after the text's), as one blob.
 
     A phrase with pairs (`pair_lists`, pairs.py) is counted in `pairs_table` from its pairs: the
     rows holding them all, as many as hold the phrase when it is two words (about as many when
     longer). `alone`: the query is its one phrase, without filters: its IDF is the caller's to put
     in once it has counted the listing (1.0 here)."""
     stats = table_stats(db, fts)
-    head = [0, 1.0] + [0.0] * facets
+    head: list[float | bytes] = [0, 1.0] + [0.0] * facets
     if stats is None or (alone and len(phrases) == 1):
-        return head + [1.0] * len(phrases) + [0.0] * filters, stats
+        return head + [idf_blob([1.0] * len(phrases) + [0.0] * filters)], stats
     # Two statements: min() and max() together make SQLite scan the table instead of two seeks.
     bounds = db.execute("SELECT (SELECT min(id) FROM chunks), (SELECT max(id) FROM chunks)").fetchone()
     idfs = [idf(stats.rows, rows_holding(db, pairs_table, pairs.match(found), bounds) if found else
                 rows_holding(db, fts, f'{text_column} : "{" ".join(phrase)}"', bounds))
             for phrase, found in zip(phrases, pair_lists)]
-    return head + idfs + [0.0] * filters, stats
+    return head + [idf_blob(idfs + [0.0] * filters)], stats
+
+
+def idf_blob(idfs: list[float]) -> bytes:
+    """IDFs as ranked_bm25() takes them: one blob of native doubles."""
+    return struct.pack(f"={len(idfs)}d", *idfs)
