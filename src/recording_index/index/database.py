@@ -78,9 +78,9 @@ FACETS = ("speakers", "event", "date")
 PAIRS_TABLES = {"fr": "chunk_pairs_fr", "en": "chunk_pairs_en"}
 # The triggers' function that makes a text's pairs, defined on this program's writing connections.
 PAIRS_FUNCTION = "recording_index_word_pairs"
-# Ranking costs time in proportion to the chunks a query's terms are in (see Index._search_side): a
-# query matching more than RANKING_WINDOW chunks (filters included) lists the newest first; one
-# matching fewer, as nearly all do once they name something specific, is ranked by bm25.
+# Ranking costs time in proportion to the chunks it scores (see Index._search_side): a query matching
+# more than RANKING_WINDOW chunks (filters included) lists the newest first; one matching fewer, as
+# nearly all do once they name something specific, is ranked by BM25 (ranking.py).
 RANKING_WINDOW = 1000
 SNIPPET_OPEN, SNIPPET_CLOSE = "**", "**"
 # Recording fields that may not be known: stored as NULL then.
