@@ -602,8 +602,7 @@ class Index:
         prepared = self._matching(query, recording, speaker, event, lang, date)
         if prepared is None:
             return []
-        sides, filters, params = prepared
-        phrases = query_phrases(unicodedata.normalize("NFC", query))
+        sides, filters, params, phrases = prepared
         params["limit"] = limit + offset
         params["open"], params["close"] = marks
         best: dict[int, dict[str, Any]] = {}
@@ -636,8 +635,7 @@ class Index:
         prepared = self._matching(query, recording, speaker, event, lang, date)
         if prepared is None:
             return 0
-        sides, filters, params = prepared
-        phrases = query_phrases(unicodedata.normalize("NFC", query))
+        sides, filters, params, phrases = prepared
         found: set[int] = set()
         for side, words in sides.items():
             fts, _, tokenizer = SEARCH_TABLES[side]
@@ -652,9 +650,9 @@ class Index:
         return min(len(found), cap + 1)
 
     def _matching(self, query: str, recording: str | None, speaker: str | None, event: str | None, lang: str,
-                  date: str | None) -> tuple[dict[str, str], list[str], dict[str, Any]] | None:
-        """What `search` and `count` ask FTS5: each side's words, the filters' terms, and the range of a
-        recording's chunks; None when nothing can match."""
+                  date: str | None) -> tuple[dict[str, str], list[str], dict[str, Any], list[list[str]]] | None:
+        """What `search` and `count` ask FTS5: each side's words, the filters' terms, the range of a
+        recording's chunks, and the phrases typed (each a list of words); None when nothing can match."""
         if lang not in LANGUAGES:
             raise RecordingIndexError(f"unknown search language {lang!r}: use one of {', '.join(LANGUAGES)}")
         # An accent typed apart from its letter (some keyboards and pastes do) stays in its word.
@@ -684,7 +682,7 @@ class Index:
             if params["low"] is None:
                 return None
         sides = {side: f"{SEARCH_TABLES[side][1]} : ({match})" for side in (("fr", "en") if lang == "any" else (lang,))}
-        return sides, filters, params
+        return sides, filters, params, query_phrases(query)
 
     def _search_side(self, side: str, params: dict[str, Any], phrases: list[list[str]],
                      filters: list[str]) -> list[dict[str, Any]]:
@@ -746,11 +744,8 @@ class Index:
             if not span and others and not filters:
                 # Two-word phrases and nothing else: the chunks holding their pairs are the matches,
                 # too many to rank; the newest of them come first, listed from the pairs alone.
-                table = PAIRS_TABLES[side]
-                return dict.fromkeys((row[0] for row in self.db.execute(
-                    f"SELECT rowid FROM {table} WHERE {table} MATCH :pairs{in_range.replace(fts, table)} "
-                    "ORDER BY rowid DESC LIMIT :limit", {**params, "pairs": pairs.match(
-                        p for found in pair_lists for p in found)})), 0.0), words
+                return dict.fromkeys(self._holding_pairs(side, pair_lists, in_range, params, params["limit"],
+                                                         newest_first=True), 0.0), words
         elif all(len(phrase) == 1 for phrase in phrases):
             # Words' lists are cheap to walk twice: count first, and score only what will be ranked
             # (scoring a common word's first thousand matches to show ten costs 3 ms).
@@ -780,14 +775,21 @@ class Index:
         """A condition keeping a query's matches to the chunks that hold all the pairs of its phrases
         when they are at most `most` ("" when more: the phrases are common, and FTS5 walks its
         lists as usual); None when no chunk holds them."""
-        table, fts = PAIRS_TABLES[side], SEARCH_TABLES[side][0]
-        candidates = [row[0] for row in self.db.execute(
-            f"SELECT rowid FROM {table} WHERE {table} MATCH :pairs{in_range.replace(fts, table)} "
-            "ORDER BY rowid LIMIT :most", {**params, "pairs": pairs.match(p for found in pair_lists for p in found),
-                                           "most": most + 1})]
+        candidates = self._holding_pairs(side, pair_lists, in_range, params, most + 1)
         if not candidates:
             return None
+        fts = SEARCH_TABLES[side][0]
         return f" AND {fts}.rowid IN ({', '.join(map(str, candidates))})" if len(candidates) <= most else ""
+
+    def _holding_pairs(self, side: str, pair_lists: list[list[str]], in_range: str, params: dict[str, Any],
+                       most: int, newest_first: bool = False) -> list[int]:
+        """Up to `most` chunks (oldest first, or newest) holding every pair of `pair_lists`, within
+        the recording's range `in_range` if any (written for the side's full-text table)."""
+        table = PAIRS_TABLES[side]
+        return [row[0] for row in self.db.execute(
+            f"SELECT rowid FROM {table} WHERE {table} MATCH :pairs{in_range.replace(SEARCH_TABLES[side][0], table)} "
+            f"ORDER BY rowid{' DESC' if newest_first else ''} LIMIT :most",
+            {**params, "pairs": pairs.match(p for found in pair_lists for p in found), "most": most})]
 
     def _bm25_ranked(self, fts: str, in_range: str, params: dict[str, Any]) -> dict[int, float]:
         """The best matches by FTS5's bm25(), without the compiled ranking: listed first, newest
