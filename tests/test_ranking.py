@@ -156,3 +156,79 @@ def test_a_query_of_many_words_is_ranked(index):
     query = " ".join(["coordination"] * 300)
     hits = index.search(query, limit=3, lang="fr")
     assert hits and [h.chunk_index for h in hits] == [h.chunk_index for h in index.search("coordination", limit=3, lang="fr")]
+
+
+# Queries whose matches FTS5 may either seek one by one or walk to: words, phrases checked by their
+# other word (a common word's pair), a longer phrase (its pairs seek), filters, English.
+WALKS = [("fr", "coordination", {}), ("fr", '"de coordination"', {}), ("fr", '"la prévention" acteurs', {}),
+         ("fr", '"de la"', {}), ("fr", "école", {"speaker": "Orateur 1"}), ("fr", "de", {"date": "2017"}),
+         ("en", '"the crime"', {}), ("en", "translation", {"date": "2018"})]
+
+
+def search_results(ix, side, query, filters):
+    return [(h.recording_id, h.chunk_index, round(h.score, 9), h.snippet)
+            for h in ix.search(query, limit=8, lang=side, **filters)], ix.count(query, lang=side, **filters)
+
+
+@pytest.mark.parametrize("side,query,filters", WALKS)
+def test_seeking_or_walking_to_the_rows_wanted_finds_the_same(index, side, query, filters, monkeypatch):
+    """Whether FTS5 seeks each candidate or walks the lists between the first and the last (the
+    cheaper, ranking.cheaper_to_walk), the hits, scores, snippets and count are the same."""
+    walked = []
+    among = Index._among
+
+    def spy(self, fts, rowids, words):
+        condition = among(self, fts, rowids, words)
+        walked.append("+" in condition)
+        return condition
+
+    monkeypatch.setattr(Index, "_among", spy)
+    monkeypatch.setattr(ranking, "WALK_PER_SEEK", 0)
+    seeking = search_results(index, side, query, filters)
+    assert seeking[0] and not any(walked)
+    walked.clear()
+    monkeypatch.setattr(ranking, "WALK_PER_SEEK", 10**9)
+    assert search_results(index, side, query, filters) == seeking
+    # A phrase with a common word is walked to only when checked by its other word alone (two words,
+    # nothing else typed): else walking means reading the common word's list through the archive.
+    assert any(walked) == (query not in ('"de la"', '"la prévention" acteurs'))
+
+
+def test_walking_is_chosen_where_it_reads_less(index):
+    fts, text, _ = SEARCH_TABLES["fr"]
+    bounds = ranking.bounds_of(index.db.conn)
+    common = f'{text} : "de"'  # in most chunks
+    assert ranking.cheaper_to_walk(index.db.conn, fts, common, [bounds[0], bounds[0] + 5], bounds)
+    assert not ranking.cheaper_to_walk(index.db.conn, fts, common, [bounds[0], bounds[1]], bounds)
+    # Every row a word is in: walking its list reads each once, seeking reads index pages for each.
+    every = [row[0] for row in index.db.execute(f"SELECT rowid FROM {fts} WHERE {fts} MATCH ?", [f'{text} : "naïf"'])]
+    assert ranking.cheaper_to_walk(index.db.conn, fts, f'{text} : "naïf"', every, bounds)
+
+
+@pytest.mark.parametrize("side,query,filters", WALKS + [("fr", "école prévention", {}), ("fr", "de la", {"speaker": "orateur"})])
+@pytest.mark.parametrize("window", [5, 1000])
+def test_queries_scored_at_once_or_after_counting_rank_alike(index, side, query, filters, window, monkeypatch):
+    """Words and filters expected in fewer chunks than the window are scored as they are listed,
+    without counting them first. An estimate that proves wrong (more matches than the window)
+    gives what counting first gives: the newest matches."""
+    import recording_index.index.database as index_module
+
+    monkeypatch.setattr(index_module, "RANKING_WINDOW", window)
+    monkeypatch.setattr(ranking, "expected_matches", lambda *args: float("inf"))
+    counted = search_results(index, side, query, filters)
+    monkeypatch.setattr(ranking, "expected_matches", lambda *args: 0.0)
+    assert search_results(index, side, query, filters) == counted and counted[0]
+
+
+def test_matches_are_expected_from_each_words_and_filters_share(index):
+    fts, text, _ = SEARCH_TABLES["fr"]
+    for words, filters in ((["école", "prévention"], []), (["coordination"], ['speakers : "orateur 1"']),
+                           (["acteurs", "locaux"], ['date : ^"2017"', 'speakers : "orateur 2"'])):
+        phrases = [[w] for w in words]
+        prepared = ranking.arguments(index.db.conn, fts, text, len(FACETS), phrases, "chunk_pairs_fr",
+                                     [[] for _ in phrases], len(filters), alone=False)
+        match = " AND ".join([f'{text} : "{w}"' for w in words] + filters)
+        truth = index.db.execute(f"SELECT count(*) FROM {fts} WHERE {fts} MATCH ?", [match]).fetchone()[0]
+        expected = ranking.expected_matches(index.db.conn, fts, prepared, filters)
+        # Random words are independent of each other and of the facets: the estimate is close.
+        assert truth > 10 and expected == pytest.approx(truth, rel=0.35), (words, filters)

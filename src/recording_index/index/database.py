@@ -697,9 +697,11 @@ class Index:
         in_range = f" AND {fts}.rowid BETWEEN :low AND :high" if params["low"] is not None else ""
         if self._ranked is None:
             self._ranked = ranking.usable(self.db.conn, fts)
+        walked = None
         if self._ranked:
-            kept, words = self._ranked_matches(side, in_range, params, phrases, filters)
+            kept, words, walkable = self._ranked_matches(side, in_range, params, phrases, filters)
             params = {**params, "words": words or params["words"]}
+            walked = params["words"] if walkable else None
         else:
             kept = self._bm25_ranked(fts, in_range, params)
         if not kept:
@@ -708,12 +710,12 @@ class Index:
             SELECT c.id, c.recording_id, c.idx, c.start, c.end, c.text_fr, c.text_en, r.title, r.speakers,
                    r.event, r.source, '{side}' AS lang, snippet({fts}, 0, :open, :close, '…', 16) AS snippet
             FROM {fts} JOIN chunks c ON c.id = {fts}.rowid JOIN recordings r ON r.id = c.recording_id
-            WHERE {fts} MATCH :words AND {fts}.rowid IN ({", ".join(map(str, kept))})""", params)
+            WHERE {fts} MATCH :words{self._among(fts, sorted(kept), walked)}""", params)
         # A run may have replaced a chunk since it was listed: then it is simply not shown.
         return [{**row, "score": kept[row["id"]]} for row in shown]
 
     def _ranked_matches(self, side: str, in_range: str, params: dict[str, Any], phrases: list[list[str]],
-                        filters: list[str]) -> tuple[dict[int, float], str | None]:
+                        filters: list[str]) -> tuple[dict[int, float], str | None, bool]:
         """The best matches, scored by ranked_bm25() (ranking.py) as they are listed, oldest first:
         FTS5 reads its lists in that order (a phrase of a common word lists in two thirds of the
         time backwards takes), and when all fit in the window, order is moot.
@@ -723,7 +725,11 @@ class Index:
         them instead of walking the common word's list through the whole archive. When the pairs
         are the phrases (two words each), a chunk is checked and scored by each phrase's other word
         (FTS5 seeks a common word's list slowly, and once for each chunk): its frequency stands for
-        the phrase's, and snippets mark it (returned as the words to mark, else None)."""
+        the phrase's, and snippets mark it.
+
+        Returns the kept matches with their scores; the words snippets mark when they are not the
+        query's own (else None); and whether FTS5 may walk those words' lists (not a common word's).
+        """
         fts, text, tokenizer = SEARCH_TABLES[side]
 
         def newest() -> dict[int, float]:
@@ -732,43 +738,59 @@ class Index:
                 params)), 0.0)
 
         phrases, pair_lists, others = pairs.query_pairs(phrases, tokenizer, self._paired(side))
-        span, words, match = "", None, params["match"]
+        span, words, match, walkable = "", None, params["match"], not any(pair_lists)
         if any(pair_lists):
-            span = self._within_pairs(side, pair_lists, in_range, params, RANKING_WINDOW)
-            if span is None:
-                return {}, None
+            candidates = self._holding_pairs(side, pair_lists, in_range, params, RANKING_WINDOW + 1)
+            if not candidates:
+                return {}, None, False
             if others:
-                words = f"{text} : ({fts_query(' '.join(others))})"
-            if span and others:
-                match = " AND ".join([words, *filters])
-            if not span and others and not filters:
+                words, walkable = f"{text} : ({fts_query(' '.join(others))})", True
+            if len(candidates) <= RANKING_WINDOW:
+                match = " AND ".join([words, *filters]) if others else match
+                # Checked by the other words alone, FTS5 walks their lists rather than seek them
+                # for each candidate when that reads less (a middling word is in a few thousand).
+                span = self._among(fts, candidates, words)
+            elif others and not filters:
                 # Two-word phrases and nothing else: the chunks holding their pairs are the matches,
                 # too many to rank; the newest of them come first, listed from the pairs alone.
                 return dict.fromkeys(self._holding_pairs(side, pair_lists, in_range, params, params["limit"],
-                                                         newest_first=True), 0.0), words
-        elif all(len(phrase) == 1 for phrase in phrases):
+                                                         newest_first=True), 0.0), words, True
+        alone = not filters and params["low"] is None and len(phrases) == 1
+        ranked = ranking.arguments(self.db.conn, fts, text, len(FACETS), phrases, PAIRS_TABLES[side], pair_lists,
+                                   len(filters), alone)
+        if walkable and all(len(phrase) == 1 for phrase in phrases) and (
+                alone or ranking.expected_matches(self.db.conn, fts, ranked, filters) > RANKING_WINDOW * 3 / 4):
             # Words' lists are cheap to walk twice: count first, and score only what will be ranked
-            # (scoring a common word's first thousand matches to show ten costs 3 ms).
+            # (scoring a common word's first thousand matches to show ten costs 3 ms). Words and
+            # filters expected in a few hundred chunks are scored at once: the listing would walk
+            # the same lists (half of such a search).
             listed = [row[0] for row in self.db.execute(
                 f"SELECT rowid FROM {fts} WHERE {fts} MATCH :match{in_range} ORDER BY rowid LIMIT :window",
                 {**params, "window": RANKING_WINDOW + 1})]
             if len(listed) > RANKING_WINDOW or not listed:
-                return (newest() if listed else {}), None
+                return (newest() if listed else {}), None, walkable
             span = f" AND {fts}.rowid BETWEEN {listed[0]} AND {listed[-1]}"
-        alone = not filters and params["low"] is None and len(phrases) == 1
-        arguments, stats = ranking.arguments(self.db.conn, fts, text, len(FACETS), phrases, PAIRS_TABLES[side],
-                                             pair_lists, len(filters), alone)
-        names = {f"a{n}": value for n, value in enumerate(arguments)}
+        names = {f"a{n}": value for n, value in enumerate(ranked.values)}
         scored = self.db.execute(
             f"SELECT rowid, ranked_bm25({fts}, {', '.join(':' + name for name in names)}) FROM {fts} "
             f"WHERE {fts} MATCH :scored{in_range}{span} ORDER BY rowid LIMIT :window",
             {**params, **names, "scored": match, "window": RANKING_WINDOW + 1}).fetchall()
         if len(scored) > RANKING_WINDOW:
-            return newest(), None
+            return newest(), None, walkable
         # One phrase alone: the listing has every row that holds it, hence its IDF.
-        scale = ranking.idf(stats.rows, len(scored)) if alone and stats else 1.0
+        scale = ranking.idf(ranked.stats.rows, len(scored)) if alone and ranked.stats else 1.0
         best = sorted(scored, key=lambda row: (row[1], -row[0]))[:params["limit"]]
-        return {rowid: score * scale for rowid, score in best}, words
+        return {rowid: score * scale for rowid, score in best}, words, walkable
+
+    def _among(self, fts: str, rowids: list[int], walked: str | None) -> str:
+        """A condition keeping a MATCH on `fts` to `rowids` (sorted). FTS5 seeks each of them in the
+        match's lists; or, where the lists of `walked` (the match's words, when not a common word's)
+        are short enough between the first and the last, it walks them and SQLite keeps the rows
+        (the unary + keeps the IN list from FTS5, which would seek each)."""
+        listed = ", ".join(map(str, rowids))
+        if walked and ranking.cheaper_to_walk(self.db.conn, fts, walked, rowids, ranking.bounds_of(self.db.conn)):
+            return f" AND {fts}.rowid BETWEEN {rowids[0]} AND {rowids[-1]} AND +{fts}.rowid IN ({listed})"
+        return f" AND {fts}.rowid IN ({listed})"
 
     def _within_pairs(self, side: str, pair_lists: list[list[str]], in_range: str, params: dict[str, Any],
                       most: int) -> str | None:
@@ -778,8 +800,7 @@ class Index:
         candidates = self._holding_pairs(side, pair_lists, in_range, params, most + 1)
         if not candidates:
             return None
-        fts = SEARCH_TABLES[side][0]
-        return f" AND {fts}.rowid IN ({', '.join(map(str, candidates))})" if len(candidates) <= most else ""
+        return self._among(SEARCH_TABLES[side][0], candidates, None) if len(candidates) <= most else ""
 
     def _holding_pairs(self, side: str, pair_lists: list[list[str]], in_range: str, params: dict[str, Any],
                        most: int, newest_first: bool = False) -> list[int]:

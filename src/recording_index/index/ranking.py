@@ -95,9 +95,23 @@ def usable(db: sqlite3.Connection, fts: str) -> bool:
     return True
 
 
+@dataclass(frozen=True)
+class Arguments:
+    """What ranking a query needs besides its matches (`arguments`)."""
+    values: list[float | bytes]  # ranked_bm25()'s arguments after the table
+    stats: TableStats | None
+    holding: list[float]  # how many rows hold each phrase; empty when not counted (`alone`)
+    bounds: tuple[int, int]  # the table's lowest and highest rowids
+
+
+def bounds_of(db: sqlite3.Connection) -> tuple[int, int]:
+    """The lowest and highest chunk ids (the search tables' rowids)."""
+    # Two statements: min() and max() together make SQLite scan the table instead of two seeks.
+    return db.execute("SELECT (SELECT min(id) FROM chunks), (SELECT max(id) FROM chunks)").fetchone()
+
+
 def arguments(db: sqlite3.Connection, fts: str, text_column: str, facets: int, phrases: list[list[str]],
-              pairs_table: str, pair_lists: list[list[str]], filters: int,
-              alone: bool) -> tuple[list[float | bytes], TableStats | None]:
+              pairs_table: str, pair_lists: list[list[str]], filters: int, alone: bool) -> Arguments:
     """ranked_bm25()'s arguments after the table: the text column as the row's length, weight 1 on
     it and 0 on the `facets` columns after it (a filter selects, it does not rank), then the IDF of
     each phrase and 0 for each of the `filters` (one phrase each, after the text's), as one blob.
@@ -107,15 +121,45 @@ def arguments(db: sqlite3.Connection, fts: str, text_column: str, facets: int, p
     longer). `alone`: the query is its one phrase, without filters: its IDF is the caller's to put
     in once it has counted the listing (1.0 here)."""
     stats = table_stats(db, fts)
+    bounds = bounds_of(db)
     head: list[float | bytes] = [0, 1.0] + [0.0] * facets
     if stats is None or (alone and len(phrases) == 1):
-        return head + [idf_blob([1.0] * len(phrases) + [0.0] * filters)], stats
-    # Two statements: min() and max() together make SQLite scan the table instead of two seeks.
-    bounds = db.execute("SELECT (SELECT min(id) FROM chunks), (SELECT max(id) FROM chunks)").fetchone()
-    idfs = [idf(stats.rows, rows_holding(db, pairs_table, pairs.match(found), bounds) if found else
-                rows_holding(db, fts, f'{text_column} : "{" ".join(phrase)}"', bounds))
-            for phrase, found in zip(phrases, pair_lists)]
-    return head + [idf_blob(idfs + [0.0] * filters)], stats
+        return Arguments(head + [idf_blob([1.0] * len(phrases) + [0.0] * filters)], stats, [], bounds)
+    holding = [rows_holding(db, pairs_table, pairs.match(found), bounds) if found else
+               rows_holding(db, fts, f'{text_column} : "{" ".join(phrase)}"', bounds)
+               for phrase, found in zip(phrases, pair_lists)]
+    return Arguments(head + [idf_blob([idf(stats.rows, h) for h in holding] + [0.0] * filters)], stats, holding,
+                     bounds)
+
+
+def expected_matches(db: sqlite3.Connection, fts: str, ranked: Arguments, filter_terms: list[str]) -> float:
+    """How many rows would hold all of a query's phrases (`ranked.holding`) and its filters, were
+    they spread through the table independently of each other: enough to tell a query of a few
+    hundred matches from one of thousands before listing them."""
+    rows = ranked.stats.rows if ranked.stats else 0
+    if not rows or not ranked.holding:
+        return float("inf")
+    shares = [held / rows for held in ranked.holding]
+    shares += [rows_holding(db, fts, term, ranked.bounds) / rows for term in filter_terms]
+    return rows * math.prod(shares)
+
+
+# FTS5 finds one given row of a match by seeking in each of its lists (about 30 µs a row on the
+# 10,000-hour archive) and walks a list at about 0.15 µs an entry (BENCHMARKS.md): below a hundred
+# entries walked for each row wanted, walking costs less.
+WALK_PER_SEEK = 100
+
+
+def cheaper_to_walk(db: sqlite3.Connection, fts: str, match: str, rowids: list[int],
+                    bounds: tuple[int, int]) -> bool:
+    """Whether FTS5 reads less walking the lists of `match` from the first of `rowids` (sorted) to
+    the last than seeking each: the rows holding `match` are counted or estimated (`rows_holding`)
+    and taken as spread evenly through the table."""
+    low, high = bounds
+    if low is None or not rowids:
+        return False
+    share = (rowids[-1] - rowids[0] + 1) / max(1, high - low + 1)
+    return rows_holding(db, fts, match, bounds) * share <= WALK_PER_SEEK * len(rowids)
 
 
 def idf_blob(idfs: list[float]) -> bytes:
