@@ -177,8 +177,8 @@ def test_seeking_or_walking_to_the_rows_wanted_finds_the_same(index, side, query
     walked = []
     among = Index._among
 
-    def spy(self, fts, rowids, words):
-        condition = among(self, fts, rowids, words)
+    def spy(self, side, rowids, words):
+        condition = among(self, side, rowids, words)
         walked.append("+" in condition)
         return condition
 
@@ -197,12 +197,14 @@ def test_seeking_or_walking_to_the_rows_wanted_finds_the_same(index, side, query
 def test_walking_is_chosen_where_it_reads_less(index):
     fts, text, _ = SEARCH_TABLES["fr"]
     bounds = ranking.bounds_of(index.db.conn)
-    common = f'{text} : "de"'  # in most chunks
+    common = [f'{text} : "de"']  # in most chunks
     assert ranking.cheaper_to_walk(index.db.conn, fts, common, [bounds[0], bounds[0] + 5], bounds)
     assert not ranking.cheaper_to_walk(index.db.conn, fts, common, [bounds[0], bounds[1]], bounds)
+    # A match of two words walks the shorter list: here a word in no chunk.
+    assert ranking.cheaper_to_walk(index.db.conn, fts, common + [f'{text} : "inconnu"'], [bounds[0], bounds[1]], bounds)
     # Every row a word is in: walking its list reads each once, seeking reads index pages for each.
     every = [row[0] for row in index.db.execute(f"SELECT rowid FROM {fts} WHERE {fts} MATCH ?", [f'{text} : "naïf"'])]
-    assert ranking.cheaper_to_walk(index.db.conn, fts, f'{text} : "naïf"', every, bounds)
+    assert ranking.cheaper_to_walk(index.db.conn, fts, [f'{text} : "naïf"'], every, bounds)
 
 
 @pytest.mark.parametrize("side,query,filters", WALKS + [("fr", "école prévention", {}), ("fr", "de la", {"speaker": "orateur"})])

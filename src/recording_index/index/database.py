@@ -697,11 +697,10 @@ class Index:
         in_range = f" AND {fts}.rowid BETWEEN :low AND :high" if params["low"] is not None else ""
         if self._ranked is None:
             self._ranked = ranking.usable(self.db.conn, fts)
-        walked = None
+        walked: list[str] | None = None
         if self._ranked:
-            kept, words, walkable = self._ranked_matches(side, in_range, params, phrases, filters)
+            kept, words, walked = self._ranked_matches(side, in_range, params, phrases, filters)
             params = {**params, "words": words or params["words"]}
-            walked = params["words"] if walkable else None
         else:
             kept = self._bm25_ranked(fts, in_range, params)
         if not kept:
@@ -710,12 +709,12 @@ class Index:
             SELECT c.id, c.recording_id, c.idx, c.start, c.end, c.text_fr, c.text_en, r.title, r.speakers,
                    r.event, r.source, '{side}' AS lang, snippet({fts}, 0, :open, :close, '…', 16) AS snippet
             FROM {fts} JOIN chunks c ON c.id = {fts}.rowid JOIN recordings r ON r.id = c.recording_id
-            WHERE {fts} MATCH :words{self._among(fts, sorted(kept), walked)}""", params)
+            WHERE {fts} MATCH :words{self._among(side, sorted(kept), walked)}""", params)
         # A run may have replaced a chunk since it was listed: then it is simply not shown.
         return [{**row, "score": kept[row["id"]]} for row in shown]
 
     def _ranked_matches(self, side: str, in_range: str, params: dict[str, Any], phrases: list[list[str]],
-                        filters: list[str]) -> tuple[dict[int, float], str | None, bool]:
+                        filters: list[str]) -> tuple[dict[int, float], str | None, list[str] | None]:
         """The best matches, scored by ranked_bm25() (ranking.py) as they are listed, oldest first:
         FTS5 reads its lists in that order (a phrase of a common word lists in two thirds of the
         time backwards takes), and when all fit in the window, order is moot.
@@ -728,7 +727,8 @@ class Index:
         the phrase's, and snippets mark it.
 
         Returns the kept matches with their scores; the words snippets mark when they are not the
-        query's own (else None); and whether FTS5 may walk those words' lists (not a common word's).
+        query's own (else None); and the words whose lists FTS5 may walk to reach chunks of them
+        (None where that would be a common word's list).
         """
         fts, text, tokenizer = SEARCH_TABLES[side]
 
@@ -738,27 +738,28 @@ class Index:
                 params)), 0.0)
 
         phrases, pair_lists, others = pairs.query_pairs(phrases, tokenizer, self._paired(side))
-        span, words, match, walkable = "", None, params["match"], not any(pair_lists)
+        span, words, match = "", None, params["match"]
+        walked = None if any(pair_lists) else list(dict.fromkeys(word for phrase in phrases for word in phrase))
         if any(pair_lists):
             candidates = self._holding_pairs(side, pair_lists, in_range, params, RANKING_WINDOW + 1)
             if not candidates:
                 return {}, None, False
             if others:
-                words, walkable = f"{text} : ({fts_query(' '.join(others))})", True
+                words, walked = f"{text} : ({fts_query(' '.join(others))})", others
             if len(candidates) <= RANKING_WINDOW:
                 match = " AND ".join([words, *filters]) if others else match
                 # Checked by the other words alone, FTS5 walks their lists rather than seek them
                 # for each candidate when that reads less (a middling word is in a few thousand).
-                span = self._among(fts, candidates, words)
+                span = self._among(side, candidates, others)
             elif others and not filters:
                 # Two-word phrases and nothing else: the chunks holding their pairs are the matches,
                 # too many to rank; the newest of them come first, listed from the pairs alone.
                 return dict.fromkeys(self._holding_pairs(side, pair_lists, in_range, params, params["limit"],
-                                                         newest_first=True), 0.0), words, True
+                                                         newest_first=True), 0.0), words, others
         alone = not filters and params["low"] is None and len(phrases) == 1
         ranked = ranking.arguments(self.db.conn, fts, text, len(FACETS), phrases, PAIRS_TABLES[side], pair_lists,
                                    len(filters), alone)
-        if walkable and all(len(phrase) == 1 for phrase in phrases) and (
+        if not any(pair_lists) and all(len(phrase) == 1 for phrase in phrases) and (
                 alone or ranking.expected_matches(self.db.conn, fts, ranked, filters) > RANKING_WINDOW * 3 / 4):
             # Words' lists are cheap to walk twice: count first, and score only what will be ranked
             # (scoring a common word's first thousand matches to show ten costs 3 ms). Words and
@@ -768,7 +769,7 @@ class Index:
                 f"SELECT rowid FROM {fts} WHERE {fts} MATCH :match{in_range} ORDER BY rowid LIMIT :window",
                 {**params, "window": RANKING_WINDOW + 1})]
             if len(listed) > RANKING_WINDOW or not listed:
-                return (newest() if listed else {}), None, walkable
+                return (newest() if listed else {}), None, walked
             span = f" AND {fts}.rowid BETWEEN {listed[0]} AND {listed[-1]}"
         names = {f"a{n}": value for n, value in enumerate(ranked.values)}
         scored = self.db.execute(
@@ -776,19 +777,21 @@ class Index:
             f"WHERE {fts} MATCH :scored{in_range}{span} ORDER BY rowid LIMIT :window",
             {**params, **names, "scored": match, "window": RANKING_WINDOW + 1}).fetchall()
         if len(scored) > RANKING_WINDOW:
-            return newest(), None, walkable
+            return newest(), None, walked
         # One phrase alone: the listing has every row that holds it, hence its IDF.
         scale = ranking.idf(ranked.stats.rows, len(scored)) if alone and ranked.stats else 1.0
         best = sorted(scored, key=lambda row: (row[1], -row[0]))[:params["limit"]]
-        return {rowid: score * scale for rowid, score in best}, words, walkable
+        return {rowid: score * scale for rowid, score in best}, words, walked
 
-    def _among(self, fts: str, rowids: list[int], walked: str | None) -> str:
-        """A condition keeping a MATCH on `fts` to `rowids` (sorted). FTS5 seeks each of them in the
-        match's lists; or, where the lists of `walked` (the match's words, when not a common word's)
-        are short enough between the first and the last, it walks them and SQLite keeps the rows
-        (the unary + keeps the IN list from FTS5, which would seek each)."""
+    def _among(self, side: str, rowids: list[int], walked: list[str] | None) -> str:
+        """A condition keeping a MATCH on the side's full-text table to `rowids` (sorted). FTS5 seeks each of them in the
+        match's lists; or, where the shortest list of the words `walked` (the match's, when none is
+        a common word) is short enough between the first and the last, it walks the lists and SQLite
+        keeps the rows (the unary + keeps the IN list from FTS5, which would seek each)."""
         listed = ", ".join(map(str, rowids))
-        if walked and ranking.cheaper_to_walk(self.db.conn, fts, walked, rowids, ranking.bounds_of(self.db.conn)):
+        fts, text, _ = SEARCH_TABLES[side]
+        if walked and ranking.cheaper_to_walk(self.db.conn, fts, [f'{text} : "{word}"' for word in walked], rowids,
+                                              ranking.bounds_of(self.db.conn)):
             return f" AND {fts}.rowid BETWEEN {rowids[0]} AND {rowids[-1]} AND +{fts}.rowid IN ({listed})"
         return f" AND {fts}.rowid IN ({listed})"
 
@@ -800,7 +803,7 @@ class Index:
         candidates = self._holding_pairs(side, pair_lists, in_range, params, most + 1)
         if not candidates:
             return None
-        return self._among(SEARCH_TABLES[side][0], candidates, None) if len(candidates) <= most else ""
+        return self._among(side, candidates, None) if len(candidates) <= most else ""
 
     def _holding_pairs(self, side: str, pair_lists: list[list[str]], in_range: str, params: dict[str, Any],
                        most: int, newest_first: bool = False) -> list[int]:

@@ -150,16 +150,18 @@ def expected_matches(db: sqlite3.Connection, fts: str, ranked: Arguments, filter
 WALK_PER_SEEK = 100
 
 
-def cheaper_to_walk(db: sqlite3.Connection, fts: str, match: str, rowids: list[int],
+def cheaper_to_walk(db: sqlite3.Connection, fts: str, words: list[str], rowids: list[int],
                     bounds: tuple[int, int]) -> bool:
-    """Whether FTS5 reads less walking the lists of `match` from the first of `rowids` (sorted) to
-    the last than seeking each: the rows holding `match` are counted or estimated (`rows_holding`)
-    and taken as spread evenly through the table."""
+    """Whether FTS5 reads less walking a match's lists from the first of `rowids` (sorted) to the
+    last than seeking each. Walking costs the shortest list of the match's `words` (each a match of
+    one word; FTS5 walks it and skips through the others), its rows counted or estimated
+    (`rows_holding`, a few hundred entries read) and taken as spread evenly through the table."""
     low, high = bounds
-    if low is None or not rowids:
+    if low is None or not rowids or not words:
         return False
     share = (rowids[-1] - rowids[0] + 1) / max(1, high - low + 1)
-    return rows_holding(db, fts, match, bounds) * share <= WALK_PER_SEEK * len(rowids)
+    shortest = min(rows_holding(db, fts, word, bounds) for word in words)
+    return shortest * share <= WALK_PER_SEEK * len(rowids)
 
 
 def idf_blob(idfs: list[float]) -> bytes:
