@@ -200,11 +200,14 @@ def test_walking_is_chosen_where_it_reads_less(index):
     common = [f'{text} : "de"']  # in most chunks
     assert ranking.cheaper_to_walk(index.db.conn, fts, common, [bounds[0], bounds[0] + 5], bounds)
     assert not ranking.cheaper_to_walk(index.db.conn, fts, common, [bounds[0], bounds[1]], bounds)
-    # A match of two words walks the shorter list: here a word in no chunk.
-    assert ranking.cheaper_to_walk(index.db.conn, fts, common + [f'{text} : "inconnu"'], [bounds[0], bounds[1]], bounds)
     # Every row a word is in: walking its list reads each once, seeking reads index pages for each.
     every = [row[0] for row in index.db.execute(f"SELECT rowid FROM {fts} WHERE {fts} MATCH ?", [f'{text} : "naïf"'])]
     assert ranking.cheaper_to_walk(index.db.conn, fts, [f'{text} : "naïf"'], every, bounds)
+    # A match of two words walks the shorter list; a word in no chunk has none ("_" is no word to FTS5).
+    assert ranking.cheaper_to_walk(index.db.conn, fts, common + [f'{text} : "naïf"'], every, bounds)
+    for absent in ("inconnu", "_"):
+        assert not ranking.cheaper_to_walk(index.db.conn, fts, common + [f'{text} : "{absent}"'],
+                                           [bounds[0], bounds[1]], bounds)
 
 
 @pytest.mark.parametrize("side,query,filters", WALKS + [("fr", "école prévention", {}), ("fr", "de la", {"speaker": "orateur"})])

@@ -743,7 +743,7 @@ class Index:
         if any(pair_lists):
             candidates = self._holding_pairs(side, pair_lists, in_range, params, RANKING_WINDOW + 1)
             if not candidates:
-                return {}, None, False
+                return {}, None, None
             if others:
                 words, walked = f"{text} : ({fts_query(' '.join(others))})", others
             if len(candidates) <= RANKING_WINDOW:
@@ -784,10 +784,11 @@ class Index:
         return {rowid: score * scale for rowid, score in best}, words, walked
 
     def _among(self, side: str, rowids: list[int], walked: list[str] | None) -> str:
-        """A condition keeping a MATCH on the side's full-text table to `rowids` (sorted). FTS5 seeks each of them in the
-        match's lists; or, where the shortest list of the words `walked` (the match's, when none is
-        a common word) is short enough between the first and the last, it walks the lists and SQLite
-        keeps the rows (the unary + keeps the IN list from FTS5, which would seek each)."""
+        """A condition keeping a MATCH on the side's full-text table to `rowids` (sorted). FTS5 seeks
+        each of them in the match's lists; or, where the shortest list of the words `walked` (the
+        match's, when none is a common word) is short enough between the first and the last, it
+        walks the lists and SQLite keeps the rows (the unary + keeps the IN list from FTS5, which
+        would seek each)."""
         listed = ", ".join(map(str, rowids))
         fts, text, _ = SEARCH_TABLES[side]
         if walked and ranking.cheaper_to_walk(self.db.conn, fts, [f'{text} : "{word}"' for word in walked], rowids,

@@ -160,7 +160,8 @@ def cheaper_to_walk(db: sqlite3.Connection, fts: str, words: list[str], rowids: 
     if low is None or not rowids or not words:
         return False
     share = (rowids[-1] - rowids[0] + 1) / max(1, high - low + 1)
-    shortest = min(rows_holding(db, fts, word, bounds) for word in words)
+    # A word in no row has no list: FTS5 drops it from the match ("_"), or the match is empty.
+    shortest = min((held for held in (rows_holding(db, fts, word, bounds) for word in words) if held), default=0)
     return shortest * share <= WALK_PER_SEEK * len(rowids)
 
 
