@@ -197,17 +197,52 @@ def test_seeking_or_walking_to_the_rows_wanted_finds_the_same(index, side, query
 def test_walking_is_chosen_where_it_reads_less(index):
     fts, text, _ = SEARCH_TABLES["fr"]
     bounds = ranking.bounds_of(index.db.conn)
-    common = [f'{text} : "de"']  # in most chunks
+    common = ['"de"']  # in most chunks
     assert ranking.cheaper_to_walk(index.db.conn, fts, common, [bounds[0], bounds[0] + 5], bounds)
     assert not ranking.cheaper_to_walk(index.db.conn, fts, common, [bounds[0], bounds[1]], bounds)
     # Every row a word is in: walking its list reads each once, seeking reads index pages for each.
     every = [row[0] for row in index.db.execute(f"SELECT rowid FROM {fts} WHERE {fts} MATCH ?", [f'{text} : "naïf"'])]
-    assert ranking.cheaper_to_walk(index.db.conn, fts, [f'{text} : "naïf"'], every, bounds)
+    assert ranking.cheaper_to_walk(index.db.conn, fts, ['"naïf"'], every, bounds)
     # A match of two words walks the shorter list; a word in no chunk has none ("_" is no word to FTS5).
-    assert ranking.cheaper_to_walk(index.db.conn, fts, common + [f'{text} : "naïf"'], every, bounds)
+    assert ranking.cheaper_to_walk(index.db.conn, fts, common + ['"naïf"'], every, bounds)
     for absent in ("inconnu", "_"):
-        assert not ranking.cheaper_to_walk(index.db.conn, fts, common + [f'{text} : "{absent}"'],
-                                           [bounds[0], bounds[1]], bounds)
+        assert not ranking.cheaper_to_walk(index.db.conn, fts, common + [f'"{absent}"'], [bounds[0], bounds[1]], bounds)
+
+
+def test_a_word_rare_in_the_text_but_in_every_date_is_not_walked_to(tmp_path, monkeypatch):
+    """FTS5 keeps one list per word for all columns: "2018" said in five chunks of talks all dated
+    2018 is in every row's list, and walking it to those five reads them all."""
+    monkeypatch.setattr(ranking, "WALK_PER_SEEK", 10)  # a small table's walks are cheap: as among millions
+    with Index(tmp_path / "i.db") as ix:
+        for n in range(10):
+            rid = f"talk-{n}"
+            rec = Recording(id=rid, source=f"/m/{rid}.mp3", title=rid, date="2018-02-14", duration=1.0, content_hash=rid)
+            ix.add(rec, [], [Chunk(rid, i, i, i + 1, "en 2018 la prévention" if n % 2 == 0 and i == 0 else "la prévention")
+                             for i in range(30)])
+        said = [row[0] for row in ix.db.execute("SELECT rowid FROM chunks_fts WHERE chunks_fts MATCH 'text_fr : 2018'")]
+        assert len(said) == 5 and "+" not in ix._among("fr", said, ["2018"])
+        assert "+" in ix._among("fr", said, ["en"])  # "en" is in these five chunks alone
+        assert len(ix.search("2018", lang="fr")) == 5
+
+
+def test_a_filter_of_recent_recordings_is_not_expected_rare(tmp_path, monkeypatch):
+    """A speaker of the last recordings only: his oldest matches all lie near the end, which alone
+    would make him look rare; counted from the newest end too, he is not."""
+    monkeypatch.setattr(ranking, "SAMPLE", 16)  # as a few hundred matches are among millions
+    rng = random.Random(5)
+    with Index(tmp_path / "i.db") as ix:
+        for n in range(12):
+            rid = f"talk-{n}"
+            rec = Recording(id=rid, source=f"/m/{rid}.mp3", title=rid, speakers=["Zed" if n >= 8 else f"Orateur {n}"],
+                            duration=1.0, content_hash=rid)
+            ix.add(rec, [], [Chunk(rid, i, i, i + 1, " ".join(rng.choices(FRENCH, k=20))) for i in range(30)])
+        fts, text, _ = SEARCH_TABLES["fr"]
+        prepared = ranking.arguments(ix.db.conn, fts, text, len(FACETS), [["coordination"]], "chunk_pairs_fr", [[]], 1,
+                                     alone=False)
+        match = f'{text} : "coordination" AND speakers : "zed"'
+        truth = ix.db.execute(f"SELECT count(*) FROM {fts} WHERE {fts} MATCH ?", [match]).fetchone()[0]
+        expected = ranking.expected_matches(ix.db.conn, fts, prepared, ['speakers : "zed"'])
+        assert truth > 50 and expected >= truth * 0.8
 
 
 @pytest.mark.parametrize("side,query,filters", WALKS + [("fr", "école prévention", {}), ("fr", "de la", {"speaker": "orateur"})])

@@ -728,7 +728,7 @@ class Index:
 
         Returns the kept matches with their scores; the words snippets mark when they are not the
         query's own (else None); and the words whose lists FTS5 may walk to reach chunks of them
-        (None where that would be a common word's list).
+        (None when the query holds a phrase checked whole in its pairs' candidates).
         """
         fts, text, tokenizer = SEARCH_TABLES[side]
 
@@ -785,13 +785,13 @@ class Index:
 
     def _among(self, side: str, rowids: list[int], walked: list[str] | None) -> str:
         """A condition keeping a MATCH on the side's full-text table to `rowids` (sorted). FTS5 seeks
-        each of them in the match's lists; or, where the shortest list of the words `walked` (the
-        match's, when none is a common word) is short enough between the first and the last, it
-        walks the lists and SQLite keeps the rows (the unary + keeps the IN list from FTS5, which
-        would seek each)."""
+        each of them in the match's lists; or, where the shortest list of the match's words `walked`
+        is short enough between the first and the last (a common word's is, over the ten newest
+        chunks), it walks the lists and SQLite keeps the rows (the unary + keeps the IN list from
+        FTS5, which would seek each)."""
         listed = ", ".join(map(str, rowids))
-        fts, text, _ = SEARCH_TABLES[side]
-        if walked and ranking.cheaper_to_walk(self.db.conn, fts, [f'{text} : "{word}"' for word in walked], rowids,
+        fts = SEARCH_TABLES[side][0]
+        if walked and ranking.cheaper_to_walk(self.db.conn, fts, [f'"{word}"' for word in walked], rowids,
                                               ranking.bounds_of(self.db.conn)):
             return f" AND {fts}.rowid BETWEEN {rowids[0]} AND {rowids[-1]} AND +{fts}.rowid IN ({listed})"
         return f" AND {fts}.rowid IN ({listed})"
