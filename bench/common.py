@@ -69,6 +69,11 @@ def commit() -> str:
         return "unknown"
 
 
+# The code measured is the code this process imported: a commit made while a long run goes on
+# (search at 10,000 hours takes half an hour) is not what it timed.
+MEASURED_COMMIT = commit()
+
+
 def table(headers: list[str], rows: list[list]) -> str:
     lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
     lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
@@ -85,7 +90,7 @@ def verdict(target: str, measured: str, met: bool, note: str = "") -> str:
 def report(title: str, settings: str, body: str) -> None:
     """Print a result and append it to BENCHMARKS.md with machine, date, commit and settings."""
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    text = (f"\n## {title}\n\n{stamp} · commit {commit()} · {machine()}\n\nSettings: {settings}\n\n{body}\n")
+    text = (f"\n## {title}\n\n{stamp} · commit {MEASURED_COMMIT} · {machine()}\n\nSettings: {settings}\n\n{body}\n")
     print(text)
     if not REPORT.exists():
         REPORT.write_text("# Benchmarks\n\nWritten by the scripts in `bench/` (`make bench`, `make bench-full`); "
