@@ -187,7 +187,7 @@ def test_a_version_1_index_is_upgraded_in_place_and_keeps_its_chunks(tmp_path):
     with pytest.raises(Exception, match=f"schema version 1, not {SCHEMA_VERSION}; `recording-index upgrade` upgrades it"):
         Index(path, readonly=True)
     with Index(path, create=False) as ix:
-        assert ix.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 6
+        assert ix.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 7
         columns = ix.db["recordings"].columns_dict
         assert "stage_keys" in columns and not {"fingerprint", "translation_fingerprint"} & set(columns)
         assert ix.stage_keys(ix.recording("old-talk")) == {}  # made by code that kept no keys: redone when run

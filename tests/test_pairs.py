@@ -149,6 +149,7 @@ def make_version_5_index(path):
         ix.add(rec, [], [Chunk("old", 0, 0, 9, "la radioactivité du polonium", "the radioactivity of polonium")])
     db = sqlite_utils.Database(path)
     for statement in [*(f"DROP TABLE {table}" for table in PAIRS_TABLES.values()), "DROP TABLE paired_words",
+                      "DROP TABLE chunk_lengths", "DROP TRIGGER chunks_lengths_ai", "DROP TRIGGER chunks_lengths_au",
                       "PRAGMA user_version = 5"]:
         db.execute(statement)
     db.close()
@@ -157,10 +158,10 @@ def make_version_5_index(path):
 def test_a_version_5_index_is_paired_in_place(tmp_path):
     path = tmp_path / "v5.db"
     make_version_5_index(path)
-    with pytest.raises(Exception, match="schema version 5, not 6; `recording-index upgrade` upgrades it"):
+    with pytest.raises(Exception, match="schema version 5, not 7; `recording-index upgrade` upgrades it"):
         Index(path, readonly=True)
     with Index(path, create=False) as ix:
-        assert ix.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 6
+        assert ix.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 7
         assert pair_matches(ix, "fr", '"du polonium"') == {1} and pair_matches(ix, "en", '"the radioactive"') == {1}
         assert ix.integrity_check() == "ok"
     with Index(path, readonly=True) as ix:

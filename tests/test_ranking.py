@@ -272,3 +272,154 @@ def test_matches_are_expected_from_each_words_and_filters_share(index):
         expected = ranking.expected_matches(index.db.conn, fts, prepared, filters)
         # Random words are independent of each other and of the facets: the estimate is close.
         assert truth > 10 and expected == pytest.approx(truth, rel=0.35), (words, filters)
+
+
+# --- chunk lengths kept beside FTS5 (ranking.LENGTHS_TABLE) -------------------------------------------
+
+def search_scores(ix, side, query):
+    return [(h.recording_id, h.chunk_index, h.score) for h in ix.search(query, limit=10, lang=side)]
+
+
+def reference_scores(ix, side, query):
+    """The best ten by ranked_bm25() with each length read from FTS5 (no lengths table named)."""
+    fts, text, _ = SEARCH_TABLES[side]
+    scores = ranked(ix, fts, f"{text} : ({fts_query(query)})", 0, exact_idfs(ix, fts, text, query))
+    best = sorted(scores, key=lambda r: (scores[r], -r))[:10]
+    places = dict(((row[0], (row[1], row[2])) for row in ix.db.execute(
+        f"SELECT id, recording_id, idx FROM chunks WHERE id IN ({', '.join(map(str, best))})")))
+    return [(*places[r], -scores[r]) for r in best]
+
+
+def same_scores(found, expected):
+    return [f[:2] for f in found] == [e[:2] for e in expected] and all(
+        f[2] == pytest.approx(e[2], rel=1e-9) for f, e in zip(found, expected))
+
+
+LENGTH_QUERIES = [("fr", "coordination"), ("fr", "prévention criminalité"), ("en", "translation"),
+                  ("en", "happy crime")]
+
+
+def test_the_lengths_kept_are_the_texts_token_counts(index):
+    """Each chunk's kept length is its text's number of tokens as FTS5 counts them (fts5vocab's
+    instances, a count made apart from the docsize records the lengths are copied from)."""
+    for side, (fts, text, _) in SEARCH_TABLES.items():
+        index.db.execute(f"CREATE VIRTUAL TABLE IF NOT EXISTS temp.{fts}_instances USING "
+                         f"fts5vocab(main, {fts}, 'instance')")
+        counted = dict(index.db.execute(
+            f"SELECT doc, count(*) FROM temp.{fts}_instances WHERE col = '{text}' GROUP BY doc").fetchall())
+        blocks = dict(index.db.execute(f"SELECT block, {side} FROM {ranking.LENGTHS_TABLE}").fetchall())
+        kept = {rowid: blocks[rowid // ranking.LENGTH_BLOCK][rowid % ranking.LENGTH_BLOCK]
+                for (rowid,) in index.db.execute("SELECT id FROM chunks")}
+        assert len(kept) == 360 and kept == {rowid: counted.get(rowid, 0) for rowid in kept}
+        assert len(set(kept.values())) > 20  # lengths of 3 to 60 words: they vary
+    assert index.lengths_in_step() == "ok"
+
+
+def test_search_reads_the_lengths_kept_and_the_integrity_check_tells_when_they_are_wrong(tmp_path):
+    """The lengths table is what search reads (lengths made wrong on purpose change the scores),
+    the integrity check names it, and `upgrade --pairs` makes it again."""
+    from click.testing import CliRunner
+
+    from recording_index.cli import main
+
+    path = tmp_path / "i.db"
+    build(path, recordings=4).close()
+    with Index(path, readonly=True) as ix:
+        if not ranking.usable(ix.db.conn, "chunks_fts"):
+            pytest.skip("ranked_bm25() is not there")
+        expected = {case: reference_scores(ix, *case) for case in LENGTH_QUERIES}
+        assert all(same_scores(search_scores(ix, *case), expected[case]) for case in LENGTH_QUERIES)
+    with sqlite3.connect(path) as other:  # every chunk one token long
+        other.execute(f"UPDATE {ranking.LENGTHS_TABLE} SET fr = x'{'01' * ranking.LENGTH_BLOCK}'")
+    with Index(path, readonly=True) as ix:
+        assert not same_scores(search_scores(ix, "fr", "coordination"), expected["fr", "coordination"])
+        assert same_scores(search_scores(ix, "en", "translation"), expected["en", "translation"])
+    with Index(path) as ix:
+        assert ix.integrity_check().startswith("chunk_lengths: 1 block(s) of chunk lengths differ")
+    assert CliRunner().invoke(main, ["upgrade", "--pairs", "--db", str(path)]).exit_code == 0
+    with Index(path) as ix:
+        assert ix.integrity_check() == "ok"
+    with Index(path, readonly=True) as ix:
+        assert all(same_scores(search_scores(ix, *case), expected[case]) for case in LENGTH_QUERIES)
+
+
+def test_a_reader_reads_the_lengths_again_after_a_write(tmp_path):
+    """A connection keeps the lengths it read; another's write is seen at its next search. The
+    newest recording indexed again takes the same chunk ids (SQLite gives the next after the
+    highest) with texts of other lengths: lengths kept from before would score them wrongly."""
+    path = tmp_path / "i.db"
+    build(path, recordings=4).close()
+    with Index(path, readonly=True) as reader:
+        if not ranking.usable(reader.db.conn, "chunks_fts"):
+            pytest.skip("ranked_bm25() is not there")
+        assert same_scores(search_scores(reader, "fr", "coordination"), reference_scores(reader, "fr", "coordination"))
+        ids_before = [row[0] for row in reader.db.execute("SELECT id FROM chunks WHERE recording_id = 'talk-3'")]
+        with Index(path) as writer:
+            rng = random.Random(11)
+            rec = writer.recording("talk-3")
+            writer.add(rec, [], [Chunk("talk-3", i, i * 60.0, i * 60.0 + 59,
+                                       " ".join(["coordination"] + rng.choices(FRENCH, k=rng.randint(1, 3) * (i % 2) + 1)),
+                                       "the crime") for i in range(30)])
+        assert [row[0] for row in reader.db.execute("SELECT id FROM chunks WHERE recording_id = 'talk-3'")] == ids_before
+        found, expected = search_scores(reader, "fr", "coordination"), reference_scores(reader, "fr", "coordination")
+        assert sum(f[0] == "talk-3" for f in found) >= 5 and same_scores(found, expected)
+
+
+def test_lengths_are_read_from_fts5_in_a_write_not_yet_committed(tmp_path):
+    """Inside a transaction, this connection's own changes are not in the data version yet: the
+    lengths it read before are not used, and a chunk made longer scores as its new length."""
+    path = tmp_path / "i.db"
+    with build(path, recordings=4) as ix:
+        if not ranking.usable(ix.db.conn, "chunks_fts"):
+            pytest.skip("ranked_bm25() is not there")
+        assert same_scores(search_scores(ix, "fr", "naif"), reference_scores(ix, "fr", "naif"))
+        with ix.db.atomic():
+            ix.db.execute("UPDATE chunks SET text_fr = text_fr || ' ' || text_fr || ' ' || text_fr "
+                          "WHERE text_fr LIKE '%naïf%'")
+            assert same_scores(search_scores(ix, "fr", "naif"), reference_scores(ix, "fr", "naif"))
+
+
+@pytest.mark.parametrize("damage", [
+    None,  # the lengths are wrong (all 0), and used
+    "UPDATE {table} SET fr = x'00'",  # blocks of the wrong size
+    "UPDATE {table} SET fr = 'text'",  # not blobs
+    "INSERT INTO {table} (block, fr, en) VALUES (1000000000000000, zeroblob(256), zeroblob(256))",  # far away
+    "UPDATE {table} SET block = -1 - block",  # before the first row
+    "DROP TABLE {table}",
+])
+def test_a_damaged_lengths_table_is_not_trusted(tmp_path, damage):
+    """A file from elsewhere may hold anything: what is not a block of lengths is skipped, blocks
+    scattered far apart (memory for rows that are not there) leave the table unused, and search
+    ranks with the lengths FTS5 counts. No error, no allocation for rows that are not there."""
+    path = tmp_path / "i.db"
+    build(path, recordings=4).close()
+    with sqlite3.connect(path) as other:
+        other.execute(f"UPDATE {ranking.LENGTHS_TABLE} SET fr = zeroblob({ranking.LENGTH_BLOCK})")
+        if damage:
+            other.execute(damage.format(table=ranking.LENGTHS_TABLE))
+    with Index(path, readonly=True) as ix:
+        if not ranking.usable(ix.db.conn, "chunks_fts"):
+            pytest.skip("ranked_bm25() is not there")
+        found, expected = search_scores(ix, "fr", "coordination"), reference_scores(ix, "fr", "coordination")
+        assert len(found) == 10 and same_scores(found, expected) == (damage is not None)
+
+
+def test_lengths_scattered_far_apart_take_no_memory(tmp_path):
+    """A block a billion rows away would take a gigabyte for rows that are not there: the table is
+    left unused instead (the search's process stays small, and ranks as FTS5 counts)."""
+    import json
+    import subprocess
+    import sys
+
+    path = tmp_path / "i.db"
+    build(path, recordings=4).close()
+    with sqlite3.connect(path) as other:
+        other.execute(f"INSERT INTO {ranking.LENGTHS_TABLE} (block, fr, en) VALUES (4000000, zeroblob(256), zeroblob(256))")
+    script = ("import json, resource, sys; from recording_index.index.database import Index\n"
+              "with Index(sys.argv[1], readonly=True) as ix:\n"
+              "    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+              "    hits = ix.search('coordination', lang='fr')\n"
+              "    print(json.dumps([len(hits), before, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss]))")
+    found, before, after = json.loads(subprocess.run([sys.executable, "-c", script, str(path)], check=True,
+                                                     capture_output=True, text=True).stdout)
+    assert found == 10 and after - before < 100 * 1024  # KiB

@@ -633,8 +633,8 @@ def datasette_metadata(ctx, db):
 @main.command()
 @db_option
 @click.option("--pairs", "remake_pairs", is_flag=True,
-              help="Also make the word pairs of every chunk again (what the integrity check says to do when "
-                   "they are out of step).")
+              help="Also make the word pairs and the text length of every chunk again (what the integrity "
+                   "check says to do when they are out of step).")
 @click.pass_context
 def upgrade(ctx, db, remake_pairs):
     """Upgrade an index of an older schema in place (read commands never write, so they cannot)."""

@@ -53,7 +53,9 @@ from recording_index.safety import redact_url
 #    word, the correction that wrote it.
 # 6: word pairs (pairs.py): `chunk_pairs_fr` and `chunk_pairs_en`, full-text tables of each chunk's
 #    pairs of neighbouring words with a common one, and the common words they pair (`paired_words`).
-SCHEMA_VERSION = 6
+# 7: each chunk's text length in tokens, one byte a chunk in blocks (`chunk_lengths`, ranking.py):
+#    ranking reads them from memory instead of FTS5's docsize table, a lookup for each scored chunk.
+SCHEMA_VERSION = 7
 # SQLite's own field for "which program's file is this" ("RIDX"): a read command refuses, untouched,
 # a database that is not an index.
 APPLICATION_ID = 0x52494458
@@ -268,6 +270,8 @@ class Index:
             self._create_sentence_search()
         if version < 6:
             self._create_pairs()
+        if version < 7:
+            self._create_lengths()
         self.db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     def _create_sentence_search(self) -> None:
@@ -376,6 +380,54 @@ class Index:
                         f"BEGIN {write('old', 'delete')}; {write('new')}; END")
         self._fill_pairs()
 
+    def _create_lengths(self) -> None:
+        """The chunks' text lengths beside FTS5 (ranking.LENGTHS_TABLE), one column a side, filled
+        for the chunks already there. Triggers mark a block stale (NULL) when a chunk of it is
+        written, whoever writes it; this program's writes make their stale blocks again before they
+        commit (`_refresh_lengths`), and a stale block is read from FTS5 meanwhile: never wrong."""
+        table, block = ranking.LENGTHS_TABLE, ranking.LENGTH_BLOCK
+        sides = ", ".join(f"{side} BLOB" for side in SEARCH_TABLES)
+        stale = ", ".join(f"{side} = NULL" for side in SEARCH_TABLES)
+        first = next(iter(SEARCH_TABLES))
+        self.db.execute(f"CREATE TABLE IF NOT EXISTS {table} (block INTEGER PRIMARY KEY, {sides})")
+        self.db.execute(f"CREATE INDEX IF NOT EXISTS {table}_stale ON {table}(block) WHERE {first} IS NULL")
+        mark = (f"INSERT INTO {table}(block) VALUES (new.id / {block}) ON CONFLICT(block) DO UPDATE SET {stale}")
+        self.db.execute(f"CREATE TRIGGER IF NOT EXISTS chunks_lengths_ai AFTER INSERT ON chunks BEGIN {mark}; END")
+        self.db.execute(f"CREATE TRIGGER IF NOT EXISTS chunks_lengths_au AFTER UPDATE OF id, text_fr, text_en "
+                        f"ON chunks BEGIN {mark}; END")
+        self.db.execute(f"INSERT OR IGNORE INTO {table}(block) SELECT DISTINCT id / {block} FROM chunks")
+        self._refresh_lengths()
+
+    def _refresh_lengths(self) -> None:
+        """Make the stale blocks of chunk lengths again, from FTS5's own (ranking.block_lengths)."""
+        table = ranking.LENGTHS_TABLE
+        first = next(iter(SEARCH_TABLES))
+        for (block,) in self.db.execute(f"SELECT block FROM {table} WHERE {first} IS NULL").fetchall():
+            self.db.execute(f"UPDATE {table} SET {', '.join(f'{side} = :{side}' for side in SEARCH_TABLES)} "
+                            "WHERE block = :block",
+                            {"block": block, **{side: ranking.block_lengths(ranking.text_lengths(self.db.conn, fts, block),
+                                                                            block)
+                                                for side, (fts, _, _) in SEARCH_TABLES.items()}})
+
+    def lengths_in_step(self) -> str:
+        """"ok", or which blocks of chunk lengths differ from FTS5's own for the chunks there (a stale
+        block is not wrong: it is read from FTS5 until made again). Reads every block."""
+        table = ranking.LENGTHS_TABLE
+
+        def differs(kept: bytes | None, fts: str, block: int) -> bool:
+            if kept is None:
+                return False
+            lengths = ranking.text_lengths(self.db.conn, fts, block)
+            return not isinstance(kept, bytes) or len(kept) != ranking.LENGTH_BLOCK or any(
+                kept[rowid - block * ranking.LENGTH_BLOCK] != min(n, ranking.UNKNOWN_LENGTH) for rowid, n in lengths.items())
+        wrong = [block for block, *kept in self.db.execute(f"SELECT block, {', '.join(SEARCH_TABLES)} FROM {table}")
+                 if any(differs(lengths, fts, block) for lengths, (fts, _, _) in zip(kept, SEARCH_TABLES.values()))]
+        if wrong:
+            return (f"{table}: {len(wrong)} block(s) of chunk lengths differ from the full-text tables' "
+                    f"(first: chunks {wrong[0] * ranking.LENGTH_BLOCK} to {(wrong[0] + 1) * ranking.LENGTH_BLOCK - 1}); "
+                    f"`recording-index upgrade --pairs` makes them again")
+        return "ok"
+
     def _fill_pairs(self) -> None:
         for side, table in PAIRS_TABLES.items():
             self._paired(side)  # read now: the function that makes pairs runs inside SQLite's statements
@@ -387,11 +439,16 @@ class Index:
         return pairs.pairs_of([text], SEARCH_TABLES[side][2], self._paired(side))[0] if text else ""
 
     def rebuild_pairs(self) -> None:
-        """Make the word-pair tables again from the chunks (`recording-index upgrade --pairs`)."""
+        """Make the word-pair tables and the chunk lengths again from the chunks (`recording-index
+        upgrade --pairs`)."""
         with self.db.atomic():
             for table in PAIRS_TABLES.values():
                 self.db.execute(f"INSERT INTO {table}({table}) VALUES ('delete-all')")
             self._fill_pairs()
+            self.db.execute(f"DELETE FROM {ranking.LENGTHS_TABLE}")
+            self.db.execute(f"INSERT INTO {ranking.LENGTHS_TABLE}(block) SELECT DISTINCT id / {ranking.LENGTH_BLOCK} "
+                            "FROM chunks")
+            self._refresh_lengths()
 
     def pairs_in_step(self) -> str:
         """"ok", or which word-pair table differs from what the chunks' texts make, and how much:
@@ -473,6 +530,7 @@ class Index:
             self.db["chunks"].insert_all(
                 ({"recording_id": recording.id, "idx": c.index, "start": c.start, "end": c.end,
                   "text_fr": c.text_fr, "text_en": c.text_en} for c in chunks), batch_size=500)
+            self._refresh_lengths()
             for correction in corrections:  # what applying them found, beside what the person asked
                 self.db.execute(
                     "UPDATE corrections SET status = ?, note = ?, machine_text = ?, machine_words = ? "
@@ -758,7 +816,7 @@ class Index:
                                                          newest_first=True), 0.0), words, others
         alone = not filters and params["low"] is None and len(phrases) == 1
         ranked = ranking.arguments(self.db.conn, fts, text, len(FACETS), phrases, PAIRS_TABLES[side], pair_lists,
-                                   len(filters), alone)
+                                   len(filters), alone, lengths_column=side)
         if not any(pair_lists) and all(len(phrase) == 1 for phrase in phrases) and (
                 alone or ranking.expected_matches(self.db.conn, fts, ranked, filters) > RANKING_WINDOW * 3 / 4):
             # Words' lists are cheap to walk twice: count first, and score only what will be ranked
@@ -912,7 +970,10 @@ class Index:
                 self.db.execute(f"INSERT INTO {fts}({fts}{rank}) VALUES ('integrity-check'{against_text})")
             except sqlite3.DatabaseError as exc:
                 return f"{fts}: {exc}"
-        return self.pairs_in_step() if result == "ok" else result
+        if result != "ok":
+            return result
+        result = self.pairs_in_step()
+        return self.lengths_in_step() if result == "ok" else result
 
 
 def _out_of_space(path: Path, exc: sqlite3.DatabaseError) -> bool:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from recording_index.index.database import PAIRS_TABLES, SEARCH_TABLES
+from recording_index.index.ranking import LENGTHS_TABLE
 
 # A moment as a link: the media's own address with a #t= fragment (what `search` prints for a file).
 _LINK = "r.source || '#t=' || printf('%.1f', {start})"
@@ -84,7 +85,7 @@ def datasette_metadata(db: str | Path) -> dict:
                                  "correction that wrote it, timed by sharing out the words it replaced).",
                   "facets": ["recording_id"]},
         fts_fr: {"hidden": True}, fts_en: {"hidden": True}, "segments_fts": {"hidden": True},
-        **{table: {"hidden": True} for table in PAIRS_TABLES.values()},
+        **{table: {"hidden": True} for table in [*PAIRS_TABLES.values(), LENGTHS_TABLE]},
         "paired_words": {"description": "The common words whose pairs with their neighbours are indexed, so that "
                                         "a phrase holding one is fast to find (pairs.py)."},
     }

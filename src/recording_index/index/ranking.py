@@ -10,6 +10,8 @@ scores each row exactly as bm25() does but takes the IDFs as arguments. They com
   than SAMPLE, else estimated from how far into the table they reach (rowids grow with time, and
   a word is spread through it). IDF is a logarithm: a share known within a few per cent moves a
   score by well under one per cent.
+Each row's length comes from a compact table beside FTS5 (LENGTHS_TABLE, `block_lengths`) when it
+is there and up to date: FTS5 reads it from its docsize table, one B-tree lookup a scored row.
 Without the compiled module, searches rank with bm25() itself (Index._search_side).
 """
 
@@ -29,6 +31,12 @@ except ImportError:  # built without a C compiler: bm25() it is
     COMPILED = False
 
 SAMPLE = 256
+# Each chunk's text length in tokens, one byte a chunk, LENGTH_BLOCK chunks a row (`block` is the
+# rowid // LENGTH_BLOCK); ranked_bm25() reads them all into memory once per connection (_bm25.c).
+# UNKNOWN_LENGTH: 255 tokens or more, or no such chunk; ranked_bm25() asks FTS5 then.
+LENGTHS_TABLE = "chunk_lengths"
+LENGTH_BLOCK = 256
+UNKNOWN_LENGTH = 255
 
 
 @dataclass(frozen=True)
@@ -86,6 +94,22 @@ def rows_holding(db: sqlite3.Connection, fts: str, match: str, bounds: tuple[int
     return SAMPLE * (high - low + 1) / max(1, (high - found[-1] if newest else found[-1] - low) + 1)
 
 
+def text_lengths(db: sqlite3.Connection, fts: str, block: int) -> dict[int, int]:
+    """The text length of each row of one block that FTS5 holds, rowid: length, from its `%_docsize`
+    table (one record of varints a row, a column's size each; the text is the first column)."""
+    low = block * LENGTH_BLOCK
+    return {rowid: varints(sizes)[0] if sizes else UNKNOWN_LENGTH for rowid, sizes in db.execute(
+        f"SELECT id, sz FROM {fts}_docsize WHERE id BETWEEN ? AND ?", [low, low + LENGTH_BLOCK - 1])}
+
+
+def block_lengths(lengths: dict[int, int], block: int) -> bytes:
+    """One block of LENGTHS_TABLE made from its rows' `text_lengths`."""
+    kept = bytearray([UNKNOWN_LENGTH]) * LENGTH_BLOCK
+    for rowid, length in lengths.items():
+        kept[rowid - block * LENGTH_BLOCK] = min(length, UNKNOWN_LENGTH)
+    return bytes(kept)
+
+
 def usable(db: sqlite3.Connection, fts: str) -> bool:
     """Whether `ranked_bm25()` is registered on this connection (the compiled module was imported
     before it was opened, and links the SQLite that Python's sqlite3 uses)."""
@@ -101,7 +125,7 @@ def usable(db: sqlite3.Connection, fts: str) -> bool:
 @dataclass(frozen=True)
 class Arguments:
     """What ranking a query needs besides its matches (`arguments`)."""
-    values: list[float | bytes]  # ranked_bm25()'s arguments after the table
+    values: list[float | bytes | str]  # ranked_bm25()'s arguments after the table
     stats: TableStats | None
     holding: list[float]  # how many rows hold each phrase; empty when not counted (`alone`, an empty table)
     bounds: tuple[int, int]  # the table's lowest and highest rowids
@@ -114,10 +138,12 @@ def bounds_of(db: sqlite3.Connection) -> tuple[int, int]:
 
 
 def arguments(db: sqlite3.Connection, fts: str, text_column: str, facets: int, phrases: list[list[str]],
-              pairs_table: str, pair_lists: list[list[str]], filters: int, alone: bool) -> Arguments:
+              pairs_table: str, pair_lists: list[list[str]], filters: int, alone: bool,
+              lengths_column: str | None = None) -> Arguments:
     """ranked_bm25()'s arguments after the table: the text column as the row's length, weight 1 on
     it and 0 on the `facets` columns after it (a filter selects, it does not rank), then the IDF of
-    each phrase and 0 for each of the `filters` (one phrase each, after the text's), as one blob.
+    each phrase and 0 for each of the `filters` (one phrase each, after the text's), as one blob;
+    then, given `lengths_column`, where LENGTHS_TABLE keeps the text's lengths.
 
     A phrase with pairs (`pair_lists`, pairs.py) is counted in `pairs_table` from its pairs: the
     rows holding them all, as many as hold the phrase when it is two words (about as many when
@@ -125,14 +151,15 @@ def arguments(db: sqlite3.Connection, fts: str, text_column: str, facets: int, p
     in once it has counted the listing (1.0 here)."""
     stats = table_stats(db, fts)
     bounds = bounds_of(db)
-    head: list[float | bytes] = [0, 1.0] + [0.0] * facets
+    head: list[float | bytes | str] = [0, 1.0] + [0.0] * facets
+    tail: list[float | bytes | str] = [LENGTHS_TABLE, lengths_column] if lengths_column else []
     if stats is None or (alone and len(phrases) == 1):
-        return Arguments(head + [idf_blob([1.0] * len(phrases) + [0.0] * filters)], stats, [], bounds)
+        return Arguments(head + [idf_blob([1.0] * len(phrases) + [0.0] * filters)] + tail, stats, [], bounds)
     holding = [rows_holding(db, pairs_table, pairs.match(found), bounds) if found else
                rows_holding(db, fts, f'{text_column} : "{" ".join(phrase)}"', bounds)
                for phrase, found in zip(phrases, pair_lists)]
-    return Arguments(head + [idf_blob([idf(stats.rows, h) for h in holding] + [0.0] * filters)], stats, holding,
-                     bounds)
+    return Arguments(head + [idf_blob([idf(stats.rows, h) for h in holding] + [0.0] * filters)] + tail, stats,
+                     holding, bounds)
 
 
 def expected_matches(db: sqlite3.Connection, fts: str, ranked: Arguments, filter_terms: list[str]) -> float:
