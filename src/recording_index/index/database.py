@@ -395,7 +395,13 @@ class Index:
         self.db.execute(f"CREATE TRIGGER IF NOT EXISTS chunks_lengths_ai AFTER INSERT ON chunks BEGIN {mark}; END")
         self.db.execute(f"CREATE TRIGGER IF NOT EXISTS chunks_lengths_au AFTER UPDATE OF id, text_fr, text_en "
                         f"ON chunks BEGIN {mark}; END")
-        self.db.execute(f"INSERT OR IGNORE INTO {table}(block) SELECT DISTINCT id / {block} FROM chunks")
+        self._remake_lengths()
+
+    def _remake_lengths(self) -> None:
+        """Every block of chunk lengths made again."""
+        table = ranking.LENGTHS_TABLE
+        self.db.execute(f"DELETE FROM {table}")
+        self.db.execute(f"INSERT INTO {table}(block) SELECT DISTINCT id / {ranking.LENGTH_BLOCK} FROM chunks")
         self._refresh_lengths()
 
     def _refresh_lengths(self) -> None:
@@ -445,10 +451,7 @@ class Index:
             for table in PAIRS_TABLES.values():
                 self.db.execute(f"INSERT INTO {table}({table}) VALUES ('delete-all')")
             self._fill_pairs()
-            self.db.execute(f"DELETE FROM {ranking.LENGTHS_TABLE}")
-            self.db.execute(f"INSERT INTO {ranking.LENGTHS_TABLE}(block) SELECT DISTINCT id / {ranking.LENGTH_BLOCK} "
-                            "FROM chunks")
-            self._refresh_lengths()
+            self._remake_lengths()
 
     def pairs_in_step(self) -> str:
         """"ok", or which word-pair table differs from what the chunks' texts make, and how much:
