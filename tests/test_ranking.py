@@ -274,6 +274,26 @@ def test_matches_are_expected_from_each_words_and_filters_share(index):
         assert truth > 10 and expected == pytest.approx(truth, rel=0.35), (words, filters)
 
 
+@pytest.mark.parametrize("query,filters,sides", [
+    ("coordination", {}, {"fr", "en"}), ("prevention", {}, {"fr", "en"}), ("crime prevention", {}, {"en"}),
+    ("coordination", {"speaker": "Orateur 2", "date": "2017"}, {"fr", "en"}), ("école naïf", {}, {"fr"})])
+def test_both_languages_show_the_best_of_either_side_with_its_snippets(index, query, filters, sides):
+    """`lang="any"`: each chunk once, on the side where it scores best, in score order, page after
+    page; snippets are made for the hits shown alone, each of its own side's words."""
+    def hits(lang, limit, offset=0):
+        return [(h.recording_id, h.chunk_index, round(h.score, 9), h.lang, h.snippet)
+                for h in index.search(query, limit=limit, offset=offset, lang=lang, **filters)]
+    best = {}
+    for hit in hits("fr", 1000) + hits("en", 1000):
+        if hit[:2] not in best or hit[2] > best[hit[:2]][2]:  # shown scores: higher is better
+            best[hit[:2]] = hit
+    merged = sorted(best.values(), key=lambda hit: -hit[2])
+    assert len(merged) > 12 and {hit[3] for hit in merged} == sides
+    pages = [hits("any", 5, offset) for offset in (0, 5, 10)]
+    assert [hit[2] for page in pages for hit in page] == [hit[2] for hit in merged[:15]]
+    assert all(hit in best.values() for page in pages for hit in page)
+
+
 # --- chunk lengths kept beside FTS5 (ranking.LENGTHS_TABLE) -------------------------------------------
 
 def search_scores(ix, side, query):

@@ -666,13 +666,19 @@ class Index:
         sides, filters, params, phrases = prepared
         params["limit"] = limit + offset
         params["open"], params["close"] = marks
-        best: dict[int, dict[str, Any]] = {}
+        best: dict[int, tuple[float, str]] = {}  # each chunk's best score, and its side
+        shown_with: dict[str, tuple[dict[str, Any], list[str] | None]] = {}
         for side, words in sides.items():
-            for row in self._search_side(side, {**params, "words": words, "match": " AND ".join([words, *filters])},
-                                         phrases, filters):
-                if row["id"] not in best or row["score"] < best[row["id"]]["score"]:
-                    best[row["id"]] = row
-        rows = sorted(best.values(), key=lambda r: (r["score"], -r["id"]))[offset:offset + limit]
+            kept, side_params, walked = self._search_side(
+                side, {**params, "words": words, "match": " AND ".join([words, *filters])}, phrases, filters)
+            shown_with[side] = (side_params, walked)
+            for rowid, score in kept.items():
+                if rowid not in best or score < best[rowid][0]:
+                    best[rowid] = (score, side)
+        chosen = sorted(best.items(), key=lambda item: (item[1][0], -item[0]))[offset:offset + limit]
+        rows = sorted((row for side, (side_params, walked) in shown_with.items()
+                       for row in self._shown(side, {rowid: score for rowid, (score, of) in chosen if of == side},
+                                              side_params, walked)), key=lambda r: (r["score"], -r["id"]))
         wanted = {fold(t) for t in TOKEN.findall(unicodedata.normalize("NFC", query))}
         hits = []
         for r in rows:
@@ -745,10 +751,10 @@ class Index:
         sides = {side: f"{SEARCH_TABLES[side][1]} : ({match})" for side in (("fr", "en") if lang == "any" else (lang,))}
         return sides, filters, params, query_phrases(query)
 
-    def _search_side(self, side: str, params: dict[str, Any], phrases: list[list[str]],
-                     filters: list[str]) -> list[dict[str, Any]]:
-        """The best chunks of one language side, then snippets for the kept ones alone (a snippet
-        reads and tokenizes its whole chunk).
+    def _search_side(self, side: str, params: dict[str, Any], phrases: list[list[str]], filters: list[str]
+                     ) -> tuple[dict[int, float], dict[str, Any], list[str] | None]:
+        """The best chunks of one language side with their scores, and what `_shown` needs to show
+        them: the parameters (`words`, the words snippets mark), and the words FTS5 may walk.
 
         The matches are listed once, filters included, and scored as they are listed (ranking.py).
         Up to RANKING_WINDOW of them are ranked by BM25; more, and the query is too common to rank:
@@ -764,8 +770,15 @@ class Index:
             params = {**params, "words": words or params["words"]}
         else:
             kept = self._bm25_ranked(fts, in_range, params)
+        return kept, params, walked
+
+    def _shown(self, side: str, kept: dict[int, float], params: dict[str, Any], walked: list[str] | None
+               ) -> list[dict[str, Any]]:
+        """The rows of the `kept` chunks of one side, scored, with their snippets: made for the hits
+        shown alone, after both sides are merged (a snippet reads and tokenizes its whole chunk)."""
         if not kept:
             return []
+        fts = SEARCH_TABLES[side][0]
         shown = self._rows(f"""
             SELECT c.id, c.recording_id, c.idx, c.start, c.end, c.text_fr, c.text_en, r.title, r.speakers,
                    r.event, r.source, '{side}' AS lang, snippet({fts}, 0, :open, :close, '…', 16) AS snippet
