@@ -443,3 +443,30 @@ def test_lengths_scattered_far_apart_take_no_memory(tmp_path):
     found, before, after = json.loads(subprocess.run([sys.executable, "-c", script, str(path)], check=True,
                                                      capture_output=True, text=True).stdout)
     assert found == 10 and after - before < 100 * 1024  # KiB
+
+
+def test_a_filters_share_is_counted_once_while_the_index_is_unchanged(tmp_path, monkeypatch):
+    """Both languages, and every later search with the same filter, use the share counted first;
+    another connection's write has it counted again. Results are the same either way."""
+    path = tmp_path / "i.db"
+    build(path, recordings=6).close()
+    probes = []
+    rows_holding = ranking.rows_holding
+    monkeypatch.setattr(ranking, "rows_holding", lambda db, fts, match, *args: probes.append(match) or rows_holding(
+        db, fts, match, *args))
+    with Index(path, readonly=True) as ix:
+        if not ranking.usable(ix.db.conn, "chunks_fts"):
+            pytest.skip("ranked_bm25() is not there")
+        first = search_results(ix, "any", "coordination", {"speaker": "Orateur 1"})
+        speaker_probes = [m for m in probes if m.startswith("speakers")]
+        assert first[0] and len(speaker_probes) == 2  # from the oldest end and the newest, for both sides
+        probes.clear()
+        assert search_results(ix, "any", "coordination", {"speaker": "Orateur 1"}) == first
+        assert search_results(ix, "any", "prevention", {"speaker": "Orateur 1"})[0]
+        assert not [m for m in probes if m.startswith("speakers")]
+        with Index(path) as writer:
+            writer.add(Recording(id="new", source="/new.mp3", speakers=["Orateur 1"], duration=1.0, content_hash="n"),
+                       [], [Chunk("new", 0, 0, 1, "coordination")])
+        probes.clear()
+        assert search_results(ix, "any", "coordination", {"speaker": "Orateur 1"})[0]
+        assert len([m for m in probes if m.startswith("speakers")]) == 2

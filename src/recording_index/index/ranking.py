@@ -162,18 +162,25 @@ def arguments(db: sqlite3.Connection, fts: str, text_column: str, facets: int, p
                      holding, bounds)
 
 
-def expected_matches(db: sqlite3.Connection, fts: str, ranked: Arguments, filter_terms: list[str]) -> float:
+def expected_matches(db: sqlite3.Connection, fts: str, ranked: Arguments, filter_terms: list[str],
+                     filter_shares: dict[str, float] | None = None) -> float:
     """How many rows would hold all of a query's phrases (`ranked.holding`) and its filters, were
     they spread through the table independently of each other: enough to tell a query of a few
-    hundred matches from one of thousands before listing them."""
+    hundred matches from one of thousands before listing them. `filter_shares`: each filter's
+    share of the rows, by term, as counted before (both full-text tables index the same facets);
+    the shares counted here are added to it."""
     rows = ranked.stats.rows if ranked.stats else 0
     if not rows or not ranked.holding:
         return float("inf")
     shares = [held / rows for held in ranked.holding]
-    # A filter selects whole recordings, runs of rows: a speaker of recent years is far denser at
-    # the newest end than his oldest matches say. Counted from both ends, the larger share stands.
-    shares += [max(rows_holding(db, fts, term, ranked.bounds, newest) for newest in (False, True)) / rows
-               for term in filter_terms]
+    known = {} if filter_shares is None else filter_shares
+    for term in filter_terms:
+        if term not in known:
+            # A filter selects whole recordings, runs of rows: a speaker of recent years is far
+            # denser at the newest end than his oldest matches say. Counted from both ends, the
+            # larger share stands.
+            known[term] = max(rows_holding(db, fts, term, ranked.bounds, newest) for newest in (False, True)) / rows
+        shares.append(known[term])
     return rows * math.prod(shares)
 
 
