@@ -76,6 +76,9 @@ SENTENCES_FTS = "segments_fts"  # the sentences' own full-text table, for Datase
 SEARCH_TABLES = {"fr": ("chunks_fts", "text_fr", FRENCH_TOKENIZER),
                  "en": ("chunks_en_fts", "text_en", ENGLISH_TOKENIZER)}
 FACETS = ("speakers", "event", "date")
+# A block of chunk lengths (ranking.LENGTHS_TABLE) is stale when this side's column is NULL: the
+# triggers set every side's at once, and a partial index finds them.
+STALE_LENGTHS = next(iter(SEARCH_TABLES))
 # Each side's word pairs (pairs.py): a full-text table of their own, kept by triggers on `chunks`.
 PAIRS_TABLES = {"fr": "chunk_pairs_fr", "en": "chunk_pairs_en"}
 # The triggers' function that makes a text's pairs, defined on this program's writing connections.
@@ -394,9 +397,8 @@ class Index:
         table, block = ranking.LENGTHS_TABLE, ranking.LENGTH_BLOCK
         sides = ", ".join(f"{side} BLOB" for side in SEARCH_TABLES)
         stale = ", ".join(f"{side} = NULL" for side in SEARCH_TABLES)
-        first = next(iter(SEARCH_TABLES))
         self.db.execute(f"CREATE TABLE IF NOT EXISTS {table} (block INTEGER PRIMARY KEY, {sides})")
-        self.db.execute(f"CREATE INDEX IF NOT EXISTS {table}_stale ON {table}(block) WHERE {first} IS NULL")
+        self.db.execute(f"CREATE INDEX IF NOT EXISTS {table}_stale ON {table}(block) WHERE {STALE_LENGTHS} IS NULL")
         mark = (f"INSERT INTO {table}(block) VALUES (new.id / {block}) ON CONFLICT(block) DO UPDATE SET {stale}")
         self.db.execute(f"CREATE TRIGGER IF NOT EXISTS chunks_lengths_ai AFTER INSERT ON chunks BEGIN {mark}; END")
         self.db.execute(f"CREATE TRIGGER IF NOT EXISTS chunks_lengths_au AFTER UPDATE OF id, text_fr, text_en "
@@ -413,8 +415,7 @@ class Index:
     def _refresh_lengths(self) -> None:
         """Make the stale blocks of chunk lengths again, from FTS5's own (ranking.block_lengths)."""
         table = ranking.LENGTHS_TABLE
-        first = next(iter(SEARCH_TABLES))
-        for (block,) in self.db.execute(f"SELECT block FROM {table} WHERE {first} IS NULL").fetchall():
+        for (block,) in self.db.execute(f"SELECT block FROM {table} WHERE {STALE_LENGTHS} IS NULL").fetchall():
             self.db.execute(f"UPDATE {table} SET {', '.join(f'{side} = :{side}' for side in SEARCH_TABLES)} "
                             "WHERE block = :block",
                             {"block": block, **{side: ranking.block_lengths(ranking.text_lengths(self.db.conn, fts, block),
@@ -430,8 +431,9 @@ class Index:
             if kept is None:
                 return False
             lengths = ranking.text_lengths(self.db.conn, fts, block)
+            expected = ranking.block_lengths(lengths, block)
             return not isinstance(kept, bytes) or len(kept) != ranking.LENGTH_BLOCK or any(
-                kept[rowid - block * ranking.LENGTH_BLOCK] != min(n, ranking.UNKNOWN_LENGTH) for rowid, n in lengths.items())
+                kept[at] != expected[at] for at in (rowid - block * ranking.LENGTH_BLOCK for rowid in lengths))
         wrong = [block for block, *kept in self.db.execute(f"SELECT block, {', '.join(SEARCH_TABLES)} FROM {table}")
                  if any(differs(lengths, fts, block) for lengths, (fts, _, _) in zip(kept, SEARCH_TABLES.values()))]
         if wrong:
