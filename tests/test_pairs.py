@@ -206,6 +206,46 @@ def test_chunks_written_by_another_program_are_refused_and_the_pairs_checked_and
         assert ix.integrity_check() == "ok" and [h.chunk_index for h in ix.search('"prévention de la"')] == [0]
 
 
+@pytest.mark.parametrize("side,phrase,filler", [
+    ("fr", "de prévention", "acteurs locaux coordination évaluation maison criminalité équipe réseau"),
+    ("en", "the crime", "local actors coordination assessment house prevention team network"),
+])
+def test_a_two_word_phrase_ranks_as_fts5s_bm25_of_it_where_it_is_said_once_a_chunk(side, phrase, filler):
+    """A two-word phrase with a common word is scored from its pair, which tells where it is said,
+    not how often: as said once in each chunk that holds it. Where it is, the order and scores are
+    FTS5's own bm25() of the phrase, though its other word is said again elsewhere in the chunk."""
+    rng = random.Random(17)
+    common, other = phrase.split()
+    fts, text, _ = SEARCH_TABLES[side]
+    with Index(":memory:") as ix:
+        for n in range(6):
+            rid = f"talk-{n}"
+            chunks = []
+            for i in range(40):
+                words = rng.choices(filler.split(), k=rng.randint(4, 50))
+                if rng.random() < 0.4:
+                    words.insert(rng.randrange(len(words) + 1), phrase)
+                    words += [other] * rng.randint(0, 3)  # the other word again, not after the common one
+                chunks.append(Chunk(rid, i, i, i + 1, *((" ".join(words), "") if side == "fr" else ("", " ".join(words)))))
+            # No speakers, event or date: bm25() then measures a row by its text alone, as search does.
+            ix.add(Recording(id=rid, source=f"/{rid}.mp3", duration=40, content_hash=rid), [], chunks)
+        theirs = ix.db.execute(f"SELECT rowid, -bm25({fts}) AS score FROM {fts} WHERE {fts} MATCH ? "
+                               f"ORDER BY score DESC, rowid DESC LIMIT 10", [f'{text} : "{phrase}"']).fetchall()
+        hits = ix.search(f'"{phrase}"', limit=10, lang=side)
+        assert len(theirs) == 10 and [hit_id(ix, h) for h in hits] == [rowid for rowid, _ in theirs]
+        assert [h.score for h in hits] == pytest.approx([score for _, score in theirs], rel=1e-9)
+        assert all(f"{common} **{other}**" in h.snippet.lower() for h in hits)
+        # The other word's frequency is not the phrase's: scored by it, the order would differ.
+        by_other = ix.db.execute(f"SELECT rowid FROM {fts} WHERE {fts} MATCH ? ORDER BY bm25({fts}), rowid DESC "
+                                 f"LIMIT 10", [f'{text} : "{phrase}" AND {text} : "{other}"']).fetchall()
+        assert [rowid for (rowid,) in by_other] != [rowid for rowid, _ in theirs]
+        # Within one recording (its range of chunks), with the archive's IDF.
+        in_talk = [hit_id(ix, h) for h in ix.search(f'"{phrase}"', limit=5, lang=side, recording="talk-2")]
+        assert in_talk == [rowid for rowid, _ in ix.db.execute(
+            f"SELECT rowid, bm25({fts}) AS score FROM {fts} WHERE {fts} MATCH ? AND rowid BETWEEN 81 AND 120 "
+            f"ORDER BY score, rowid DESC LIMIT 5", [f'{text} : "{phrase}"'])]
+
+
 def test_a_word_fts5_drops_is_no_phrase(index):
     assert {h.chunk_index for h in index.search("prévention _")} == {h.chunk_index for h in index.search("prévention")}
     assert index.search("_") == [] and index.count("_ ‿") == 0

@@ -5,7 +5,7 @@ import sqlite3
 
 import pytest
 
-from recording_index.index import ranking
+from recording_index.index import pairs, ranking
 from recording_index.index.database import FACETS, SEARCH_TABLES, Index
 from recording_index.index.search import fts_query, query_phrases
 from recording_index.models import Chunk, Recording
@@ -83,13 +83,32 @@ def test_filters_select_without_weighing(index):
     assert len(theirs) > 5 and all(ours[r] == pytest.approx(theirs[r], rel=1e-9) for r in theirs)
 
 
+def said_once_reference(ix, fts, text, query):
+    """BM25 of a query's matches with each phrase counted once in each (its frequency taken as 1),
+    from FTS5's own records: the rows holding the phrases, each row's text length (its docsize's
+    first number) and the mean of them."""
+    lengths = {rowid: ranking.varints(sizes)[0] for rowid, sizes in ix.db.execute(f"SELECT id, sz FROM {fts}_docsize")}
+    mean = sum(lengths.values()) / len(lengths)
+    weight = sum(exact_idfs(ix, fts, text, query)) * 2.2  # k1 + 1
+    return {rowid: -weight / (1 + 1.2 * (0.25 + 0.75 * lengths[rowid] / mean)) for (rowid,) in ix.db.execute(
+        f"SELECT rowid FROM {fts} WHERE {fts} MATCH ?", [f"{text} : ({fts_query(query)})"])}
+
+
+def said_once(ix, side, query):
+    """Whether search scores `query` as said once in each chunk: two-word phrases with a common
+    word, found from the word pairs' table, which keeps where a pair is and not how often."""
+    return pairs.query_pairs(query_phrases(query), SEARCH_TABLES[side][2], ix._paired(side))[2] is not None
+
+
 @pytest.mark.parametrize("side,query", CASES)
 def test_search_ranks_by_bm25_over_the_text(index, side, query):
     """Search's scores are BM25 with each phrase's real IDF (estimated, exact on a table this
-    small) and the text's own length (not the facets'): the order and scores shown."""
+    small) and the text's own length (not the facets'): the order and scores shown. A two-word
+    phrase with a common word counts once in each chunk that holds it."""
     fts, text, _ = SEARCH_TABLES[side]
     match = f"{text} : ({fts_query(query)})"
-    reference = ranked(index, fts, match, 0, exact_idfs(index, fts, text, query))
+    reference = (said_once_reference(index, fts, text, query) if said_once(index, side, query) else
+                 ranked(index, fts, match, 0, exact_idfs(index, fts, text, query)))
     best = sorted(reference, key=lambda r: (reference[r], -r))[:5]
     hits = index.search(query, limit=5, lang=side)
     ids = [index.db.execute("SELECT id FROM chunks WHERE recording_id = ? AND idx = ?",
@@ -121,7 +140,8 @@ def test_ranked_bm25_refuses_wrong_arguments(index):
 
 def test_the_table_statistics_are_fts5s(index):
     stats = ranking.table_stats(index.db.conn, "chunks_fts")
-    lengths = [sum(ranking.varints(sz)) for (sz,) in index.db.execute("SELECT sz FROM chunks_fts_docsize")]
+    # The text's length: the first column's (each docsize record holds one size a column).
+    lengths = [ranking.varints(sz)[0] for (sz,) in index.db.execute("SELECT sz FROM chunks_fts_docsize")]
     assert stats.rows == index.db.execute("SELECT count(*) FROM chunks").fetchone()[0] == len(lengths) == 12 * 30
     assert stats.mean_length == pytest.approx(sum(lengths) / stats.rows)
     with Index(":memory:") as empty:
@@ -333,6 +353,32 @@ def test_the_lengths_kept_are_the_texts_token_counts(index):
         assert len(kept) == 360 and kept == {rowid: counted.get(rowid, 0) for rowid in kept}
         assert len(set(kept.values())) > 20  # lengths of 3 to 60 words: they vary
     assert index.lengths_in_step() == "ok"
+
+
+@pytest.mark.parametrize("damage", [
+    None,
+    "UPDATE {table} SET fr = NULL WHERE block = 0",  # stale: a write not yet made again
+    "UPDATE {table} SET fr = x'0102' WHERE block = 0",  # not a block
+    "UPDATE {table} SET fr = 'text'",  # not blobs
+    "UPDATE {table} SET fr = zeroblob(256)",  # wrong, and trusted: the integrity check tells
+    "DROP TABLE {table}",
+])
+def test_text_lengths_are_read_from_the_lengths_kept_else_from_fts5(tmp_path, damage):
+    """What scores a phrase found from its pairs: each row's text length from the lengths kept,
+    and FTS5's own (its docsize) for a row they do not hold or a block that is not one."""
+    path = tmp_path / "i.db"
+    build(path, recordings=4).close()
+    if damage:
+        with sqlite3.connect(path) as other:
+            other.execute(damage.format(table=ranking.LENGTHS_TABLE))
+    with Index(path, readonly=True) as ix:
+        truth = {rowid: ranking.varints(sizes)[0] for rowid, sizes in ix.db.execute("SELECT id, sz FROM chunks_fts_docsize")}
+        wanted = sorted(truth)[::3] + [10**9]  # no such row
+        found = ranking.text_lengths_of(ix.db.conn, "chunks_fts", wanted, "fr")
+        if damage and "zeroblob" in damage:
+            assert found == dict.fromkeys(wanted[:-1], 0)
+        else:
+            assert found == {rowid: truth[rowid] for rowid in wanted[:-1]} and len(set(found.values())) > 10
 
 
 def test_search_reads_the_lengths_kept_and_the_integrity_check_tells_when_they_are_wrong(tmp_path):

@@ -12,6 +12,8 @@ scores each row exactly as bm25() does but takes the IDFs as arguments. They com
   score by well under one per cent.
 Each row's length comes from a compact table beside FTS5 (LENGTHS_TABLE, `block_lengths`) when it
 is there and up to date: FTS5 reads it from its docsize table, one B-tree lookup a scored row.
+Two-word phrases with a common word are scored from the word pairs' table alone (`said_once`): it
+keeps which chunks hold a pair, not how often.
 Without the compiled module, searches rank with bm25() itself (Index._search_side).
 """
 
@@ -31,6 +33,9 @@ except ImportError:  # built without a C compiler: bm25() it is
     COMPILED = False
 
 SAMPLE = 256
+# BM25's constants, as FTS5's bm25() and ranked_bm25() (_bm25.c) have them.
+K1 = 1.2
+B = 0.75
 # Each chunk's text length in tokens, one byte a chunk, LENGTH_BLOCK chunks a row (`block` is the
 # rowid // LENGTH_BLOCK); ranked_bm25() reads them all into memory once per connection (_bm25.c).
 # UNKNOWN_LENGTH: 255 tokens or more, or no such chunk; ranked_bm25() asks FTS5 then.
@@ -42,7 +47,7 @@ UNKNOWN_LENGTH = 255
 @dataclass(frozen=True)
 class TableStats:
     rows: int
-    mean_length: float  # tokens per row, all columns together (as bm25() counts a row's length)
+    mean_length: float  # tokens of text per row (the first column: what ranked_bm25() measures a row by)
 
 
 def varints(blob: bytes) -> list[int]:
@@ -70,7 +75,7 @@ def table_stats(db: sqlite3.Connection, fts: str) -> TableStats | None:
     numbers = varints(found[0]) if found and found[0] else []
     if len(numbers) < 2 or numbers[0] <= 0:
         return None
-    return TableStats(rows=numbers[0], mean_length=sum(numbers[1:]) / numbers[0])
+    return TableStats(rows=numbers[0], mean_length=numbers[1] / numbers[0])
 
 
 def idf(rows: int, holding: float) -> float:
@@ -110,6 +115,49 @@ def block_lengths(lengths: dict[int, int], block: int) -> bytes:
     return bytes(kept)
 
 
+def text_lengths_of(db: sqlite3.Connection, fts: str, rowids: list[int], lengths_column: str) -> dict[int, int]:
+    """The text length of each of `rowids` that FTS5 holds: from LENGTHS_TABLE's `lengths_column`
+    where it knows it (a block written whole, up to date, under 255 tokens), else from FTS5's docsize."""
+    blocks = sorted({rowid // LENGTH_BLOCK for rowid in rowids})
+    known: dict[int, bytes] = {}
+    try:
+        for block, lengths in db.execute(f"SELECT block, {lengths_column} FROM {LENGTHS_TABLE} "
+                                         f"WHERE block IN ({', '.join(map(str, blocks))})"):
+            if isinstance(lengths, bytes) and len(lengths) == LENGTH_BLOCK:  # a stale block is NULL
+                known[block] = lengths
+    except sqlite3.OperationalError:  # no such table or column in a file from elsewhere: FTS5 knows
+        pass
+    found: dict[int, int] = {}
+    for rowid in rowids:
+        lengths = known.get(rowid // LENGTH_BLOCK)
+        if lengths is not None and lengths[rowid % LENGTH_BLOCK] != UNKNOWN_LENGTH:
+            found[rowid] = lengths[rowid % LENGTH_BLOCK]
+    unknown = [rowid for rowid in rowids if rowid not in found]
+    if unknown:
+        found.update((rowid, varints(sizes)[0] if sizes else 0) for rowid, sizes in db.execute(
+            f"SELECT id, sz FROM {fts}_docsize WHERE id IN ({', '.join(map(str, unknown))})"))
+    return found
+
+
+def said_once(db: sqlite3.Connection, fts: str, rowids: list[int], holding: list[float],
+              lengths_column: str) -> dict[int, float]:
+    """BM25 of rows that hold each of a query's phrases (`holding`: how many rows of the table hold
+    each, for its IDF), each said once, scored as
+    ranked_bm25() scores (minus the score: lower is better), by the text's length (`text_lengths_of`).
+
+    For phrases found from the word pairs' table (pairs.py), which keeps where a pair is, not how
+    often: a phrase of two words is seldom said twice in one chunk. On the 10,000-hour benchmark this
+    ranking agrees better with FTS5's own bm25() of the phrase than scoring by the phrase's other
+    word, whose frequency counts it wherever it is said (BENCHMARKS.md)."""
+    stats = table_stats(db, fts)
+    if stats is None or not rowids:
+        return {}
+    weight = sum(idf(stats.rows, held) for held in holding) * (K1 + 1.0)
+    mean = stats.mean_length if stats.mean_length > 0 else 1.0
+    return {rowid: -weight / (1.0 + K1 * (1.0 - B + B * length / mean))
+            for rowid, length in text_lengths_of(db, fts, rowids, lengths_column).items()}
+
+
 def usable(db: sqlite3.Connection, fts: str) -> bool:
     """Whether `ranked_bm25()` is registered on this connection (the compiled module was imported
     before it was opened, and links the SQLite that Python's sqlite3 uses)."""
@@ -145,21 +193,27 @@ def arguments(db: sqlite3.Connection, fts: str, text_column: str, facets: int, p
     each phrase and 0 for each of the `filters` (one phrase each, after the text's), as one blob;
     then, given `lengths_column`, where LENGTHS_TABLE keeps the text's lengths.
 
-    A phrase with pairs (`pair_lists`, pairs.py) is counted in `pairs_table` from its pairs: the
-    rows holding them all, as many as hold the phrase when it is two words (about as many when
-    longer). `alone`: the query is its one phrase, without filters: its IDF is the caller's to put
-    in once it has counted the listing (1.0 here)."""
+    Phrases are counted by `phrases_holding`. `alone`: the query is its one phrase, without filters:
+    its IDF is the caller's to put in once it has counted the listing (1.0 here)."""
     stats = table_stats(db, fts)
     bounds = bounds_of(db)
     head: list[float | bytes | str] = [0, 1.0] + [0.0] * facets
     tail: list[float | bytes | str] = [LENGTHS_TABLE, lengths_column] if lengths_column else []
     if stats is None or (alone and len(phrases) == 1):
         return Arguments(head + [idf_blob([1.0] * len(phrases) + [0.0] * filters)] + tail, stats, [], bounds)
-    holding = [rows_holding(db, pairs_table, pairs.match(found), bounds) if found else
-               rows_holding(db, fts, f'{text_column} : "{" ".join(phrase)}"', bounds)
-               for phrase, found in zip(phrases, pair_lists)]
+    holding = phrases_holding(db, fts, text_column, phrases, pairs_table, pair_lists, bounds)
     return Arguments(head + [idf_blob([idf(stats.rows, h) for h in holding] + [0.0] * filters)] + tail, stats,
                      holding, bounds)
+
+
+def phrases_holding(db: sqlite3.Connection, fts: str, text_column: str, phrases: list[list[str]],
+                    pairs_table: str, pair_lists: list[list[str]], bounds: tuple[int, int]) -> list[float]:
+    """How many rows hold each phrase (`rows_holding`): a phrase with pairs (`pair_lists`, pairs.py)
+    is counted in `pairs_table` from its pairs, the rows holding them all, as many as hold the
+    phrase when it is two words (about as many when longer)."""
+    return [rows_holding(db, pairs_table, pairs.match(found), bounds) if found else
+            rows_holding(db, fts, f'{text_column} : "{" ".join(phrase)}"', bounds)
+            for phrase, found in zip(phrases, pair_lists)]
 
 
 def expected_matches(db: sqlite3.Connection, fts: str, ranked: Arguments, filter_terms: list[str],
