@@ -204,7 +204,8 @@ def main() -> None:
              f"included. Timed after the built file is synced to disk and {WARM_UP} other queries have run.")
     body += (f"\n\nPhrases' ten best against FTS5's own bm25() of the phrase, at {sizes[-1]:,} h: {agreement[0]:.1%} "
              f"the same chunks, over the {agreement[1]} phrases found (the index scores a two-word phrase with a "
-             "common word from its pair, as said once in each chunk: ranking.said_once).")
+             "common word from its pair, as said once in each chunk: ranking.said_once; bm25() measures a chunk by its "
+             "text, speakers, event and date, the index by its text alone).")
     body += f"\n\nBy kind of query, at {sizes[-1]:,} h (50 queries each):\n\n" + table(
         ["kind", "p50", "p95", "max"],
         [[kind, f"{statistics.median(ms):.2f} ms", f"{statistics.quantiles(ms, n=100)[94]:.2f} ms", f"{max(ms):.2f} ms"]

@@ -153,6 +153,8 @@ def test_varints_read_sqlites_encoding():
     assert ranking.varints(bytes([0x05])) == [5]
     assert ranking.varints(bytes([0x81, 0x00])) == [128]
     assert ranking.varints(bytes([0x81, 0x80, 0x00, 0x7F])) == [16384, 127]
+    with pytest.raises(ValueError, match="cut short"):  # a damaged record
+        ranking.varints(bytes([0x05, 0x81]))
     assert ranking.varints(bytes([0xFF] * 8 + [0x01])) == [(2**56 - 1) << 8 | 1]
 
 
@@ -359,9 +361,10 @@ def test_the_lengths_kept_are_the_texts_token_counts(index):
     None,
     "UPDATE {table} SET fr = NULL WHERE block = 0",  # stale: a write not yet made again
     "UPDATE {table} SET fr = x'0102' WHERE block = 0",  # not a block
-    "UPDATE {table} SET fr = 'text'",  # not blobs
+    "UPDATE {table} SET fr = hex(zeroblob(128))",  # 256 characters: text, not a blob
     "UPDATE {table} SET fr = zeroblob(256)",  # wrong, and trusted: the integrity check tells
     "DROP TABLE {table}",
+    "ALTER TABLE {table} RENAME COLUMN fr TO other",
 ])
 def test_text_lengths_are_read_from_the_lengths_kept_else_from_fts5(tmp_path, damage):
     """What scores a phrase found from its pairs: each row's text length from the lengths kept,
@@ -375,10 +378,26 @@ def test_text_lengths_are_read_from_the_lengths_kept_else_from_fts5(tmp_path, da
         truth = {rowid: ranking.varints(sizes)[0] for rowid, sizes in ix.db.execute("SELECT id, sz FROM chunks_fts_docsize")}
         wanted = sorted(truth)[::3] + [10**9]  # no such row
         found = ranking.text_lengths_of(ix.db.conn, "chunks_fts", wanted, "fr")
-        if damage and "zeroblob" in damage:
+        if damage and "zeroblob(256)" in damage:
             assert found == dict.fromkeys(wanted[:-1], 0)
         else:
             assert found == {rowid: truth[rowid] for rowid in wanted[:-1]} and len(set(found.values())) > 10
+
+
+def test_a_damaged_size_record_is_an_error_not_a_length(tmp_path):
+    """Where the lengths kept do not know a row, FTS5's record of its sizes is read: one cut short
+    fails as FTS5 itself would (sqlite3.DatabaseError, one line at the command line), never a
+    length made up, nor an IndexError."""
+    path = tmp_path / "i.db"
+    build(path, recordings=2).close()
+    with sqlite3.connect(path) as other:
+        other.execute(f"UPDATE {ranking.LENGTHS_TABLE} SET fr = NULL")
+        other.execute("UPDATE chunks_fts_docsize SET sz = x'80' WHERE id = 7")
+    with Index(path, readonly=True) as ix:
+        assert ranking.text_lengths_of(ix.db.conn, "chunks_fts", [5, 6], "fr").keys() == {5, 6}
+        with pytest.raises(sqlite3.DatabaseError, match="malformed: chunks_fts_docsize, chunk 7"):
+            ranking.text_lengths_of(ix.db.conn, "chunks_fts", [6, 7], "fr")
+        assert ranking.text_lengths(ix.db.conn, "chunks_fts", 0)[7] == ranking.UNKNOWN_LENGTH
 
 
 def test_search_reads_the_lengths_kept_and_the_integrity_check_tells_when_they_are_wrong(tmp_path):

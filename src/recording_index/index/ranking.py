@@ -12,8 +12,8 @@ scores each row exactly as bm25() does but takes the IDFs as arguments. They com
   score by well under one per cent.
 Each row's length comes from a compact table beside FTS5 (LENGTHS_TABLE, `block_lengths`) when it
 is there and up to date: FTS5 reads it from its docsize table, one B-tree lookup a scored row.
-Two-word phrases with a common word are scored from the word pairs' table alone (`said_once`): it
-keeps which chunks hold a pair, not how often.
+Two-word phrases with a common word and no filter are scored from the chunks the word pairs'
+table lists and their lengths (`said_once`): it keeps which chunks hold a pair, not how often.
 Without the compiled module, searches rank with bm25() itself (Index._search_side).
 """
 
@@ -56,6 +56,8 @@ def varints(blob: bytes) -> list[int]:
     while at < len(blob):
         value = 0
         for n in range(9):
+            if at >= len(blob):
+                raise ValueError("a record of SQLite varints cut short")
             byte = blob[at]
             at += 1
             if n == 8:
@@ -99,11 +101,22 @@ def rows_holding(db: sqlite3.Connection, fts: str, match: str, bounds: tuple[int
     return SAMPLE * (high - low + 1) / max(1, (high - found[-1] if newest else found[-1] - low) + 1)
 
 
+def text_size(sizes: object) -> int | None:
+    """The text's length in tokens in one `%_docsize` record of FTS5 (one varint a column's size;
+    the text is the first column); None when the record is not one (a damaged file)."""
+    if not isinstance(sizes, bytes) or not sizes:
+        return None
+    try:
+        return varints(sizes)[0]
+    except ValueError:
+        return None
+
+
 def text_lengths(db: sqlite3.Connection, fts: str, block: int) -> dict[int, int]:
     """The text length of each row of one block that FTS5 holds, rowid: length, from its `%_docsize`
-    table (one record of varints a row, a column's size each; the text is the first column)."""
+    table (UNKNOWN_LENGTH for a damaged record: FTS5 then reads it, and says what is wrong)."""
     low = block * LENGTH_BLOCK
-    return {rowid: varints(sizes)[0] if sizes else UNKNOWN_LENGTH for rowid, sizes in db.execute(
+    return {rowid: UNKNOWN_LENGTH if (size := text_size(sizes)) is None else size for rowid, sizes in db.execute(
         f"SELECT id, sz FROM {fts}_docsize WHERE id BETWEEN ? AND ?", [low, low + LENGTH_BLOCK - 1])}
 
 
@@ -117,7 +130,8 @@ def block_lengths(lengths: dict[int, int], block: int) -> bytes:
 
 def text_lengths_of(db: sqlite3.Connection, fts: str, rowids: list[int], lengths_column: str) -> dict[int, int]:
     """The text length of each of `rowids` that FTS5 holds: from LENGTHS_TABLE's `lengths_column`
-    where it knows it (a block written whole, up to date, under 255 tokens), else from FTS5's docsize."""
+    where it knows it (a block written whole, up to date, under 255 tokens), else from FTS5's docsize
+    (sqlite3.DatabaseError for a damaged record, as FTS5 itself would fail)."""
     blocks = sorted({rowid // LENGTH_BLOCK for rowid in rowids})
     known: dict[int, bytes] = {}
     try:
@@ -134,8 +148,11 @@ def text_lengths_of(db: sqlite3.Connection, fts: str, rowids: list[int], lengths
             found[rowid] = lengths[rowid % LENGTH_BLOCK]
     unknown = [rowid for rowid in rowids if rowid not in found]
     if unknown:
-        found.update((rowid, varints(sizes)[0] if sizes else 0) for rowid, sizes in db.execute(
-            f"SELECT id, sz FROM {fts}_docsize WHERE id IN ({', '.join(map(str, unknown))})"))
+        for rowid, sizes in db.execute(f"SELECT id, sz FROM {fts}_docsize WHERE id IN ({', '.join(map(str, unknown))})"):
+            size = text_size(sizes)
+            if size is None:
+                raise sqlite3.DatabaseError(f"database disk image is malformed: {fts}_docsize, chunk {rowid}")
+            found[rowid] = size
     return found
 
 
