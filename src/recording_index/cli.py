@@ -72,7 +72,7 @@ class FriendlyGroup(click.Group):
         except RecordingIndexError as exc:
             echo(f"error: {exc}", err=True)
             sys.exit(2)
-        except (sqlite3.Error, ValueError, TypeError, KeyError, AttributeError, ArithmeticError, RecursionError) as exc:
+        except (sqlite3.Error, ValueError, TypeError, LookupError, AttributeError, ArithmeticError, RecursionError) as exc:
             # An index another program (or a person) filled with what this one never writes (a
             # number for the speakers, an infinite time): one line. RECORDING_INDEX_DEBUG=1 shows the
             # traceback, for a bug.

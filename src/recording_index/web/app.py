@@ -235,7 +235,7 @@ def create_app(db_path: str | Path, allow_edits: bool = False, settings: Setting
 
     # TypeError and the like: rows another program wrote into the index (a number for the speakers).
     handlers = {RecordingIndexError: bad_request, ValueError: bad_request, sqlite3.Error: unavailable,
-                TypeError: bad_request, KeyError: bad_request, AttributeError: bad_request,
+                TypeError: bad_request, LookupError: bad_request, AttributeError: bad_request,
                 ArithmeticError: bad_request, RecursionError: bad_request}
     # With edits allowed, a request naming another host (a DNS-rebound name, say) is refused.
     middleware = [Middleware(TrustedHostMiddleware, allowed_hosts=[*LOCAL_HOSTS, *hosts])] if allow_edits else []
