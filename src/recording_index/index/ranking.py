@@ -158,9 +158,9 @@ def text_lengths_of(db: sqlite3.Connection, fts: str, rowids: list[int], lengths
 
 def said_once(db: sqlite3.Connection, fts: str, rowids: list[int], holding: list[float],
               lengths_column: str) -> dict[int, float]:
-    """BM25 of rows that hold each of a query's phrases (`holding`: how many rows of the table hold
-    each, for its IDF), each said once, scored as
-    ranked_bm25() scores (minus the score: lower is better), by the text's length (`text_lengths_of`).
+    """BM25 of rows that hold each of a query's phrases, each said once, as ranked_bm25() scores
+    (minus the score: lower is better): `holding` is how many rows of the table hold each phrase
+    (for its IDF), and a row's length is its text's (`text_lengths_of`).
 
     For phrases found from the word pairs' table (pairs.py), which keeps where a pair is, not how
     often: a phrase of two words is seldom said twice in one chunk. On the 10,000-hour benchmark this
