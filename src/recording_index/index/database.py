@@ -427,12 +427,13 @@ class Index:
         block is not wrong: it is read from FTS5 until made again). Reads every block."""
         table = ranking.LENGTHS_TABLE
 
-        def differs(kept: bytes | None, fts: str, block: int) -> bool:
-            if kept is None:
+        def differs(value: object, fts: str, block: int) -> bool:
+            if value is None:  # stale, not wrong
                 return False
+            kept = ranking.kept_block(value)
             lengths = ranking.text_lengths(self.db.conn, fts, block)
             expected = ranking.block_lengths(lengths, block)
-            return not isinstance(kept, bytes) or len(kept) != ranking.LENGTH_BLOCK or any(
+            return kept is None or any(
                 kept[at] != expected[at] for at in (rowid - block * ranking.LENGTH_BLOCK for rowid in lengths))
         wrong = [block for block, *kept in self.db.execute(f"SELECT block, {', '.join(SEARCH_TABLES)} FROM {table}")
                  if any(differs(lengths, fts, block) for lengths, (fts, _, _) in zip(kept, SEARCH_TABLES.values()))]
@@ -822,6 +823,7 @@ class Index:
                 params)), 0.0)
 
         phrases, pair_lists, others = pairs.query_pairs(phrases, tokenizer, self._paired(side))
+        alone = not filters and params["low"] is None and len(phrases) == 1
         span, words, match = "", None, params["match"]
         walked = None if any(pair_lists) else list(dict.fromkeys(word for phrase in phrases for word in phrase))
         if any(pair_lists):
@@ -837,7 +839,7 @@ class Index:
                                                              newest_first=True), 0.0), words, others
                 # Scored without FTS5 reading the other words' lists (a middling word's holds tens of
                 # thousands of chunks: checking 655 candidates in one took 22 ms at 10,000 hours).
-                holding = ([len(candidates)] if params["low"] is None and len(phrases) == 1 else
+                holding = ([len(candidates)] if alone else
                            ranking.phrases_holding(self.db.conn, fts, text, phrases, PAIRS_TABLES[side], pair_lists,
                                                    ranking.bounds_of(self.db.conn)))
                 scores = ranking.said_once(self.db.conn, fts, candidates, holding, lengths_column=side)
@@ -847,7 +849,6 @@ class Index:
                 # Checked by the other words alone, FTS5 walks their lists rather than seek them
                 # for each candidate when that reads less (a middling word is in a few thousand).
                 span = self._among(side, candidates, others)
-        alone = not filters and params["low"] is None and len(phrases) == 1
         ranked = ranking.arguments(self.db.conn, fts, text, len(FACETS), phrases, PAIRS_TABLES[side], pair_lists,
                                    len(filters), alone, lengths_column=side)
         if not any(pair_lists) and all(len(phrase) == 1 for phrase in phrases) and (

@@ -128,6 +128,12 @@ def block_lengths(lengths: dict[int, int], block: int) -> bytes:
     return bytes(kept)
 
 
+def kept_block(value: object) -> bytes | None:
+    """A value of LENGTHS_TABLE as a block of lengths, or None when it is not one (a stale block is
+    NULL; a file from elsewhere may hold anything)."""
+    return value if isinstance(value, bytes) and len(value) == LENGTH_BLOCK else None
+
+
 def text_lengths_of(db: sqlite3.Connection, fts: str, rowids: list[int], lengths_column: str) -> dict[int, int]:
     """The text length of each of `rowids` that FTS5 holds: from LENGTHS_TABLE's `lengths_column`
     where it knows it (a block written whole, up to date, under 255 tokens), else from FTS5's docsize
@@ -135,9 +141,9 @@ def text_lengths_of(db: sqlite3.Connection, fts: str, rowids: list[int], lengths
     blocks = sorted({rowid // LENGTH_BLOCK for rowid in rowids})
     known: dict[int, bytes] = {}
     try:
-        for block, lengths in db.execute(f"SELECT block, {lengths_column} FROM {LENGTHS_TABLE} "
-                                         f"WHERE block IN ({', '.join(map(str, blocks))})"):
-            if isinstance(lengths, bytes) and len(lengths) == LENGTH_BLOCK:  # a stale block is NULL
+        for block, value in db.execute(f"SELECT block, {lengths_column} FROM {LENGTHS_TABLE} "
+                                       f"WHERE block IN ({', '.join(map(str, blocks))})"):
+            if (lengths := kept_block(value)) is not None:
                 known[block] = lengths
     except sqlite3.OperationalError:  # no such table or column in a file from elsewhere: FTS5 knows
         pass
