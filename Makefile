@@ -14,13 +14,12 @@ DEMO_QUERY_EN ?= programmer
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-# setup.py builds the one compiled module (src/recording_index/_bm25.c): a change to it reinstalls.
-$(VENV)/.installed-demo: pyproject.toml setup.py src/recording_index/_bm25.c | $(BIN)/python
+$(VENV)/.installed-demo: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q "$(TORCH_SPEC)"
 	$(BIN)/pip install -q -e ".[argos]"
 	@touch $@
 
-$(VENV)/.installed-test: pyproject.toml setup.py src/recording_index/_bm25.c | $(BIN)/python
+$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q "$(TORCH_SPEC)"
 	$(BIN)/pip install -q -e ".[openai,argos,video,dask,dev]"
 	@touch $@ $(VENV)/.installed-demo

@@ -102,3 +102,29 @@ def test_sentences_are_searchable_too(datasette):
     assert [r["idx"] for r in found] == [1] and "criminalité" in found[0]["text"]
     assert rows(url, "/archive/segments.json?_shape=objects&_search=zzzqqq") == []
     assert 'name="_search"' in httpx.get(f"{url}/archive/segments", timeout=10).text
+
+
+@pytest.fixture(scope="module")
+def plain_datasette(tmp_path_factory):
+    """Datasette as its users start it: `datasette archive.db`, no metadata, no options."""
+    from test_plain_sqlite import build_archive
+
+    db = build_archive(tmp_path_factory.mktemp("plain") / "archive.db")
+    port = free_port()
+    server = subprocess.Popen([str(DATASETTE), str(db), "-h", "127.0.0.1", "-p", str(port)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    wait_until_answering(f"{url}/-/versions.json", server, 60, lambda: server.stderr.read().decode())
+    yield url
+    os.killpg(server.pid, signal.SIGTERM)
+    server.wait(timeout=30)
+
+
+@pytest.mark.parametrize("table, word, column", [("chunks", "criminalite", "text_fr"), ("chunks", "assesses", "text_en"),
+                                                 ("segments", "criminalité", "text"), ("segments", "prevention", "text_en")])
+def test_datasette_with_no_metadata_searches_both_languages(plain_datasette, table, word, column):
+    found = rows(plain_datasette, f"/archive/{table}.json?_shape=objects&_search={word}")
+    assert len(found) == 2 and all(word[:8] in r[column].lower().replace("é", "e") or word in r[column].lower()
+                                   for r in found), found
+    assert {r["recording_id"] for r in found} == {"talk-1", "talk-2"}
+    assert rows(plain_datasette, f"/archive/{table}.json?_shape=objects&_search=zzzqqqxx") == []

@@ -4,7 +4,8 @@ import unicodedata
 import pytest
 import sqlite_utils
 
-from recording_index.index.database import APPLICATION_ID, SCHEMA_VERSION, Index, fts_query
+from recording_index.index.database import APPLICATION_ID, SCHEMA_VERSION, Index
+from recording_index.index.search import fts_query
 from recording_index.models import Chunk, Recording, Segment, Word
 
 NASTY_QUERIES = ['"coordination (locale', "AND", "*", "-", "", "   ", "OR NOT", "NEAR(a b)", "a AND", '"""',
@@ -148,7 +149,7 @@ def test_a_recordings_new_speakers_event_or_date_are_searchable_at_once(index):
 
 
 def test_integrity_check_compares_the_full_text_tables_with_the_chunks(index):
-    index.db.execute("DROP TRIGGER chunks_search_au")
+    index.db.execute("DROP TRIGGER chunks_au")
     index.db.execute("UPDATE chunks SET text_fr = 'autre chose' WHERE idx = 0")
     assert index.integrity_check().startswith("chunks_fts:")
 
@@ -187,7 +188,7 @@ def test_a_version_1_index_is_upgraded_in_place_and_keeps_its_chunks(tmp_path):
     with pytest.raises(Exception, match=f"schema version 1, not {SCHEMA_VERSION}; `recording-index upgrade` upgrades it"):
         Index(path, readonly=True)
     with Index(path, create=False) as ix:
-        assert ix.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 7
+        assert ix.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 8
         columns = ix.db["recordings"].columns_dict
         assert "stage_keys" in columns and not {"fingerprint", "translation_fingerprint"} & set(columns)
         assert ix.stage_keys(ix.recording("old-talk")) == {}  # made by code that kept no keys: redone when run
@@ -196,9 +197,7 @@ def test_a_version_1_index_is_upgraded_in_place_and_keeps_its_chunks(tmp_path):
         assert [h.recording_id for h in ix.search("polonium", speaker="Curie", date="2017", lang="fr")] == ["old-talk"]
         assert [h.snippet for h in ix.search("radioactive", event="seminaire", lang="en")] == \
             ["the **radioactivity** of polonium"]
-        # Its chunks' word pairs are made (version 6): a phrase with a common word is found by them.
-        assert [h.snippet for h in ix.search('"du polonium"', lang="fr")] == ["la radioactivité du **polonium**"]
-        assert not ix.db.execute("SELECT name FROM sqlite_master WHERE name IN ('chunks_ai', 'chunks_en_ai')").fetchall()
+        assert [h.snippet for h in ix.search('"du polonium"', lang="fr")] == ["la radioactivité **du polonium**"]
     with Index(path, readonly=True) as ix:
         assert ix.search("polonium")
 
@@ -299,9 +298,9 @@ def test_many_tasks_opening_a_new_index_at_once_agree_on_one_schema(tmp_path):
 
 
 def test_a_query_in_more_chunks_than_the_ranking_window_lists_the_newest_first(tmp_path, monkeypatch):
-    import recording_index.index.database as index_module
+    import recording_index.index.search as search_module
 
-    monkeypatch.setattr(index_module, "RANKING_WINDOW", 4)
+    monkeypatch.setattr(search_module, "RANKING_WINDOW", 4)
     with Index(tmp_path / "i.db") as ix:
         for n in range(6):  # talk-0 … talk-5, indexed in that order; "rare" only in the oldest
             segs = make_segments(["commun " * (1 + n % 3) + ("rare" if n == 0 else "ordinaire")])
@@ -391,7 +390,6 @@ def test_a_run_that_wrote_merges_the_search_tables_once_their_segments_pile_up(t
     assert after_run(db, skipped + [Outcome("talk-1", "", "", Status.INDEXED)], settings) == ""
     with Index(db) as ix:
         assert segments(ix) == 1 and segments(ix, "chunks_en_fts") <= 1 and segments(ix, "segments_fts") == 1
-        assert segments(ix, "chunk_pairs_fr") == 1 and segments(ix, "chunk_pairs_en") <= 1  # no English here
         assert sorted((h.recording_id, h.chunk_index) for h in ix.search("coordination", limit=50)) == sorted(hits_before)
         assert ix.integrity_check() == "ok"
         assert ix.merge_search_segments() == []  # one segment: nothing to do

@@ -220,9 +220,9 @@ def test_damaged_and_unreadable_databases_are_one_line(tmp_path, env):
         assert str(db) in result.stderr
 
 
-def test_a_damaged_size_record_read_by_a_phrase_search_is_one_line(tmp_path, env):
-    """A phrase found from its word pairs is scored by the chunks' lengths; where the lengths kept do
-    not know one, FTS5's size record is read, and a damaged one is an error of one line."""
+def test_a_damaged_size_record_read_by_the_ranking_is_one_line(tmp_path, env):
+    """bm25() reads each scored chunk's length from FTS5's size records: a damaged one is an error
+    of one line."""
     from test_index import chunks_of, make_recording, make_segments
 
     path = tmp_path / "i.db"
@@ -231,12 +231,10 @@ def test_a_damaged_size_record_read_by_a_phrase_search_is_one_line(tmp_path, env
         ix.add(make_recording(), segs, chunks_of("talk-1", segs))
     assert "prévention" in cli(["search", '"de prévention"', "--db", path], env, timeout=60).stdout
     with sqlite3.connect(path) as other:
-        other.execute("UPDATE chunk_lengths SET fr = NULL")
         other.execute("UPDATE chunks_fts_docsize SET sz = x'80'")
     result = cli(["search", '"de prévention"', "--db", path], env, timeout=60)
-    assert result.returncode == 2 and result.stderr.strip().splitlines() == [
-        "error: DatabaseError: database disk image is malformed: chunks_fts_docsize, chunk 1 "
-        "(RECORDING_INDEX_DEBUG=1 shows where)"]
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
+    assert "malformed" in result.stderr
 
 
 # --- 6 and 7. bounded work, and audio shorter than declared -------------------------------------

@@ -376,7 +376,7 @@ def transcript(ctx, recording, db, fmt, lang):
     with Index(_db(ctx, db), readonly=True) as index:
         rec, segments = index.get(recording)
     if fmt == "json":
-        from recording_index.index.database import OPTIONAL_TEXT
+        from recording_index.index.schema import OPTIONAL_TEXT
 
         shown = {k: (v or None) if k in OPTIONAL_TEXT else v for k, v in rec.to_dict().items()}  # unknown: null
         echo_json({"recording": shown, **whisper_json(segments, lang)})
@@ -632,25 +632,35 @@ def datasette_metadata(ctx, db):
 
 @main.command()
 @db_option
-@click.option("--pairs", "remake_pairs", is_flag=True,
-              help="Also make the word pairs and the text length of every chunk again (what the integrity "
-                   "check says to do when they are out of step).")
 @click.pass_context
-def upgrade(ctx, db, remake_pairs):
+def upgrade(ctx, db):
     """Upgrade an index of an older schema in place (read commands never write, so they cannot)."""
     from recording_index import pipeline
     from recording_index.locks import exclusive_run
 
     path = _db(ctx, db)
     with exclusive_run(path):
+        before = _schema_version(path)
         with Index(path, create=False) as index:
             version = index.db.execute("PRAGMA user_version").fetchone()[0]
-            if remake_pairs:
-                index.rebuild_pairs()
         resegmented = pipeline.upgrade(path)
-    echo(f"{path}: index schema version {version}" + ("; word pairs made again" if remake_pairs else "")
+    echo(f"{path}: index schema version {version}" + (f" (was {before})" if before != version else "")
          + (f"; {len(resegmented)} recording(s) re-segmented into sentences from their stored words: "
             f"{', '.join(resegmented)}" if resegmented else ""))
+
+
+def _schema_version(path: str | Path) -> int:
+    """The schema version a database file says it has (SQLite's header alone: nothing of it runs)."""
+    import sqlite3
+
+    try:
+        conn = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            return conn.execute("PRAGMA user_version").fetchone()[0]
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return 0
 
 
 @main.group()

@@ -1,18 +1,18 @@
 """Datasette's view of an index: titles, descriptions, facets, full-text search where a person looks
 for it, and canned queries ("what was said about…", "a recording's transcript") with links to the moment.
 
-`datasette -i archive.db -m metadata.json`, the metadata written by `recording-index datasette-metadata
---db archive.db` (Datasette keys a database's metadata by its file name, hence one file per index).
-The full-text tables index their text through a view (to carry the speakers, event and date beside
-it), which Datasette cannot trace back to `chunks` by itself: `fts_table` and `fts_pk` tell it.
+Datasette needs none of it to search: `datasette archive.db` finds `chunks_fts` for `chunks` and
+`segments_fts` for `segments`, as sqlite-utils made them. The metadata adds the rest:
+`datasette -i archive.db -m metadata.json`, the metadata written by `recording-index
+datasette-metadata --db archive.db` (Datasette keys a database's metadata by its file name, hence
+one file per index).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from recording_index.index.database import PAIRS_TABLES, SEARCH_TABLES
-from recording_index.index.ranking import LENGTHS_TABLE
+from recording_index.index.schema import FTS_TABLES, SEARCH_TABLES
 
 # A moment as a link: the media's own address with a #t= fragment (what `search` prints for a file).
 _LINK = "r.source || '#t=' || printf('%.1f', {start})"
@@ -20,7 +20,7 @@ _LINK = "r.source || '#t=' || printf('%.1f', {start})"
 
 def _said(side: str, language: str) -> dict:
     """The canned query "what was said about…" on one language side of the full-text search."""
-    fts, column, _ = SEARCH_TABLES[side]
+    fts, column = SEARCH_TABLES[side]
     other = "text_en" if side == "fr" else "text_fr"
     return {
         "title": f"What was said about… ({language.title()})",
@@ -35,7 +35,6 @@ WHERE {fts} MATCH '{column} : "' || replace(:words, '"', '""') || '"' ORDER BY r
 
 def datasette_metadata(db: str | Path) -> dict:
     """Datasette metadata for the index at `db`."""
-    fts_fr, fts_en = SEARCH_TABLES["fr"][0], SEARCH_TABLES["en"][0]
     tables = {
         "recordings": {
             "description": "One row a recording: where it came from, what it is, and how it was indexed.",
@@ -52,7 +51,7 @@ def datasette_metadata(db: str | Path) -> dict:
         "segments": {
             "description": "The transcript: one row a sentence (or a clause of at most 15 s), in French "
                            "and English, with its time in seconds. Search them with the box above.",
-            "fts_table": "segments_fts", "fts_pk": "rowid",
+            "fts_table": "segments_fts",
             "facets": ["recording_id", "origin", "origin_en", "translation_engine"], "sort": "start",
             "columns": {"idx": "position in the recording", "start": "seconds from the start",
                         "end": "seconds from the start",
@@ -76,18 +75,17 @@ def datasette_metadata(db: str | Path) -> dict:
         },
         "chunks": {
             "description": "The unit of search: whole sentences, about 30 s. Search them in French or English "
-                           "with the box above (accents and case ignored).",
-            "fts_table": fts_fr, "fts_pk": "id", "facets": ["recording_id"], "sort": "id",
+                           "with the box above (accents and case ignored; the English of the queries below, and "
+                           "of `recording-index search`, is also stemmed).",
+            "fts_table": "chunks_fts", "facets": ["recording_id", "event"], "sort": "id",
             "columns": {"text_fr": "French", "text_en": "English", "start": "seconds from the start",
-                        "end": "seconds from the start"},
+                        "end": "seconds from the start", "speakers": "its recording's speakers (for search filters)",
+                        "event": "its recording's event", "date": "its recording's date"},
         },
         "words": {"description": "Every French word with its time, as Whisper timed it (`correction`: the "
                                  "correction that wrote it, timed by sharing out the words it replaced).",
                   "facets": ["recording_id"]},
-        fts_fr: {"hidden": True}, fts_en: {"hidden": True}, "segments_fts": {"hidden": True},
-        **{table: {"hidden": True} for table in [*PAIRS_TABLES.values(), LENGTHS_TABLE]},
-        "paired_words": {"description": "The common words whose pairs with their neighbours are indexed, so that "
-                                        "a phrase holding one is fast to find (pairs.py)."},
+        **{fts: {"hidden": True} for fts in FTS_TABLES},
     }
     queries = {
         f"said_in_{language}": _said(side, language)
