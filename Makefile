@@ -9,7 +9,7 @@ DEMO_DB ?= demo/index.db
 DEMO_QUERY ?= traduction automatique
 DEMO_QUERY_EN ?= programmer
 
-.PHONY: install install-test demo test bench bench-full clean
+.PHONY: install install-test demo test bench bench-full stage-code clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,10 @@ bench: install-test
 
 bench-full: install-test
 	cd bench && ../$(BIN)/python transcription.py --full && ../$(BIN)/python pipeline.py --full && ../$(BIN)/python search.py --full && ../$(BIN)/python memory.py
+
+# After changing a stage's code without changing its output: record its new digest (tests/stage_code.py).
+stage-code: install-test
+	$(BIN)/python tests/stage_code.py --write
 
 clean:
 	rm -rf demo .pytest_cache

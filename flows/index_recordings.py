@@ -29,7 +29,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.tasks import exponential_backoff
 from pydantic import SecretStr
 
-from recording_index import pipeline
+from recording_index import pipeline, stages
 from recording_index.config import Settings, check_task_runner, load_settings
 from recording_index.errors import BadInputError, ConfigError, ModelUnavailableError, RecordingIndexError
 from recording_index.locks import exclusive_run
@@ -101,8 +101,8 @@ def resolve(recording: Recording, settings: Settings):
 
 
 @task(cache_policy=NO_CACHE, task_run_name="prepare {recording.id}", **FETCH_RETRIES)
-def prepare(recording: Recording, settings: Settings, db: str, retranslate: bool):
-    return pipeline.prepare(recording, settings, db, retranslate)
+def prepare(recording: Recording, settings: Settings, db: str, redo: tuple[str, ...]):
+    return pipeline.prepare(recording, settings, db, redo)
 
 
 # Each task run is named after its recording ("transcribe ej-fra"), so Prefect's UI shows one
@@ -162,18 +162,19 @@ def _on_runner(stage, **options):
     return call
 
 
-def _runner(settings: Settings, retranslate: bool, prepared: dict) -> pipeline.Runner:
+def _runner(settings: Settings, redo: tuple[str, ...], prepared: dict) -> pipeline.Runner:
     storage = settings.cache_path / "results"
+    # A stage redone on purpose is not taken from Prefect's cache either, nor are those after it.
+    fresh = {name for stage in redo for name in stages.from_stage(stage)}
     return pipeline.Runner(
         # Every recording's download was started at once (`prepared`): each waits for its own here.
         prepare=lambda recording, *args: prepared[recording.id].result(),
         normalise=_on_runner(normalise),
-        transcribe=_on_runner(transcribe, result_storage=storage),
-        segment=_on_runner(segment, result_storage=storage),
-        translate=_on_runner(translate, result_storage=storage, refresh_cache=retranslate),
+        transcribe=_on_runner(transcribe, result_storage=storage, refresh_cache="transcribe" in fresh),
+        segment=_on_runner(segment, result_storage=storage, refresh_cache="segment" in fresh),
+        translate=_on_runner(translate, result_storage=storage, refresh_cache="translate" in fresh),
         correct=_on_runner(correct),
-        # Redone English makes new chunks under the same key: their stored result is not reused either.
-        chunk=_on_runner(chunk, result_storage=storage, refresh_cache=retranslate),
+        chunk=_on_runner(chunk, result_storage=storage, refresh_cache="chunk" in fresh),
         store=_one_at_a_time(store))
 
 
@@ -192,15 +193,18 @@ def _one_at_a_time(stage):
 @flow(name="index-recordings", task_runner=ThreadPoolTaskRunner(max_workers=DOWNLOADS_AT_ONCE))
 def index_recordings(paths: list[str] | None = None, catalog: str | None = None, db: str | None = None,
                      model: str | None = None, settings_file: str | None = None, overrides: dict | None = None,
-                     retranslate: bool = False, credentials: dict[str, SecretStr] | None = None) -> Summary:
+                     retranslate: bool = False, credentials: dict[str, SecretStr] | None = None,
+                     redo: list[str] | None = None) -> Summary:
     """Index the recordings of `catalog` and `paths` into the SQLite index at `db` (default: the
-    settings' `db`), with Whisper `model` (default: the settings'); `overrides` sets any other setting."""
+    settings' `db`), with Whisper `model` (default: the settings'); `overrides` sets any other setting.
+    `redo`: stages to redo (with those after them) even when current; `retranslate`: redo "translate"."""
     started = time.perf_counter()
     settings = share_cores(load_settings(settings_file).replace(**{"model": model, **(overrides or {})}))
     db = db or settings.db
     # URLs that carry a user name and password come as `paths` without them and, in full, as
     # `credentials`: Prefect stores a run's parameters, and shows a SecretStr as "**********".
     unsealed = {k: v.get_secret_value() for k, v in (credentials or {}).items()}
+    chosen = pipeline.stages_to_redo(redo or [], retranslate)
     sources = pipeline.collect([unsealed.get(p, p) for p in paths or []], catalog)  # a bad catalog stops the run
     with exclusive_run(db):
         # Created, or upgraded (an index from before sentences re-segmented from its words), or refused
@@ -208,10 +212,10 @@ def index_recordings(paths: list[str] | None = None, catalog: str | None = None,
         for resegmented in pipeline.upgrade(db):
             get_run_logger().warning(f"re-segmented into sentences from its stored words: {printable(resegmented)}")
         if settings.task_runner == "threads":
-            summary = _index_all(sources, settings, db, retranslate)
+            summary = _index_all(sources, settings, db, chosen)
         else:  # the task runner is a setting, read when the run starts: its tasks run in a subflow on it
             summary = index_on_task_runner.with_options(task_runner=make_task_runner(settings))(
-                sources, settings, db, retranslate)
+                sources, settings, db, chosen)
         if warning := pipeline.after_run(db, summary.outcomes, settings):
             get_run_logger().warning(warning)
     summary.wall_seconds = time.perf_counter() - started
@@ -230,11 +234,11 @@ def share_cores(settings: Settings) -> Settings:
 
 
 @flow(name="index-recordings-on-task-runner")
-def index_on_task_runner(sources: list[Recording], settings: Settings, db: str, retranslate: bool) -> Summary:
-    return _index_all(sources, settings, db, retranslate)
+def index_on_task_runner(sources: list[Recording], settings: Settings, db: str, redo: tuple[str, ...]) -> Summary:
+    return _index_all(sources, settings, db, redo)
 
 
-def _index_all(sources: list[Recording], settings: Settings, db: str, retranslate: bool) -> Summary:
+def _index_all(sources: list[Recording], settings: Settings, db: str, redo: tuple[str, ...]) -> Summary:
     resolved = []
     for future in [resolve.submit(s, settings) for s in sources]:
         try:
@@ -244,14 +248,14 @@ def _index_all(sources: list[Recording], settings: Settings, db: str, retranslat
     recordings, failed = pipeline.distinct(sources, resolved)
     # Every download starts now; recordings are transcribed a few at a time (one a Dask worker),
     # each stored as soon as it is done.
-    prepared = {r.id: prepare.submit(r, settings, db, retranslate) for r in recordings}
-    runner = _runner(settings, retranslate, prepared)
+    prepared = {r.id: prepare.submit(r, settings, db, redo) for r in recordings}
+    runner = _runner(settings, redo, prepared)
     full = threading.Event()  # no space left: the recordings not started yet are not tried, and say so
 
     def one(recording: Recording) -> Outcome:
         if full.is_set():
             return Outcome(recording.id, recording.title, recording.source, error="not tried: disk full")
-        outcome = pipeline.index_recording(recording, settings, db, retranslate, runner)
+        outcome = pipeline.index_recording(recording, settings, db, redo, runner)
         if outcome.disk_full:
             full.set()
         return outcome

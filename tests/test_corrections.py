@@ -444,7 +444,7 @@ def test_a_rebuild_writes_where_and_as_the_run_wrote(tmp_path):
     from recording_index import stages
     from recording_index.config import Settings
     from recording_index.corrections.edits import correct_sentence
-    from recording_index.pipeline import deciding_settings, publish_subtitles
+    from recording_index.pipeline import publish_subtitles
     from recording_index.models import Transcript as T
 
     db, out = tmp_path / "index.db", tmp_path / "out"
@@ -452,7 +452,7 @@ def test_a_rebuild_writes_where_and_as_the_run_wrote(tmp_path):
     facts = stages.Facts("h", "base", "", "none", "none", False)
     with Index(db) as ix:
         rec = Recording(id="t", source="/x.mp3", content_hash="h")
-        ix.add(rec, talk(), [], settings=deciding_settings(run, facts), stage_keys=stages.keys(run, facts))
+        ix.add(rec, talk(), [], settings=stages.record(run, facts), stage_keys=stages.keys(run, facts))
     publish_subtitles(db, rec, T(talk(), "faster-whisper", "base", "fr"), run)
     published = sorted(p.name for p in out.iterdir())
     assert published == ["t.en.txt", "t.fr.txt"]

@@ -3,6 +3,8 @@ nothing else does; the index's skip decision and Prefect's cache both follow the
 
 import ast
 import importlib.util
+import json
+import os
 from dataclasses import fields, replace
 from pathlib import Path
 
@@ -70,7 +72,7 @@ def test_every_setting_a_stage_reads_is_in_its_key_or_said_to_decide_nothing():
             keyed |= set(upstream.reads) | {s for s, fact in stages.THROUGH_FACTS.items()
                                            if fact in upstream.facts + upstream.passes_on}
             upstream = stages.BY_NAME.get(upstream.after)
-        read = set().union(*(_settings_read_by(m) for m in stages.code_of(stage.modules)))
+        read = set().union(*(_settings_read_by(f"{stages.PACKAGE}.{m}") for m in stage.code))
         assert read - keyed - set(stages.NEUTRAL_SETTINGS) == set(), stage.name
     assert set(stages.THROUGH_FACTS.values()) <= {f.name for f in fields(stages.Facts)}
 
@@ -114,7 +116,7 @@ def test_other_audio_redoes_everything_and_equal_inputs_nothing(tmp_path):
     assert stages.stale(keys_for(settings), keys_for(settings)) == []
     assert stages.stale(keys_for(settings), keys_for(settings, "b" * 64)) == ["transcribe", "segment", "translate", "correct",
                                                                              "chunk", "subtitles"]
-    assert all(key.startswith(f"{name}-") for name, key in keys_for(settings).items())
+    assert all(key.startswith(f"{name}.{stages.BY_NAME[name].version}-") for name, key in keys_for(settings).items())
 
 
 def test_english_decoded_with_the_french_changes_the_cached_transcription_not_the_stored_one():
@@ -125,7 +127,27 @@ def test_english_decoded_with_the_french_changes_the_cached_transcription_not_th
     cache_keys = {f: stages.cache_keys(stages.keys(Settings(), f), f) for f in (facts, other)}
     assert cache_keys[facts]["transcribe"] != cache_keys[other]["transcribe"]
     assert stages.keys(Settings(), facts) == stages.keys(Settings(), other)
-    assert cache_keys[facts]["chunk"] == stages.keys(Settings(), facts)["chunk"]
+    assert cache_keys[facts]["chunk"] == cache_keys[other]["chunk"]
+
+
+def test_a_cached_result_of_another_data_model_is_computed_again_not_loaded(monkeypatch):
+    """Prefect's cache keys carry the shape of the dataclasses results are stored as: a result
+    pickled before a field was added is not found, rather than failing to load."""
+    import dataclasses as dc
+
+    from recording_index import models
+
+    facts = stages.Facts("a" * 64, "base-1", "", "none", "none", False)
+    before = stages.cache_keys(stages.keys(Settings(), facts), facts)
+    grown = dc.make_dataclass("Segment", [(f.name, f.type, f) for f in dc.fields(models.Segment)] + [("speaker", str, "")])
+    monkeypatch.setattr(models, "Segment", grown)
+    stages.data_model.cache_clear()
+    try:
+        after = stages.cache_keys(stages.keys(Settings(), facts), facts)
+    finally:
+        stages.data_model.cache_clear()
+    assert all(before[name] != after[name] for name in before)
+    assert stages.keys(Settings(), facts) == {name: key for name, key in stages.keys(Settings(), facts).items()}
 
 
 def test_a_new_translation_model_redoes_the_english_not_the_transcript():
@@ -134,39 +156,90 @@ def test_a_new_translation_model_redoes_the_english_not_the_transcript():
     assert stages.stale(before, after) == ["translate", "correct", "chunk", "subtitles"]
 
 
-def test_a_stage_code_change_changes_its_key_and_a_comment_does_not(monkeypatch):
-    read = stages._source.__wrapped__
-    compute = stages.code_version.__wrapped__
-    before = {s.name: compute(s.modules) for s in stages.STAGES}
+def test_each_stage_s_code_is_recorded_with_its_version():
+    """tests/stage_code.json holds each stage's version and the digest of its own code: a change of
+    that code must come with a new version (its output changes) or a new digest (it does not)."""
+    import stage_code
 
-    def edited(addition):
-        monkeypatch.setattr(stages, "_source", lambda module: read(module) + (
-            addition if module == "recording_index.english.sentences" else b""))
-        return {s.name: compute(s.modules) for s in stages.STAGES}
-
-    assert edited(b"\n# a comment\n") == before
-    assert edited(b'\ndef added():\n    """Only a docstring."""\n') != before  # a new function is new code
-    after = edited(b"\nSENTENCE_END = '.'\n")
-    assert {name for name in before if before[name] != after[name]} == {"translate", "correct"}  # both translate
+    recorded = json.loads(stage_code.FILE.read_text())
+    assert stage_code.problems(stage_code.current(), recorded) == []
 
 
-def test_a_stage_covers_the_code_it_imports_and_not_the_neutral_modules():
-    translation = stages.code_of(stages.BY_NAME["translate"].modules)
-    # Whisper's speech translation runs the transcription engine and its guard, over the audio.
-    assert {"recording_index.english.sentences", "recording_index.speech.transcribe",
-            "recording_index.speech.repetition", "recording_index.ingest.audio"} <= translation
-    assert not translation & stages.NEUTRAL_MODULES
-    assert "recording_index.index.database" not in translation
+def test_a_code_change_without_a_new_version_or_digest_names_its_stage(monkeypatch):
+    import stage_code
+
+    recorded = stage_code.current()
+    real = stage_code._source
+    monkeypatch.setattr(stage_code, "_source", lambda module: real(module) + (
+        "\nMAX_SECONDS = 14.0\n" if module == "speech.segmenting" else ""))
+    found = stage_code.problems(stage_code.current(), recorded)
+    assert len(found) == 1 and found[0].startswith("segment: its code changed")
+    monkeypatch.setattr(stage_code, "_source", lambda module: real(module) + '\n# a comment\ndef f():\n    """Doc."""\n')
+    changed = stage_code.current()
+    monkeypatch.setattr(stage_code, "_source", lambda module: real(module) + "\n\n\ndef f():\n    pass\n")
+    assert changed == stage_code.current()  # a comment, a docstring, blank lines: no change
+
+
+def test_keys_read_no_source_code_and_a_new_function_in_the_data_model_changes_none(tmp_path):
+    """Any release adds code somewhere: keys computed by a copy of the package with an unused
+    function added to models.py are those of the package as it is."""
+    import shutil
+    import subprocess
+    import sys
+
+    package = Path(stages.__file__).parent
+    shutil.copytree(package, tmp_path / "recording_index", ignore=shutil.ignore_patterns("__pycache__"))
+    with open(tmp_path / "recording_index" / "models.py", "a") as models:
+        models.write("\n\ndef unused():\n    return 42\n")
+    code = ("import json; from recording_index import stages; from recording_index.config import Settings; "
+            "import recording_index; print(recording_index.__file__); "
+            "f = stages.Facts('a' * 64, 'base-1', '', 'argos', 'argos:fr_en-1.9', False); "
+            "print(json.dumps(stages.keys(Settings(), f)))")
+    outputs = []
+    (tmp_path / "elsewhere").mkdir()
+    for path in (tmp_path, package.parent):
+        done = subprocess.run([sys.executable, "-c", code], env={**os.environ, "PYTHONPATH": str(path)},
+                              capture_output=True, text=True, timeout=60, cwd=tmp_path / "elsewhere")
+        assert done.returncode == 0, done.stderr
+        where, keys = done.stdout.splitlines()
+        assert where.startswith(str(path))
+        outputs.append(json.loads(keys))
+    assert outputs[0] == outputs[1]
 
 
 def test_a_library_upgrade_redoes_the_stages_it_runs(monkeypatch):
     facts = stages.Facts("a" * 64, "base-1", "", "argos", "argos:fr_en-1.9", False)
     before = stages.keys(Settings(), facts)
     real = stages.library_version.__wrapped__
-    monkeypatch.setattr(stages, "library_version", lambda name: "99.0" if name == "argostranslate" else real(name))
+    monkeypatch.setattr(stages, "library_version", lambda name, parts=2: "99.0" if name == "argostranslate"
+                        else real(name, parts))
     assert stages.stale(before, stages.keys(Settings(), facts)) == ["translate", "correct", "chunk", "subtitles"]
-    monkeypatch.setattr(stages, "library_version", lambda name: "99.0" if name == "ctranslate2" else real(name))
+    monkeypatch.setattr(stages, "library_version", lambda name, parts=2: "99.0" if name == "ctranslate2"
+                        else real(name, parts))
     assert stages.stale(before, stages.keys(Settings(), facts))[0] == "transcribe"
+
+
+def test_only_the_part_of_a_library_s_version_that_matters_is_in_the_keys(monkeypatch):
+    """A patch release of onnxruntime (faster-whisper's VAD) or of CTranslate2 redoes nothing; a
+    minor release of CTranslate2 redoes the transcription."""
+    import importlib.metadata
+
+    facts = stages.Facts("a" * 64, "base-1", "", "none", "none", False)
+
+    def keys_with(versions):
+        real = importlib.metadata.version
+        monkeypatch.setattr(importlib.metadata, "version", lambda name: versions.get(name) or real(name))
+        stages.library_version.cache_clear()
+        try:
+            return stages.keys(Settings(), facts)
+        finally:
+            stages.library_version.cache_clear()
+
+    before = keys_with({"onnxruntime": "1.17.1", "ctranslate2": "4.4.0"})
+    assert keys_with({"onnxruntime": "1.17.3", "ctranslate2": "4.4.2"}) == before
+    assert keys_with({"onnxruntime": "1.18.0", "ctranslate2": "4.4.0"}) == before
+    assert stages.stale(before, keys_with({"onnxruntime": "1.17.1", "ctranslate2": "4.5.0"}))[0] == "transcribe"
+    assert stages.stale(before, keys_with({"onnxruntime": "2.0.0", "ctranslate2": "4.4.0"}))[0] == "transcribe"
 
 
 def test_the_run_summary_is_a_markdown_table_with_a_row_a_recording():
@@ -212,16 +285,15 @@ def test_the_index_redoes_only_the_stale_stages_of_a_real_recording(sample_mp3, 
     assert (tmp_path / "published" / "sample.fr.srt").exists()
     assert index_recording(recording, moved, db).status == Status.SKIPPED
 
-    # New sentence rules, and --retranslate: both are done (the one does not hide the other).
-    read = stages._source.__wrapped__
-    monkeypatch.setattr(stages, "_source", lambda module: read(module) + (
-        b"\nMAX_SECONDS = 14.0\n" if module.endswith("segmenting") else b""))
-    stages.code_version.cache_clear()
-    try:
-        both = index_recording(recording, moved, db, retranslate=True)
-    finally:
-        stages.code_version.cache_clear()
+    # New sentence rules (the segment stage's version bumped), and --redo translate: both are done
+    # (the one does not hide the other).
+    bumped = tuple(replace(stage, version="2") if stage.name == "segment" else stage for stage in stages.STAGES)
+    monkeypatch.setattr(stages, "STAGES", bumped)
+    monkeypatch.setattr(stages, "BY_NAME", {stage.name: stage for stage in bumped})
+    both = index_recording(recording, moved, db, redo=("translate",))
     assert both.stages == ["segment", "translate", "correct", "chunk", "subtitles"] and both.transcription == ""
+    redone = index_recording(recording, moved, db, redo=("transcribe",))
+    assert redone.stages[0] == "transcribe" and redone.status == Status.INDEXED
 
 
 def test_the_catalog_s_vocabulary_is_part_of_the_transcription_key(tmp_path):
@@ -256,33 +328,70 @@ def test_a_full_disk_anywhere_stops_the_run_and_keeps_the_media(tmp_path, sample
     assert wav.exists()  # a full disk says nothing about the media: it is not forgotten
 
 
-def test_what_a_run_read_of_the_code_is_kept_and_used_only_for_the_same_code(tmp_path, monkeypatch):
-    """stage-code.json saves an unchanged run from reading 40 syntax trees; it never changes a key."""
-    import json
+def test_an_index_of_the_releases_that_hashed_code_is_upgraded_without_transcribing_again(tmp_path, settings):
+    """tests/data/ej-fra-v7.db: the demo catalog indexed by the code of db68d06 (index schema 7, stage
+    keys that hashed the stages' source). Upgraded, the same inputs give the keys of this release:
+    nothing is transcribed, translated or chunked again."""
+    import shutil
+    import sqlite3
 
-    settings = Settings(cache_dir=str(tmp_path))
+    from recording_index import pipeline
+    from recording_index.ingest.audio import decoding_limit, normalisation
 
-    def new_process():
-        monkeypatch.setattr(stages, "_READ", {})
-        monkeypatch.setattr(stages, "_RECALLED", set())
-        monkeypatch.setattr(stages, "_REMEMBERED", {})
-        stages.code_version.cache_clear()
+    root = Path(__file__).resolve().parent.parent
+    db = tmp_path / "index.db"
+    shutil.copy(root / "tests" / "data" / "ej-fra-v7.db", db)
+    (recording,) = pipeline.collect([], str(root / "config" / "demo.toml"))
+    with sqlite3.connect(db) as conn:  # the one fact of this machine: the ffmpeg that decodes (imageio-ffmpeg's)
+        kept = json.loads(conn.execute("SELECT settings FROM recordings").fetchone()[0])
+        kept["audio"] = normalisation(find_ffmpeg(), decoding_limit(34.13, settings.max_hours))
+        conn.execute("UPDATE recordings SET settings = ?", [json.dumps(kept)])
+        old_keys = json.loads(conn.execute("SELECT stage_keys FROM recordings").fetchone()[0])
+    conn.close()
+    assert all(key.startswith(f"{name}-") for name, key in old_keys.items())
+    pipeline.upgrade(db)  # `recording-index upgrade`, and the start of every run
+    prepared = pipeline.prepare(recording, settings, db, dry_run=True)
+    assert prepared.reasons == {"subtitles": "its files are missing"}  # written beside the index it was made by
+    outcome = index_recording(recording, settings, db)
+    assert (outcome.status, outcome.stages, outcome.transcription) == (Status.REDONE, ["subtitles"], ""), outcome.error
+    assert index_recording(recording, settings, db).status == Status.SKIPPED
 
-    new_process()
-    before = keys_for(settings)
-    stages.remember_code(settings.cache_path)
-    saved = json.loads((tmp_path / stages.CODE_FILE).read_text())
-    assert len(saved) == len(stages.code_of(tuple(m for s in stages.STAGES for m in s.modules)))
 
-    new_process()
-    read = stages._syntax
-    monkeypatch.setattr(stages, "_syntax", lambda module: pytest.fail(f"{module} read again"))
-    assert keys_for(settings) == before  # from the file alone
+def test_a_dry_run_says_why_each_stage_would_run(tmp_path, settings, sample_mp3):
+    import subprocess
+    import sys
 
-    # Entries naming modules the package does not have, or of another shape, are not taken.
-    (tmp_path / stages.CODE_FILE).write_text(json.dumps(
-        {key: [["recording_index.nope"], "forged"] if n % 2 else "odd" for n, key in enumerate(saved)}))
-    new_process()
-    monkeypatch.setattr(stages, "_syntax", read)
-    assert keys_for(settings) == before
-    stages.code_version.cache_clear()
+    from recording_index import pipeline
+
+    db = tmp_path / "index.db"
+    (recording,) = pipeline.collect([str(sample_mp3)])  # the id the command line gives it
+    prepared = pipeline.prepare(recording, settings, db)
+    assert prepared.reasons == dict.fromkeys(["transcribe", "segment", "translate", "correct", "chunk", "subtitles"],
+                                             "new recording")
+    prepared.reasons.clear()
+    from recording_index.index.database import Index
+
+    with Index(db) as index:  # as a run that made it would store it, without transcribing here
+        index.add(prepared.recording, [], [], settings=stages.record(settings, prepared.facts), stage_keys=prepared.keys)
+    for path, _, _ in pipeline.subtitle_files(settings.subtitles_path(db), recording.id, True, settings.output_format):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch()
+    config = tmp_path / "settings.toml"
+    config.write_text(f'cache_dir = "{settings.cache_dir}"\nprogress = false\n')
+
+    def plan(*options):
+        done = subprocess.run([sys.executable, "-m", "recording_index.cli", "--config", str(config), "run",
+                               str(sample_mp3), "--db", str(db), "--dry-run", "--json", *options],
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        (row,) = json.loads(done.stdout)
+        return row
+
+    assert plan()["plan"] == "unchanged, would skip"
+    beam = plan("--beam-size", "1")
+    assert beam["stages"][0] == {"stage": "transcribe", "reason": "setting beam_size: 5 → 1"}
+    assert beam["stages"][1] == {"stage": "segment", "reason": "after transcribe"} and len(beam["stages"]) == 6
+    assert beam["plan"].startswith("would index (34 s): transcribe (setting beam_size: 5 → 1), segment (after")
+    asked = plan("--redo", "chunk")
+    assert asked["stages"] == [{"stage": "chunk", "reason": "asked (--redo)"}]
+    assert plan("--translator", "none")["stages"][0] == {"stage": "translate", "reason": "translator; translation model"}

@@ -110,7 +110,6 @@ def editable(tmp_path, sample_mp3):
     """An index as a run leaves it (stage keys, settings), served with edits allowed."""
     from recording_index import stages
     from recording_index.config import Settings
-    from recording_index.pipeline import deciding_settings
 
     db = tmp_path / "index.db"
     settings = Settings(cache_dir=str(tmp_path / "cache"), translator="none", progress=False)
@@ -123,7 +122,7 @@ def editable(tmp_path, sample_mp3):
         rec = Recording(id="talk", source=str(sample_mp3), title="Titre", media_path=str(sample_mp3), duration=34.1,
                         content_hash="h")
         ix.add(rec, [segment, second], [Chunk("talk", 0, 1.0, 5.9, segment.text + " " + second.text)],
-               settings=deciding_settings(settings, facts), stage_keys=stages.keys(settings, facts))
+               settings=stages.record(settings, facts), stage_keys=stages.keys(settings, facts))
     with TestClient(create_app(db, allow_edits=True, settings=settings), base_url=HERE) as test_client:
         test_client.settings = settings
         yield test_client, db

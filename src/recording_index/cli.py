@@ -16,6 +16,7 @@ from recording_index.config import Settings, check_settings, load_settings
 from recording_index.errors import RecordingIndexError
 from recording_index.index.database import Index
 from recording_index.safety import json_text, printable, printable_lines, redact, redact_url
+from recording_index.stages import STAGES
 from recording_index.utils import hms
 
 
@@ -117,7 +118,9 @@ def main(ctx: click.Context, config_file: str | None) -> None:
               help="where subtitle, text and JSON files go (default: subtitles/ beside the index)")
 @click.option("--output-format", type=click.Choice(["all", "srt", "vtt", "txt", "json"]),
               help="which files to publish there, as whisper (default: all)")
-@click.option("--retranslate", is_flag=True, help="redo the English of recordings already transcribed")
+@click.option("--redo", "redo", multiple=True, type=click.Choice([stage.name for stage in STAGES]),
+              help="redo this stage (and those after it) for the recordings named, even when current; repeatable")
+@click.option("--retranslate", is_flag=True, help="redo the English of recordings already transcribed (--redo translate)")
 @click.option("--task-runner", help='where tasks run: "threads", "dask" (a local cluster) or a Dask scheduler address')
 @click.option("--dry-run", is_flag=True, help="show what would be processed, change nothing")
 @click.option("--json", "as_json", is_flag=True, help="print the summary as JSON")
@@ -125,7 +128,7 @@ def main(ctx: click.Context, config_file: str | None) -> None:
 @click.option("-q", "--quiet", is_flag=True, help="no progress bars nor a line per recording: failures and the summary")
 @click.pass_context
 def run(ctx, paths, catalog, db, engine, model, language, translator, beam_size, cpu_threads, subtitles_dir,
-        output_format, retranslate, task_runner, dry_run, as_json, verbose, quiet):
+        output_format, redo, retranslate, task_runner, dry_run, as_json, verbose, quiet):
     """Index the recordings in PATHS and/or a catalog (normalise, transcribe, chunk, index).
 
     Options override the settings file for this run, as whisper's do."""
@@ -149,19 +152,20 @@ def run(ctx, paths, catalog, db, engine, model, language, translator, beam_size,
     check_settings(settings, {name: options.get(name, f"--{name.replace('_', '-')}") for name in overrides})
     db = _db(ctx, db)
     recordings = pipeline.collect(list(paths), catalog)  # validates the catalog before anything runs
+    redo = pipeline.stages_to_redo(redo, retranslate)
     if dry_run:
         planned = []
         for rec in recordings:
             try:
-                lines = pipeline.plan(rec, settings, db, retranslate)
+                planned += pipeline.plan(rec, settings, db, redo)
             except RecordingIndexError as exc:
-                lines = [(rec.id, rec.title, redact_url(rec.source), f"would fail: {redact(str(exc))}")]
-            planned += [dict(zip(("id", "title", "source", "plan"), line)) for line in lines]
+                planned.append({"id": rec.id, "title": rec.title, "source": redact_url(rec.source),
+                                "plan": f"would fail: {redact(str(exc))}", "stages": []})
         if as_json:
             echo_json(planned)
         else:
             for row in planned:
-                echo(*row.values())
+                echo(row["id"], row["title"], row["source"], row["plan"])
         # Like the run it stands for: status 1 when a recording would fail.
         sys.exit(1 if any(row["plan"].startswith("would fail") for row in planned) else 0)
     from recording_index.locks import exclusive_run
@@ -176,22 +180,22 @@ def run(ctx, paths, catalog, db, engine, model, language, translator, beam_size,
     # second run on the same index.
     Index(db).close()
     with exclusive_run(db):
-        if (unchanged := _all_unchanged(recordings, settings, db, retranslate)) is not None:
+        if (unchanged := _all_unchanged(recordings, settings, db, redo)) is not None:
             _report(unchanged, as_json, quiet)  # nothing to do: said without importing or starting Prefect
         from recording_index_flows.index_recordings import make_task_runner
 
         make_task_runner(settings)  # prefect-dask installed, for "dask" or an address
-        _run_flow(paths, catalog, db, ctx.obj["config_file"], overrides, retranslate, as_json, verbose, quiet)
+        _run_flow(paths, catalog, db, ctx.obj["config_file"], overrides, redo, as_json, verbose, quiet)
 
 
-def _all_unchanged(recordings, settings, db, retranslate):
+def _all_unchanged(recordings, settings, db, redo):
     """The run's summary when every recording is a local file whose every stage is current, else None."""
     from recording_index import pipeline
     from recording_index.ingest.sources import is_remote
     from recording_index.outcomes import Outcome, Status, Summary
 
     started = time.perf_counter()
-    if retranslate or any(is_remote(r.source) for r in recordings):
+    if redo or any(is_remote(r.source) for r in recordings):
         return None
     outcomes = []
     for recording in recordings:
@@ -207,7 +211,7 @@ def _all_unchanged(recordings, settings, db, retranslate):
     return Summary(outcomes, wall_seconds=time.perf_counter() - started)
 
 
-def _run_flow(paths, catalog, db, config_file, overrides, retranslate, as_json, verbose=False, quiet=False) -> None:
+def _run_flow(paths, catalog, db, config_file, overrides, redo, as_json, verbose=False, quiet=False) -> None:
     # The temporary local API otherwise reports usage, which fails offline and clutters the output.
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
@@ -231,7 +235,7 @@ def _run_flow(paths, catalog, db, config_file, overrides, retranslate, as_json, 
     try:
         with prefect_api():
             state = index_recordings(paths=shown, catalog=catalog, db=db, settings_file=config_file,
-                                     overrides=overrides, retranslate=retranslate, credentials=credentials or None,
+                                     overrides=overrides, redo=list(redo), credentials=credentials or None,
                                      return_state=True)
         # A run in which recordings failed ends Failed, with the summary as its data; a crash, with its error.
         summary = state.result(raise_on_failure=False)

@@ -56,6 +56,7 @@ class Prepared:
     redo: tuple[str, ...]
     cache_keys: dict[str, str] = dataclasses.field(default_factory=dict)  # Prefect's (stages.cache_keys)
     corrections: tuple[Correction, ...] = ()  # people's, every one (corrections/layer.py)
+    reasons: dict[str, str] = dataclasses.field(default_factory=dict)  # why each stage of `redo` is redone
 
     @property
     def up_to_date(self) -> bool:
@@ -68,6 +69,15 @@ class Prepared:
     @property
     def needs_audio(self) -> bool:
         return self.transcribes or ("translate" in self.redo and self.facts.translator == "whisper")
+
+
+def stages_to_redo(redo: list[str] | tuple[str, ...], retranslate: bool = False) -> tuple[str, ...]:
+    """The stages a run redoes on purpose (`--redo`; `--retranslate` is "translate"), checked."""
+    chosen = tuple(dict.fromkeys([*redo, *(["translate"] if retranslate else [])]))
+    unknown = [name for name in chosen if name not in stages.BY_NAME]
+    if unknown:
+        raise ConfigError(f"redo: no stage {unknown[0]!r} (the stages: {', '.join(stages.BY_NAME)})")
+    return chosen
 
 
 def collect(paths: list[str] | None = None, catalog: str | None = None) -> list[Recording]:
@@ -116,28 +126,35 @@ def distinct(sources: list[Recording], resolved: list[Resolved | Exception]) -> 
 
 
 def plan(recording: Recording, settings: Settings, db: str | Path,
-         retranslate: bool = False) -> list[tuple[str, str, str, str]]:
+         redo: tuple[str, ...] = ()) -> list[dict]:
     """What a run would do with one source, without downloading media or writing anything: for each
-    recording, its id, title, source and plan ("would index (34 s)", "would fail: …").
+    recording, its id, title, source, plan ("would index (34 s): transcribe (new recording), …",
+    "would fail: …") and the stages it would do, each with the reason.
 
     Pages are read (to list what they link); remote media is not fetched.
     """
+    def line(rec_id: str, title: str, source: str, state: str, reasons: dict[str, str] | None = None) -> dict:
+        return {"id": rec_id, "title": title, "source": source, "plan": state,
+                "stages": [{"stage": stage, "reason": reason} for stage, reason in (reasons or {}).items()]}
+
     lines = []
     resolved = resolve(recording, settings) if is_remote(recording.source) else Resolved([recording])
     for refused in resolved.refused:
-        lines.append((recording.id, recording.title, refused.source, f"would fail: {refused.cause}"))
+        lines.append(line(recording.id, recording.title, refused.source, f"would fail: {refused.cause}"))
     for rec in resolved.recordings:
         if is_remote(rec.source):
-            lines.append((rec.id, rec.title, redact_url(rec.source), "would fetch, then index"))
+            lines.append(line(rec.id, rec.title, redact_url(rec.source), "would fetch, then index"))
             continue
-        prepared = prepare(rec, settings, db, retranslate, dry_run=True)
+        prepared = prepare(rec, settings, db, redo, dry_run=True)
+        why = ", ".join(f"{stage} ({reason})" for stage, reason in prepared.reasons.items())
         if prepared.up_to_date:
             state = "unchanged, would skip"
         elif prepared.transcribes:
-            state = f"would index ({prepared.recording.duration:.0f} s)"
+            new = set(prepared.reasons.values()) == {"new recording"}
+            state = f"would index ({prepared.recording.duration:.0f} s)" + ("" if new else f": {why}")
         else:
-            state = "would redo " + " → ".join(prepared.redo) + f" ({prepared.facts.translator})"
-        lines.append((rec.id, rec.title, rec.source, state))
+            state = f"would redo {why}"
+        lines.append(line(rec.id, rec.title, rec.source, state, prepared.reasons))
     return lines
 
 
@@ -154,12 +171,12 @@ def facts_for(recording: Recording, settings: Settings, corrections: tuple[Corre
                         corrections=digest(corrections))
 
 
-def prepare(recording: Recording, settings: Settings, db: str | Path, retranslate: bool = False,
+def prepare(recording: Recording, settings: Settings, db: str | Path, redo: tuple[str, ...] = (),
             dry_run: bool = False) -> Prepared:
-    """Find the media, hash it, probe it, and tell which stages the index still needs for it.
+    """Find the media, hash it, probe it, and tell which stages the index still needs for it, and why.
 
-    `retranslate`: redo the English (and what follows it) even when current. `dry_run`: write
-    nothing at all (no database is created, no model joined into the cache)."""
+    `redo`: stages to redo (with those after them) even when current (`run --redo`). `dry_run`:
+    write nothing at all (no database is created, no model joined into the cache)."""
     recording = locate(recording, settings)
     try:
         info = audio.probe(recording.media_path, audio.find_ffmpeg(settings.ffmpeg), settings.max_hours)
@@ -170,24 +187,37 @@ def prepare(recording: Recording, settings: Settings, db: str | Path, retranslat
         raise
     recording = dataclasses.replace(recording, duration=info.duration)
     stored: dict[str, str] = {}
+    kept: dict | None = None
     corrections: tuple[Correction, ...] = ()
     if not (dry_run and not Path(db).exists()):
         with Index(db, readonly=dry_run) as index:
             stored = index.stage_keys(recording)
+            kept = _record_of(index.row(recording.id))
             corrections = tuple(index.corrections(recording.id))
     facts = facts_for(recording, settings, corrections)
     keys = stages.keys(settings, facts)
-    redo = stages.stale(stored, keys)
-    if retranslate:  # the English and what follows it, on top of whatever else is stale
-        wanted = set(redo) | set(stages.from_stage("translate"))
-        redo = [stage.name for stage in stages.STAGES if stage.name in wanted]
-    if "subtitles" not in redo and not all(path.exists() for path, _, _ in subtitle_files(
+    stale = stages.stale(stored, keys)
+    why = stages.reasons(stale, kept, settings, facts)
+    asked = {name for stage in redo for name in stages.from_stage(stage)} - set(stale)
+    for name in [stage.name for stage in stages.STAGES if stage.name in asked]:
+        why[name] = "asked (--redo)"
+    if "subtitles" not in why and not all(path.exists() for path, _, _ in subtitle_files(
             settings.subtitles_path(db), recording.id, facts.translator != "none", settings.output_format)):
-        redo = [*redo, "subtitles"]  # deleted since: written again
-    return Prepared(recording, facts, keys, tuple(redo), stages.cache_keys(keys, facts), corrections)
+        why["subtitles"] = "its files are missing"  # deleted since: written again
+    ordered = {stage.name: why[stage.name] for stage in stages.STAGES if stage.name in why}
+    return Prepared(recording, facts, keys, tuple(ordered), stages.cache_keys(keys, facts), corrections, ordered)
 
 
-def prepare_stored(recording: Recording, settings: Settings, db: str | Path, retranslate: bool = False) -> Prepared:
+def _record_of(row: dict | None) -> dict | None:
+    """The inputs the index kept for a recording's keys (stages.record), or None."""
+    try:
+        kept = json.loads((row or {}).get("settings") or "null")
+    except ValueError:
+        return None
+    return kept if isinstance(kept, dict) and kept else None
+
+
+def prepare_stored(recording: Recording, settings: Settings, db: str | Path, redo: tuple[str, ...] = ()) -> Prepared:
     """`prepare` for a recording already indexed, without its media: for redoing its corrections and
     what follows them (`rebuild`). The stages before `correct` keep their stored keys; a run redoes
     them when they are stale."""
@@ -213,7 +243,8 @@ def prepare_stored(recording: Recording, settings: Settings, db: str | Path, ret
     if set(redo) - set(stages.from_stage("correct")):
         raise RecordingIndexError(f"{recording.id}: its transcript is not current; run `recording-index run` on it "
                                   "first (corrections are kept meanwhile)")
-    return Prepared(recording, facts, keys, tuple(redo), stages.cache_keys(keys, facts), corrections)
+    return Prepared(recording, facts, keys, tuple(redo), stages.cache_keys(keys, facts), corrections,
+                    stages.reasons(redo, known, settings, facts))
 
 
 def forget_media(recording: Recording, settings: Settings) -> None:
@@ -300,17 +331,10 @@ def store(db: str | Path, prepared: Prepared, transcript: Transcript, chunks: li
                                             declared_duration=row["declared_duration"] or 0.0)
             warning = row["warning"] or ""
         index.add(recording, transcript.segments, chunks, engine=transcript.engine, model=transcript.model_id,
-                  settings=deciding_settings(settings, prepared.facts), stage_keys=prepared.keys,
+                  settings=stages.record(settings, prepared.facts), stage_keys=prepared.keys,
                   detected_language=transcript.detected_language, translation_engine=transcript.translator,
                   translation_model=transcript.translation_model, warning=warning, corrections=transcript.corrections)
     return warning
-
-
-def deciding_settings(settings: Settings, facts: stages.Facts) -> dict:
-    """What the index records of a run's settings: those that decide a stage's output, and the facts
-    (the translator that ran, not the one asked for)."""
-    read = {name for stage in stages.STAGES for name in stage.reads} | {"model"}
-    return {**{name: getattr(settings, name) for name in sorted(read)}, **dataclasses.asdict(facts)}
 
 
 def publish_subtitles(db: str | Path, recording: Recording, transcript: Transcript, settings: Settings) -> list[Path]:
@@ -382,7 +406,7 @@ class Runner:
     store: Callable[..., Stored] = store_and_publish
 
 
-def index_recording(recording: Recording, settings: Settings, db: str | Path, retranslate: bool = False,
+def index_recording(recording: Recording, settings: Settings, db: str | Path, redo: tuple[str, ...] = (),
                     runner: Runner = Runner()) -> Outcome:
     """Index one recording into the index at `db`: do the stages its stage keys say are stale, store
     the results in one transaction and write its subtitle files.
@@ -393,7 +417,7 @@ def index_recording(recording: Recording, settings: Settings, db: str | Path, re
     outcome = Outcome(recording.id, recording.title, recording.source)
     prepared = None
     try:
-        prepared = runner.prepare(recording, settings, db, retranslate)
+        prepared = runner.prepare(recording, settings, db, redo)
         outcome.title, outcome.duration = prepared.recording.title, prepared.recording.duration
         outcome.stages = list(prepared.redo)
         if prepared.up_to_date:
@@ -467,10 +491,12 @@ RESEGMENTED = "segment-from-stored-words"
 
 def upgrade(db: str | Path) -> list[str]:
     """Bring the index at `db` up to date in place, without any media: its schema (as opening it
-    does), then each recording indexed before segments were sentences (its stage keys have no
-    `segment`): its sentences are cut again from the stored words, its English shared out to them by
-    time (as Whisper's English of a speech chunk is), its chunks made again, and its full-text rows
-    with them. Nothing is transcribed. Returns the ids of the recordings re-segmented."""
+    does); each recording indexed before segments were sentences (its stage keys have no `segment`):
+    its sentences are cut again from the stored words, its English shared out to them by time (as
+    Whisper's English of a speech chunk is), its chunks made again, and its full-text rows with
+    them; and the stage keys of the releases that hashed code, made again from the inputs stored
+    beside them (`migrate_keys`). Nothing is transcribed. Returns the ids of the recordings
+    re-segmented."""
     done = []
     with Index(db) as index:
         # One query, however large the archive: it runs at the start of every run.
@@ -485,7 +511,42 @@ def upgrade(db: str | Path) -> list[str]:
                 logger.warning("%s: not re-segmented (%s)", printable(recording_id), describe_error(exc))
                 continue
             done.append(recording_id)
+        migrate_keys(index)
     return done
+
+
+def migrate_keys(index: Index) -> int:
+    """Give each recording whose stage keys are of the releases that hashed the code (`segment-…`,
+    not `segment.1-…`) the keys of this form, computed from the settings and facts stored beside
+    them: the same inputs, so the next run skips what is unchanged instead of transcribing the
+    archive again. A stage whose inputs are not all stored keeps its old key (it is redone), and
+    so do the stages after it. Returns how many recordings were moved."""
+    rows = index.db.execute(
+        "SELECT id, stage_keys, settings FROM recordings WHERE status = 'indexed' AND json_valid(stage_keys) "
+        "AND json_type(stage_keys) = 'object' AND json_extract(stage_keys, '$.transcribe') NOT LIKE 'transcribe.%'"
+    ).fetchall()
+    moved = 0
+    for recording_id, stored_keys, stored_settings in rows:
+        found = stages.from_record(_record_of({"settings": stored_settings}) or {})
+        old = json.loads(stored_keys)
+        if found is None:
+            continue
+        wanted = stages.keys(*found)
+        new = dict(old)
+        for stage in stages.STAGES:
+            before = old.get(stage.name)
+            if not isinstance(before, str) or stages.is_current_form(stage.name, before) or \
+                    not before.startswith(f"{stage.name}-") or before == RESEGMENTED:
+                break  # not made by a run of the same inputs: this stage and those after it are redone
+            new[stage.name] = wanted[stage.name]
+        if new != old:
+            with index.db.atomic():
+                index.db.execute("UPDATE recordings SET stage_keys = ?, settings = ? WHERE id = ?",
+                                 [json.dumps(new, sort_keys=True),
+                                  json.dumps({**json.loads(stored_settings), **stages.record(*found)}, sort_keys=True),
+                                  recording_id])
+            moved += 1
+    return moved
 
 
 def _resegment(index: Index, recording_id: str) -> None:
@@ -514,11 +575,9 @@ def _resegment(index: Index, recording_id: str) -> None:
 
 
 def after_run(db: str | Path, outcomes: list[Outcome], settings: Settings) -> str:
-    """What a run does once its recordings are done, under its lock: it keeps what it read of the
-    stages' code for the next run (stages.remember_code), and when it wrote any recording, merges
-    the search tables' segments if they have piled up. Returns a warning, or ""; a failure here
-    (a full disk) loses nothing: the index stays as the run left it."""
-    stages.remember_code(settings.cache_path)
+    """What a run does once its recordings are done, under its lock: when it wrote any recording, it
+    merges the search tables' segments if they have piled up. Returns a warning, or ""; a failure
+    here (a full disk) loses nothing: the index stays as the run left it."""
     if not any(o.status in (Status.INDEXED, Status.REDONE) for o in outcomes):
         return ""
     try:

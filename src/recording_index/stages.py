@@ -1,37 +1,30 @@
-"""Stage keys: the one rule for "is this result current?".
+"""Stage keys: the one rule for "is this result current?", decided by people.
 
-Each stage declares its inputs once, below: the settings fields it reads, the facts of the run it
-depends on (the audio's content hash, the Whisper weights, the translator that will run, whether
-English is decoded with the French), the code it runs and the versions of the libraries that run
-it. A stage's key is a hash of those inputs and of the key of the stage it follows, so equal keys
-mean equal output. The index stores each recording's keys and redoes the stages whose key differs;
-Prefect's result cache stores each stage's output under the same key, extended by the inputs that
-change only the result it passes on, not what the index stores (`passes_on`: the English that
-Whisper decodes with the French goes to translation; the stored transcript is the same without it).
+Each stage declares, below, a `version` (bumped by whoever changes what it outputs), the settings
+fields it reads, the facts of the run it depends on (the audio's content hash, the Whisper weights,
+the translator that will run…), and the libraries whose release changes its output, at the part of
+their version that matters. Its key is a hash of those and of the key of the stage it follows, so
+equal keys mean equal output. The index stores each recording's keys and redoes the stages whose
+key differs; Prefect's result cache stores each stage's output under the same key, extended by the
+inputs that change only the result it passes on (`passes_on`).
 
-The code a stage runs is its modules and every module of this package they import, read as syntax
-trees (a comment or a docstring changes no key), less the modules listed in NEUTRAL_MODULES.
+Nothing is read from source code at run time: a release that changes no stage's output redoes
+nothing. `code` names the modules that are a stage's own code: tests/test_stages.py keeps their
+digest in tests/stage_code.json and fails, naming the stage, when that code changes while neither
+the version nor the file does (the developer then bumps the version, or runs `make stage-code`).
 """
 
 from __future__ import annotations
 
-import ast
 import functools
 import hashlib
 import importlib.metadata
-import importlib.util
 import json
-import sys
-from dataclasses import dataclass, fields
-from pathlib import Path
+from dataclasses import asdict, dataclass, fields
 
 from recording_index.config import Settings
 
 PACKAGE = "recording_index"
-# Modules that shape no stage's output: settings are keyed by the values a stage reads, not by the
-# code that loads them, and errors, safety checks and locks decide whether a stage runs, not what it
-# produces. A new module is part of the code of every stage that imports it unless it is listed here.
-NEUTRAL_MODULES = frozenset(f"{PACKAGE}.{m}" for m in ("config", "errors", "safety", "redaction", "locks", "utils"))
 
 
 @dataclass(frozen=True)
@@ -49,43 +42,55 @@ class Facts:
 
 
 @dataclass(frozen=True)
+class Library:
+    """A library whose releases can change a stage's output, and how much of its version says so:
+    2 is major.minor (a patch release changes nothing), 1 the major version alone."""
+
+    distribution: str
+    parts: int = 2
+
+
+@dataclass(frozen=True)
 class Stage:
     name: str
+    version: str  # bumped by whoever changes this stage's output: every recording's stage is redone
     after: str | None  # the stage whose output this one takes
     reads: tuple[str, ...]  # Settings fields
     facts: tuple[str, ...]  # Facts fields
-    modules: tuple[str, ...]  # where its code starts
+    code: tuple[str, ...]  # its own modules, whose digest tests/stage_code.json keeps (never read at run time)
     passes_on: tuple[str, ...] = ()  # Facts fields that change only the result passed to the next stage
     # Libraries whose version decides the output, by the value of the setting or fact named first.
-    libraries: tuple[str, dict[str, tuple[str, ...]]] | None = None
+    libraries: tuple[str, dict[str, tuple[Library, ...]]] | None = None
 
 
-# faster-whisper's VAD runs on onnxruntime, and its tokenizer is Hugging Face's.
-WHISPER_LIBRARIES = {"faster-whisper": ("faster-whisper", "ctranslate2", "onnxruntime", "tokenizers"),
-                     "openai-whisper": ("openai-whisper", "torch")}
+# faster-whisper decodes with CTranslate2, its VAD runs on onnxruntime (a model of its own, changed
+# by major releases), its tokenizer is Hugging Face's. openai-whisper's releases are dates.
+WHISPER_LIBRARIES = {
+    "faster-whisper": (Library("faster-whisper"), Library("ctranslate2"), Library("onnxruntime", 1),
+                       Library("tokenizers", 1)),
+    "openai-whisper": (Library("openai-whisper", 1), Library("torch")),
+}
+ARGOS_LIBRARIES = {"argos": (Library("argostranslate"), Library("ctranslate2"), Library("sentencepiece", 1))}
 
 STAGES: tuple[Stage, ...] = (
-    Stage("transcribe", after=None,
+    Stage("transcribe", "1", after=None,
           reads=("engine", "compute_type", "language", "vad", "beam_size", "batch_size"),
           facts=("content_hash", "audio", "model_id", "prompt"),
-          modules=(f"{PACKAGE}.speech.transcribe",), passes_on=("english_with_french",),
-          libraries=("engine", WHISPER_LIBRARIES)),
+          code=("speech.transcribe", "speech.repetition", "speech.vocabulary", "ingest.audio"),
+          passes_on=("english_with_french",), libraries=("engine", WHISPER_LIBRARIES)),
     # Sentences from the words: redone alone (from the stored words) when its rules change.
-    Stage("segment", after="transcribe", reads=(), facts=(), modules=(f"{PACKAGE}.speech.segmenting",),
+    Stage("segment", "1", after="transcribe", reads=(), facts=(), code=("speech.segmenting",),
           passes_on=("english_with_french",)),
     # Whisper's speech translation runs the transcription's engine: its inputs are the transcription's.
-    Stage("translate", after="segment", reads=(), facts=("translator", "translation_model"),
-          modules=(f"{PACKAGE}.english.translate",),
-          libraries=("translator", {"argos": ("argostranslate", "ctranslate2", "sentencepiece")})),
+    Stage("translate", "1", after="segment", reads=(), facts=("translator", "translation_model"),
+          code=("english.translate", "english.sentences"), libraries=("translator", ARGOS_LIBRARIES)),
     # People's corrections over the machine's output; corrected French is translated again by Argos.
-    Stage("correct", after="translate", reads=(), facts=("translator", "translation_model", "corrections"),
-          modules=(f"{PACKAGE}.corrections.layer", f"{PACKAGE}.english.translate"),
-          libraries=("translator", {"argos": ("argostranslate", "ctranslate2", "sentencepiece")})),
-    Stage("chunk", after="correct", reads=("chunk_seconds",), facts=(),
-          modules=(f"{PACKAGE}.index.chunking",)),
+    Stage("correct", "1", after="translate", reads=(), facts=("translator", "translation_model", "corrections"),
+          code=("corrections.layer",), libraries=("translator", ARGOS_LIBRARIES)),
+    Stage("chunk", "1", after="correct", reads=("chunk_seconds",), facts=(), code=("index.chunking",)),
     # Subtitle (and text, JSON) files are written where `subtitles_dir` says: a new folder gets them all.
-    Stage("subtitles", after="correct", reads=("subtitles_dir", "output_format"), facts=(),
-          modules=(f"{PACKAGE}.publish.files",)),
+    Stage("subtitles", "1", after="correct", reads=("subtitles_dir", "output_format"), facts=(),
+          code=("publish.files", "publish.subtitles")),
 )
 BY_NAME = {stage.name: stage for stage in STAGES}
 
@@ -111,39 +116,53 @@ def _check_declarations() -> None:
 _check_declarations()
 
 
+def inputs(stage: Stage, settings: Settings, facts: Facts) -> dict:
+    """What decides one stage's output, besides the stage before it."""
+    return {"version": stage.version, "settings": {name: getattr(settings, name) for name in stage.reads},
+            "facts": {name: getattr(facts, name) for name in stage.facts},
+            "libraries": libraries_of(stage, settings, facts)}
+
+
 def keys(settings: Settings, facts: Facts, upstream: dict[str, str] | None = None) -> dict[str, str]:
     """Every stage's key for one recording, by stage name: what the index compares. `upstream`: keys
     taken as they are (those stored, for stages a rebuild does not redo), with the keys after them."""
-    if settings.cache_path not in _RECALLED:
-        _RECALLED.add(settings.cache_path)
-        recall_code(settings.cache_path)
-        _REMEMBERED[settings.cache_path] = len(_READ)  # what the file holds already
     out: dict[str, str] = {}
     for stage in STAGES:
         if upstream and stage.name in upstream:
             out[stage.name] = upstream[stage.name]
             continue
-        inputs = {
-            "stage": stage.name,
-            "after": out[stage.after] if stage.after else "",
-            "settings": {name: getattr(settings, name) for name in stage.reads},
-            "facts": {name: getattr(facts, name) for name in stage.facts},
-            "code": code_version(stage.modules),
-            "libraries": _library_versions(stage, settings, facts),
-        }
-        out[stage.name] = _named(stage.name, inputs)
+        out[stage.name] = _named(stage, {"after": out[stage.after] if stage.after else "",
+                                         **inputs(stage, settings, facts)})
     return out
 
 
 def cache_keys(index_keys: dict[str, str], facts: Facts) -> dict[str, str]:
-    """Every stage's key for Prefect's result cache: its index key (`keys`), with what it passes on."""
-    return {name: _named(name, {"key": key, "passes_on": {f: getattr(facts, f) for f in BY_NAME[name].passes_on}})
-            if BY_NAME[name].passes_on else key for name, key in index_keys.items()}
+    """Every stage's key for Prefect's result cache: its index key (`keys`), with what it passes on
+    and the shape of the data model its result is stored as (a result of another shape would not
+    load: it is computed again instead)."""
+    return {name: _named(BY_NAME[name], {"key": key, "model": data_model(),
+                                         "passes_on": {f: getattr(facts, f) for f in BY_NAME[name].passes_on}})
+            for name, key in index_keys.items()}
 
 
-def _named(stage: str, inputs: dict) -> str:
+@functools.cache
+def data_model() -> str:
+    """The fields of the dataclasses results are stored as (their names and types, as declared)."""
+    from recording_index import models
+
+    shapes = {cls.__name__: [(f.name, str(f.type)) for f in fields(cls)]
+              for cls in (models.Transcript, models.Segment, models.Word, models.Chunk)}
+    return hashlib.sha256(json.dumps(shapes, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _named(stage: Stage, inputs: dict) -> str:
     digest = hashlib.sha256(json.dumps(inputs, sort_keys=True, default=str).encode()).hexdigest()
-    return f"{stage}-{digest[:32]}"
+    return f"{stage.name}.{stage.version}-{digest[:32]}"
+
+
+def is_current_form(stage: str, key: str) -> bool:
+    """Whether a stored key is of this form (`transcribe.1-…`), not of the releases that hashed code."""
+    return key.startswith(f"{stage}.")
 
 
 def stale(stored: dict[str, str], wanted: dict[str, str]) -> list[str]:
@@ -161,139 +180,75 @@ def from_stage(name: str) -> list[str]:
     return [stage.name for stage in STAGES if stage.name in chosen]
 
 
-def _library_versions(stage: Stage, settings: Settings, facts: Facts) -> dict[str, str]:
+def libraries_of(stage: Stage, settings: Settings, facts: Facts) -> dict[str, str]:
     if stage.libraries is None:
         return {}
     chooser, by_choice = stage.libraries
     choice = getattr(settings, chooser) if hasattr(settings, chooser) else getattr(facts, chooser)
-    return {name: library_version(name) for name in by_choice.get(choice, ())}
+    return {library.distribution: library_version(library.distribution, library.parts)
+            for library in by_choice.get(choice, ())}
 
 
 @functools.cache
-def library_version(distribution: str) -> str:
+def library_version(distribution: str, parts: int = 2) -> str:
+    """The part of a library's version that decides output ("1.2" of 1.2.3), or "absent"."""
     try:
-        return importlib.metadata.version(distribution)
+        version = importlib.metadata.version(distribution)
     except importlib.metadata.PackageNotFoundError:
         return "absent"
+    return ".".join(version.split("+")[0].split(".")[:parts])
 
 
-@functools.cache
-def code_version(modules: tuple[str, ...]) -> str:
-    """A hash of the syntax trees of `modules` and of the package modules they import, transitively."""
-    digest = hashlib.sha256()
-    for module in sorted(code_of(modules)):
-        digest.update(module.encode() + b"\0" + _read(module)[1].encode() + b"\0")
-    return digest.hexdigest()[:16]
+def record(settings: Settings, facts: Facts) -> dict:
+    """What the index keeps beside a recording's keys: every input of every stage (the settings
+    they read, the facts, their versions and libraries), so that a later run can say why a stage
+    is redone, and an upgrade can compute the keys of another form from the same inputs."""
+    read = {name for stage in STAGES for name in stage.reads} | {"model"}
+    return {**{name: getattr(settings, name) for name in sorted(read)}, **asdict(facts),
+            "stage_versions": {stage.name: stage.version for stage in STAGES},
+            "libraries": {name: version for stage in STAGES
+                          for name, version in libraries_of(stage, settings, facts).items()}}
 
 
-def code_of(modules: tuple[str, ...]) -> set[str]:
-    """`modules` and the package modules they import, transitively, less the neutral ones."""
-    seen: set[str] = set()
-    todo = list(modules)
-    while todo:
-        module = todo.pop()
-        if module in seen or module in NEUTRAL_MODULES:
+def from_record(kept: dict) -> tuple[Settings, Facts] | None:
+    """The settings and facts a `record` holds, or None when it lacks one of them (written by an
+    older release, or by another program)."""
+    try:
+        facts = Facts(**{f.name: kept[f.name] for f in fields(Facts) if f.name in kept})
+        read = {name for stage in STAGES for name in stage.reads} | {"model"}
+        settings = Settings().replace(**{name: kept[name] for name in read})
+    except (KeyError, TypeError, ValueError):
+        return None
+    return settings, facts
+
+
+# How a fact is named when it is why a stage is redone.
+FACT_REASONS = {"content_hash": "new audio", "audio": "audio decoded otherwise (ffmpeg)", "model_id": "other weights",
+                "prompt": "vocabulary (Whisper's prompt)", "translator": "translator", "translation_model":
+                "translation model", "corrections": "corrections", "english_with_french": "English decoded with the French"}
+
+
+def reasons(redo: list[str], kept: dict | None, settings: Settings, facts: Facts) -> dict[str, str]:
+    """Why each stage of `redo` is redone, in words: its version, a setting, a fact (new audio,
+    corrections…) or a library that changed, or the stage before it; `kept`: the stored `record`."""
+    out: dict[str, str] = {}
+    for name in redo:
+        stage = BY_NAME[name]
+        if not kept:
+            out[name] = "new recording"
             continue
-        seen.add(module)
-        todo.extend(_read(module)[0])
-    return seen
-
-
-# What reading a module's code found (its package imports, its syntax's digest), by a hash of all it
-# depends on: the module's name and source, this reader's own code, Python's version (ast.dump
-# differs between versions) and the package's module files (whether `from x import y` imports a
-# module). Reading the stages' 40 modules as syntax trees is 0.6 s, most of an unchanged run's
-# start: a run keeps what it found in the cache folder (`remember_code`), and the next reads only
-# the modules whose source changed. The cache folder is the user's own, as trusted as the results
-# and weights kept there.
-_READ: dict[str, tuple[list[str], str]] = {}
-_RECALLED: set[Path] = set()
-_REMEMBERED: dict[Path, int] = {}
-CODE_FILE = "stage-code.json"
-
-
-def _read(module: str) -> tuple[list[str], str]:
-    key = hashlib.sha256(_reader().encode() + module.encode() + b"\0" + _source(module)).hexdigest()
-    if key not in _READ:
-        _READ[key] = (_imports(module), hashlib.sha256(_syntax(module).encode()).hexdigest())
-    return _READ[key]
-
-
-@functools.cache
-def _reader() -> str:
-    modules = sorted(_package_modules())
-    return hashlib.sha256("\n".join([Path(__file__).read_text(), f"{sys.version_info[:2]}", *modules]).encode()
-                          ).hexdigest()
-
-
-@functools.cache
-def _package_modules() -> frozenset[str]:
-    package = Path(importlib.util.find_spec(PACKAGE).origin).parent
-    return frozenset(".".join((PACKAGE, *path.relative_to(package).with_suffix("").parts)).removesuffix(".__init__")
-                     for path in package.rglob("*.py"))
-
-
-def recall_code(folder: Path) -> None:
-    """Take what earlier runs found in the code (see _READ) from `folder`; anything odd is ignored."""
-    try:
-        known = json.loads((folder / CODE_FILE).read_text())
-    except (OSError, ValueError):
-        return
-    if isinstance(known, dict):
-        for key, entry in known.items():
-            if (isinstance(entry, list) and len(entry) == 2 and isinstance(entry[0], list)
-                    and all(isinstance(m, str) and m in _package_modules() for m in entry[0])
-                    and isinstance(entry[1], str)):
-                _READ.setdefault(key, (entry[0], entry[1]))
-
-
-def remember_code(folder: Path) -> None:
-    """Keep what this process found in the code in `folder`, for the next run (a best effort)."""
-    from recording_index.safety import replacing
-
-    if not _READ or _REMEMBERED.get(folder) == len(_READ):
-        return  # nothing read since the file was written or recalled
-    try:
-        with replacing(folder / CODE_FILE) as partial:
-            partial.write_text(json.dumps({key: list(entry) for key, entry in _READ.items()}))
-        _REMEMBERED[folder] = len(_READ)
-    except OSError:
-        pass
-
-
-@functools.cache
-def _source(module: str) -> bytes:
-    spec = importlib.util.find_spec(module)
-    if spec is None or spec.origin is None:
-        raise LookupError(f"no module {module}")
-    return Path(spec.origin).read_bytes()
-
-
-def _tree(module: str) -> ast.Module:
-    return ast.parse(_source(module))
-
-
-def _imports(module: str) -> list[str]:
-    found = []
-    for node in ast.walk(_tree(module)):
-        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith(PACKAGE):
-            found.append(node.module)
-            # `from recording_index.ingest import audio` imports a module, not a name
-            found.extend(f"{node.module}.{a.name}" for a in node.names
-                         if importlib.util.find_spec(node.module).submodule_search_locations is not None
-                         and importlib.util.find_spec(f"{node.module}.{a.name}") is not None)
-        elif isinstance(node, ast.Import):
-            found.extend(a.name for a in node.names if a.name.startswith(PACKAGE + "."))
-    return found
-
-
-def _syntax(module: str) -> str:
-    """The module's syntax tree without docstrings: what it does, not how it is explained."""
-    tree = _tree(module)
-    for node in ast.walk(tree):
-        body = getattr(node, "body", None)
-        if (isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and body
-                and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant)
-                and isinstance(body[0].value.value, str)):
-            node.body = body[1:] or [ast.Pass()]
-    return ast.dump(tree, include_attributes=False)
+        if stage.after in out:
+            out[name] = f"after {stage.after}"
+            continue
+        was = kept.get("stage_versions", {}).get(name) if isinstance(kept.get("stage_versions"), dict) else None
+        now = inputs(stage, settings, facts)
+        changed = ([f"version {was} → {stage.version}"] if was is not None and was != stage.version else []) + [
+            f"setting {key}: {kept.get(key)!r} → {value!r}" for key, value in now["settings"].items()
+            if kept.get(key) != value] + [
+            FACT_REASONS.get(key, key) for key, value in now["facts"].items() if kept.get(key) != value]
+        libraries = kept.get("libraries") if isinstance(kept.get("libraries"), dict) else None
+        if libraries is not None:
+            changed += [f"library {lib} {libraries.get(lib, 'absent')} → {version}"
+                        for lib, version in now["libraries"].items() if libraries.get(lib) != version]
+        out[name] = "; ".join(changed) or ("stored by an older release" if was is None else "its key changed")
+    return out
