@@ -1,25 +1,25 @@
 """One run at a time per index: a second run on the same database stops at once with a clear message.
 
-An advisory lock (fcntl) on `<db>.lock`, beside the database's real file (links resolved: two
-names of one database are one lock). The kernel releases it when the process dies, even by
-SIGKILL, so a crashed run never leaves a stale lock behind. Within one process the lock is
-re-entrant: the command line takes it before Prefect starts, and the flow, which also runs from
-deployments, takes it again.
+filelock's lock on `<db>.lock`, beside the database's real file (links resolved: two names of one
+database are one lock): an advisory lock of the operating system (flock, or Windows' own), which
+the kernel releases when the process dies, even by SIGKILL, so a crashed run never leaves a stale
+lock behind. Within one process the lock is re-entrant, from any thread: the command line takes
+it before Prefect starts, and the flow, which also runs from deployments, takes it again.
 """
 
 from __future__ import annotations
 
-import fcntl
-import os
 import threading
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
+from filelock import FileLock, Timeout
+
 from recording_index.errors import IndexBusyError, RecordingIndexError
 
-_held: dict[str, int] = {}
-_held_lock = threading.Lock()
+_locks: dict[str, FileLock] = {}
+_locks_lock = threading.Lock()
 
 
 def lock_path(db: str | Path) -> Path:
@@ -33,44 +33,17 @@ def lock_path(db: str | Path) -> Path:
 @contextmanager
 def exclusive_run(db: str | Path) -> Iterator[None]:
     path = lock_path(db)
-    key = str(path)
-    with _held_lock:
-        if key in _held:
-            _held[key] += 1
-            reentered = True
-        else:
-            reentered = False
-    if reentered:
-        try:
-            yield
-        finally:
-            with _held_lock:
-                _held[key] -= 1
-        return
+    with _locks_lock:
+        lock = _locks.setdefault(str(path), FileLock(path, thread_local=False))
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        handle = open(path, "a+")
+        lock.acquire(timeout=0)
+    except Timeout:
+        raise IndexBusyError(f"{db}: another run is indexing into it; wait for it to finish "
+                             "(searches keep working meanwhile)") from None
     except OSError as exc:
         raise RecordingIndexError(f"{db}: cannot write beside it ({exc.strerror or exc}: {path})") from None
-    with handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.seek(0)
-            holder = handle.read().strip() or "another process"
-            raise IndexBusyError(f"{db}: another run is indexing into it ({holder}); "
-                                 "wait for it to finish (searches keep working meanwhile)") from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"pid {os.getpid()}")
-        handle.flush()
-        with _held_lock:
-            _held[key] = 1
-        try:
-            yield
-        finally:
-            with _held_lock:
-                del _held[key]
-            handle.seek(0)
-            handle.truncate()
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    try:
+        yield
+    finally:
+        lock.release()
