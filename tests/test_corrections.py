@@ -443,7 +443,7 @@ def test_a_rebuild_writes_where_and_as_the_run_wrote(tmp_path):
     """A run with --output-dir out --output-format txt: a correction then rewrites out/*.txt, nothing else."""
     from recording_index import stages
     from recording_index.config import Settings
-    from recording_index.corrections.edits import correct_sentence
+    from recording_index.edits import correct_sentence
     from recording_index.pipeline import publish_subtitles
     from recording_index.models import Transcript as T
 

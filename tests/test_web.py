@@ -209,7 +209,7 @@ def test_english_is_corrected_in_the_page_too(editable):
 def test_two_edits_at_once_both_land(editable):
     from concurrent.futures import ThreadPoolExecutor
 
-    from recording_index.corrections.edits import correct_sentence
+    from recording_index.edits import correct_sentence
 
     client, db = editable
     edits = [(0, "Le Hansard du Nunavut."), (1, "Le corpus est trilingue.")]

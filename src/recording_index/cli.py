@@ -471,7 +471,7 @@ def correct(ctx, recording, from_file, lang, by, dry_run, as_json, db):
     that stretch of the timeline, kept beside the machine's output and applied by every later run.
     Chunks, full-text rows and subtitle files of RECORDING are rebuilt at once.
     """
-    from recording_index.corrections.edits import correct_from_file
+    from recording_index.edits import correct_from_file
 
     edited = correct_from_file(_db(ctx, db), recording, from_file, _settings(ctx), lang, by, dry_run)
     _report_edit(edited, as_json, f"{from_file}: no change from the transcript", dry_run)
@@ -529,7 +529,7 @@ def _correction_row(c) -> dict:
 @click.pass_context
 def corrections(ctx, recording, show_all, revert, export, as_json, db):
     """List the corrections of RECORDING, export them, or --revert some (the machine's text comes back)."""
-    from recording_index.corrections.edits import revert as revert_corrections
+    from recording_index.edits import revert as revert_corrections
     from recording_index.publish.files import write_atomically
     from recording_index.safety import json_text
 

@@ -1,6 +1,6 @@
 """Indexing one recording: `index_recording` runs the stages in order, each a plain function.
 
-    prepare (locate, hash, probe, decide) → normalise → transcribe → segment → translate → correct
+    prepare (obtain the media: ingest/media.py; plan the stages) → normalise → transcribe → segment → translate → correct
     → chunk → store + subtitles
 
 `prepare` compares the recording's stage keys (stages.py) with those stored in the index and lists
@@ -30,11 +30,9 @@ from recording_index.english.translate import (choose_translator, retranslate as
 from recording_index.errors import BadInputError, ConfigError, DiskFullError, RecordingIndexError
 from recording_index.index.chunking import chunk_segments
 from recording_index.index.database import Index
-from recording_index.ingest import audio
-from recording_index.ingest.fetch import discard
-from recording_index.ingest.sources import (Resolved, fetch_options, is_remote, locate, recording_for_path,
+from recording_index.ingest import audio, media
+from recording_index.ingest.sources import (Resolved, fetch_options, is_remote, recording_for_path,
                                             resolve as resolve_source)
-from recording_index.links import is_video_site
 from recording_index.models import Chunk, Correction, Recording, Segment, Transcript
 from recording_index.outcomes import Outcome, Status, Transcription
 from recording_index.publish.files import publish, subtitle_files
@@ -177,15 +175,7 @@ def prepare(recording: Recording, settings: Settings, db: str | Path, redo: tupl
 
     `redo`: stages to redo (with those after them) even when current (`run --redo`). `dry_run`:
     write nothing at all (no database is created, no model joined into the cache)."""
-    recording = locate(recording, settings)
-    try:
-        info = audio.probe(recording.media_path, audio.find_ffmpeg(settings.ffmpeg), settings.max_hours)
-    except BadInputError as exc:
-        if is_remote(recording.source):  # a downloaded file that is no usable media is not kept
-            forget_media(recording, settings)
-            raise BadInputError(recording.source, exc.cause) from None
-        raise
-    recording = dataclasses.replace(recording, duration=info.duration)
+    recording = media.obtain(recording, settings)
     stored: dict[str, str] = {}
     kept: dict | None = None
     corrections: tuple[Correction, ...] = ()
@@ -195,14 +185,24 @@ def prepare(recording: Recording, settings: Settings, db: str | Path, redo: tupl
             kept = _record_of(index.row(recording.id))
             corrections = tuple(index.corrections(recording.id))
     facts = facts_for(recording, settings, corrections)
+    files = all(path.exists() for path, _, _ in subtitle_files(
+        settings.subtitles_path(db), recording.id, facts.translator != "none", settings.output_format))
+    return plan_stages(recording, settings, facts, stored, kept, corrections, redo, files)
+
+
+def plan_stages(recording: Recording, settings: Settings, facts: stages.Facts, stored: dict[str, str],
+                kept: dict | None, corrections: tuple[Correction, ...] = (), redo: tuple[str, ...] = (),
+                files_present: bool = True) -> Prepared:
+    """The stages a recording needs, and why, from what is known of it (no I/O): the keys of this
+    run against the `stored` ones, the inputs `kept` beside them, the stages asked to be redone,
+    and whether its subtitle files are still there."""
     keys = stages.keys(settings, facts)
     stale = stages.stale(stored, keys)
     why = stages.reasons(stale, kept, settings, facts)
     asked = {name for stage in redo for name in stages.from_stage(stage)} - set(stale)
     for name in [stage.name for stage in stages.STAGES if stage.name in asked]:
         why[name] = "asked (--redo)"
-    if "subtitles" not in why and not all(path.exists() for path, _, _ in subtitle_files(
-            settings.subtitles_path(db), recording.id, facts.translator != "none", settings.output_format)):
+    if "subtitles" not in why and not files_present:
         why["subtitles"] = "its files are missing"  # deleted since: written again
     ordered = {stage.name: why[stage.name] for stage in stages.STAGES if stage.name in why}
     return Prepared(recording, facts, keys, tuple(ordered), stages.cache_keys(keys, facts), corrections, ordered)
@@ -247,23 +247,9 @@ def prepare_stored(recording: Recording, settings: Settings, db: str | Path, red
                     stages.reasons(redo, known, settings, facts))
 
 
-def forget_media(recording: Recording, settings: Settings) -> None:
-    """Delete what a recording that proved bad left in the cache: its normalised audio, and its
-    download when it came from the web (an input that will never work is not kept)."""
-    if recording.content_hash:
-        for wav in (settings.cache_path / "audio").glob(f"{recording.content_hash}*.wav"):
-            wav.unlink(missing_ok=True)
-    if is_remote(recording.source) and not is_video_site(recording.source):
-        discard(settings.cache_path / "downloads", recording.source)
-
-
 def normalise(prepared: Prepared, settings: Settings) -> Path:
-    """16 kHz mono WAV of the recording in the cache, named by content hash and by how it is
-    normalised (`prepared.facts.audio`; reused when present)."""
-    recording = prepared.recording
-    return audio.normalise(recording.media_path, settings.cache_path / "audio",
-                           audio.find_ffmpeg(settings.ffmpeg), recording.content_hash,
-                           audio.decoding_limit(recording.duration, settings.max_hours))
+    """16 kHz mono WAV of the recording in the cache (ingest/media.py; reused when present)."""
+    return media.normalised(prepared.recording, settings)
 
 
 def transcribe(prepared: Prepared, wav: Path, settings: Settings) -> Transcript:
@@ -448,7 +434,7 @@ def index_recording(recording: Recording, settings: Settings, db: str | Path, re
     except Exception as exc:  # one recording's failure is its outcome, never the end of the run
         outcome.error, outcome.disk_full = describe_error(exc), is_disk_full(exc)
         if isinstance(exc, BadInputError) and prepared is not None and not outcome.disk_full:
-            forget_media(prepared.recording, settings)  # it will never work: what it left in the cache goes
+            media.forget(prepared.recording, settings)  # it will never work: what it left in the cache goes
     if outcome.status == Status.FAILED and not outcome.disk_full:
         if (noted := store_failure(db, recording, outcome.error)).disk_full:
             outcome.error, outcome.disk_full = noted.error, True

@@ -4,7 +4,7 @@ Read-only by default: every page opens the index with SQLite's `mode=ro`. Starte
 `allow_edits` (`serve --allow-edits`), a sentence can be corrected in place: the edit is a POST that
 must come from the page itself (its Origin or Referer is this server, the Host is one of ours, so a
 DNS-rebound name is refused too) and carry the form token tied to the browser's session cookie
-(SameSite=Strict); it then goes through corrections/edits.py like `recording-index correct`.
+(SameSite=Strict); it then goes through edits.py like `recording-index correct`.
 Everything from transcripts, titles and queries goes through Jinja's autoescaping; media is served
 only for recordings in the index, from the path the index holds, never from a path in the request.
 """
@@ -192,7 +192,7 @@ def create_app(db_path: str | Path, allow_edits: bool = False, settings: Setting
         if not session or not hmac.compare_digest(form.get("token", ""), form_token(session)):
             return refused("missing or wrong form token (reload the page and try again)")
         position = int(_number(request.path_params["position"], -1, -1, 10**7))
-        from recording_index.corrections.edits import ChangedMeanwhile, correct_sentence
+        from recording_index.edits import ChangedMeanwhile, correct_sentence
 
         try:
             edited = await run_in_threadpool(
