@@ -4,7 +4,8 @@ import unicodedata
 import pytest
 import sqlite_utils
 
-from recording_index.index.database import APPLICATION_ID, SCHEMA_VERSION, Index
+from recording_index.index.database import Index
+from recording_index.index.schema import APPLICATION_ID, SCHEMA_VERSION
 from recording_index.index.search import fts_query
 from recording_index.models import Chunk, Recording, Segment, Word
 

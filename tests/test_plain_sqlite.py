@@ -109,6 +109,17 @@ CRAFTED = {
                                       "tokenize='porter unicode61 remove_diacritics 2', content=[other])"],
     "a generated column": ["ALTER TABLE chunks ADD COLUMN shown TEXT AS (upper(text_fr)) VIRTUAL"],
     "an index on an expression": ["CREATE INDEX odd ON chunks (length(text_fr))"],
+    "a partial index": ["CREATE INDEX odd ON chunks (id) WHERE length(text_fr) > 0"],
+    # LIKE 'sqlite_%' would pass it: '_' matches any character.
+    "a trigger named like SQLite's own": ["CREATE TRIGGER sqlitex_ai AFTER INSERT ON chunks BEGIN SELECT 1; END"],
+    "FTS5's own table over an endless view": [endless_view("endless"), "DROP TABLE chunks_fts_config",
+                                              "CREATE VIRTUAL TABLE chunks_fts_config USING fts5(k, v, content='endless')"],
+    "a virtual table where a table should be": ["DROP TABLE words", "CREATE VIRTUAL TABLE words USING rtree(recording_id, "
+                                                "segment_idx, idx, +start, +end, +text, +probability, +correction)"],
+    "a column that shadows the rowid": ["ALTER TABLE chunks ADD COLUMN rowid INTEGER"],
+    # SQLite reads a column named "\xa0date": the trigger would never fire for a new date.
+    "a trigger's words changed in place": ["PRAGMA writable_schema = ON", "UPDATE sqlite_master SET sql = replace(sql, "
+                                           "', date ON', ',' || char(160) || 'date ON') WHERE name = 'recordings_facets'"],
 }
 
 
@@ -132,6 +143,7 @@ def test_a_person_s_own_tables_views_and_plain_indexes_are_left_be(archive):
         conn.execute("CREATE TABLE notes (recording_id TEXT, note TEXT)")
         conn.execute("CREATE VIEW long_chunks AS SELECT * FROM chunks WHERE length(text_fr) > 10")
         conn.execute("CREATE INDEX chunks_by_start ON chunks (start)")
+        conn.execute("CREATE INDEX [chunks by recording and end] ON chunks (recording_id, \"end\" DESC)")
     conn.close()
     with Index(archive, readonly=True) as ix:
         assert ix.search("coordination")
@@ -170,6 +182,27 @@ def test_an_index_of_schema_7_is_upgraded_in_place_keeping_everything(tmp_path):
         assert [(c.by, c.text) for c in ix.corrections("talk-1")] == [("Anne", TEXTS[1])]
         _, segments = ix.get("talk-1")
         assert segments[1].origin == "corrected" and segments[1].corrected_by == "Anne"
+
+
+@pytest.mark.parametrize("statement", [
+    "CREATE TRIGGER evil AFTER UPDATE ON chunks BEGIN SELECT 1; END",
+    "CREATE INDEX odd ON chunks (length(text_fr))",
+    "ALTER TABLE chunks ADD COLUMN shown TEXT AS (upper(text_fr)) VIRTUAL",
+    "CREATE TRIGGER sqlitex_ai AFTER INSERT ON words BEGIN SELECT 1; END",
+])
+def test_an_old_index_holding_code_of_another_program_is_not_upgraded(tmp_path, statement):
+    """The upgrade writes: what would run as it reads or writes (a trigger, an expression) is refused first."""
+    path = tmp_path / "old.db"
+    shutil.copy(ROOT / "tests" / "data" / "index-v7.db", path)
+    with sqlite3.connect(path) as conn:
+        conn.execute(statement)
+    conn.close()
+    before = digest(path)
+    for args in (["upgrade"], ["search", "coordination"]):
+        result = cli([*args, "--db", path])
+        assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1, result.stderr
+        assert "not an index as this program makes it" in result.stderr or "schema version 7" in result.stderr
+    assert digest(path) == before
 
 
 def test_no_compiled_source_and_index_modules_of_at_most_450_lines():

@@ -650,7 +650,8 @@ def upgrade(ctx, db):
         resegmented = pipeline.upgrade(path)
     echo(f"{path}: index schema version {version}" + (f" (was {before})" if before != version else "")
          + (f"; {len(resegmented)} recording(s) re-segmented into sentences from their stored words: "
-            f"{', '.join(resegmented)}" if resegmented else ""))
+            f"{', '.join(resegmented[:10])}" + (f" and {len(resegmented) - 10} more" if len(resegmented) > 10 else "")
+            if resegmented else ""))
 
 
 def _schema_version(path: str | Path) -> int:

@@ -13,7 +13,7 @@ import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 
 def _import_sqlite_utils():
@@ -36,8 +36,8 @@ sqlite_utils = _import_sqlite_utils()
 
 from recording_index.errors import DiskFullError, RecordingIndexError  # noqa: E402
 from recording_index.index import schema, search as searching  # noqa: E402
-from recording_index.index.schema import (APPLICATION_ID, CORRECTION_COLUMNS, FACETS, FTS_TABLES,  # noqa: E402
-                                          INDEX_TABLES, OPTIONAL_TEXT, PROVENANCE_COLUMNS, SCHEMA_VERSION)
+from recording_index.index.schema import (CORRECTION_COLUMNS, FACETS, FTS_TABLES, OPTIONAL_TEXT,  # noqa: E402
+                                          PROVENANCE_COLUMNS, SCHEMA_VERSION)
 from recording_index.index.search import SNIPPET_CLOSE, SNIPPET_OPEN  # noqa: E402
 from recording_index.models import Chunk, Correction, Recording, SearchHit, Segment, Word  # noqa: E402
 from recording_index.safety import redact_url  # noqa: E402
@@ -60,7 +60,7 @@ class Index:
         try:
             # Told apart through an immutable connection first, which neither writes nor even
             # checkpoints: another program's database is refused exactly as it was.
-            version = self._identify() if self.path.is_file() else 0
+            version = schema.identify(self.path) if self.path.is_file() else 0
             if readonly:
                 if version != SCHEMA_VERSION:
                     upgrade = ("; `recording-index upgrade` upgrades it" if 0 < version < SCHEMA_VERSION else "")
@@ -100,53 +100,6 @@ class Index:
                     raise
         raise AssertionError("unreachable")
 
-    def _identify(self) -> int:
-        """The schema version of the index at `path` (0: an empty file); refuse a database that is
-        not an index (another program's), not as this program makes one, or damaged.
-
-        Read through an immutable connection (no lock, no file made beside it, no checkpoint), unless
-        a WAL file holds part of the database; what that finds wrong is looked at again read-only with
-        SQLite's locks, since an immutable read can meet a new index that another task of the run is
-        still writing."""
-        wal = self.path.with_name(self.path.name + "-wal")
-        modes = ["mode=ro&immutable=1", "mode=ro"]
-        try:
-            if wal.stat().st_size:
-                modes = modes[1:]
-        except FileNotFoundError:  # none, or the last writer just removed it
-            pass
-        for number, mode in enumerate(modes, 1):
-            try:
-                return self._identity(mode)
-            except (sqlite3.DatabaseError, RecordingIndexError):
-                if number == len(modes):
-                    raise
-        raise AssertionError("unreachable")
-
-    def _identity(self, mode: str) -> int:
-        conn = sqlite3.connect(f"{self.path.resolve().as_uri()}?{mode}", uri=True, isolation_level=None)
-        try:
-            conn.execute("PRAGMA busy_timeout = 10000")
-            conn.execute("BEGIN")  # one snapshot: a new index may be committed between two reads
-            marker = conn.execute("PRAGMA application_id").fetchone()[0]
-            version = conn.execute("PRAGMA user_version").fetchone()[0]
-            names = {row[0] for row in conn.execute(
-                "SELECT name FROM sqlite_master WHERE type IN ('table', 'view') AND name NOT LIKE 'sqlite_%'")}
-            if marker and marker != APPLICATION_ID:
-                raise RecordingIndexError(f"{self.path}: not a recording-index index (application_id {marker:#x}); "
-                                          "left untouched")
-            if not marker and names and not (1 <= version <= 2 and schema.unmarked_index(conn, names)):
-                shown = ", ".join(sorted(names - set(INDEX_TABLES))[:5]) or "none of its tables"
-                raise RecordingIndexError(f"{self.path}: not a recording-index index (no marker; tables {shown}); "
-                                          "left untouched")
-            if version == SCHEMA_VERSION:
-                schema.refuse_unexpected(conn, self.path)
-            elif names:
-                schema.tables_are_tables(conn, self.path)
-            return version
-        finally:
-            conn.close()
-
     def close(self) -> None:
         self.db.close()
 
@@ -156,6 +109,19 @@ class Index:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def _enable_wal(self) -> None:
+        """WAL mode (readers never wait for a run). SQLite answers "locked" at once, without waiting,
+        while another task opening the same new index changes the journal mode: then look again."""
+        for _ in range(100):
+            try:
+                self.db.enable_wal()
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc):
+                    raise
+                time.sleep(0.05)
+        self.db.enable_wal()
+
     def _ensure_schema(self) -> None:
         version = self.db.execute("PRAGMA user_version").fetchone()[0]
         if version > SCHEMA_VERSION:
@@ -163,17 +129,19 @@ class Index:
                 f"{self.path}: index schema version {version} is newer than this program's ({SCHEMA_VERSION}); upgrade it")
         if version == SCHEMA_VERSION:
             return
-        self.db.enable_wal()
+        self._enable_wal()
         # Several tasks may open a new index at once: the write lock first, then look again.
         self.db.execute("BEGIN IMMEDIATE")
         try:
             version = self.db.execute("PRAGMA user_version").fetchone()[0]
             if version < SCHEMA_VERSION:
                 if version or self.db.execute("SELECT 1 FROM sqlite_master WHERE name = 'recordings'").fetchone():
+                    schema.safe_to_upgrade(self.db.conn, self.path)  # again, under the write lock
                     schema.upgrade(self.db.conn, version)
                 else:
                     schema.create(self.db.conn)
                 self.db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                schema.refuse_unexpected(self.db.conn, self.path)  # what is committed is what readers accept
             self.db.execute("COMMIT")
         except BaseException:
             self.db.rollback()
@@ -352,15 +320,38 @@ class Index:
         quotes are searched as words. `speaker` and `event` match whole words of a name, the last
         word by its start; `date` matches from the year on ("2018", "2018-02", "2018-02-14").
         """
-        found = self._matching(query, recording, speaker, event, lang, date)
-        return searching.search(self.db.conn, found, limit, offset, marks) if found else []
+        def work() -> list[SearchHit]:
+            found = self._matching(query, recording, speaker, event, lang, date)
+            return searching.search(self.db.conn, found, limit, offset, marks) if found else []
+        return self._snapshot(work)
 
     def count(self, query: str, recording: str | None = None, speaker: str | None = None, event: str | None = None,
               lang: str = "any", date: str | None = None, cap: int = 1000) -> int:
         """How many chunks `search` would find for the same arguments, counted up to `cap` (a common
         word at 10,000 hours is in most chunks: "more than 1,000" says enough, and costs a few ms)."""
-        found = self._matching(query, recording, speaker, event, lang, date)
-        return searching.count(self.db.conn, found, cap) if found else 0
+        def work() -> int:
+            found = self._matching(query, recording, speaker, event, lang, date)
+            return searching.count(self.db.conn, found, cap) if found else 0
+        return self._snapshot(work)
+
+    def _snapshot(self, work: Callable[[], Any]) -> Any:
+        """`work` in one read transaction, so that a search sees the archive as it was at one moment
+        while a run writes; tried once more when FTS5 could not open its table meanwhile (SQLite
+        says "vtable constructor failed" when a writer holds what it reads at that instant)."""
+        conn = self.db.conn
+        for attempt in (1, 2):
+            began = not conn.in_transaction
+            if began:
+                conn.execute("BEGIN")
+            try:
+                return work()
+            except sqlite3.OperationalError as exc:
+                if attempt == 2 or "vtable constructor failed" not in str(exc):
+                    raise
+            finally:
+                if began and conn.in_transaction:
+                    conn.execute("COMMIT")
+        raise AssertionError("unreachable")
 
     def _matching(self, query: str, recording: str | None, speaker: str | None, event: str | None, lang: str,
                   date: str | None) -> searching.Matching | None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import sqlite3
 from functools import lru_cache
+from pathlib import Path
 
 from recording_index.errors import RecordingIndexError
 
@@ -151,31 +152,40 @@ _OLD_OBJECTS = (
 )
 
 
+# Each table of ours, its columns and primary key.
+TABLES = {"recordings": (RECORDING_COLUMNS, "id"), "segments": (SEGMENT_COLUMNS, ("recording_id", "idx")),
+          "words": (WORD_COLUMNS, ("recording_id", "segment_idx", "idx")), "corrections": (CORRECTION_COLUMNS, "id"),
+          "chunks": (CHUNK_COLUMNS, "id")}
+
+
 def upgrade(conn: sqlite3.Connection, version: int) -> None:
     """Bring an index of schema `version` (1 to 7) to this one, in place and inside the caller's
-    transaction: every recording, sentence, word, chunk, correction and provenance field is kept;
-    the full-text tables are made again from the text."""
+    transaction: every recording, sentence, word, chunk (its id too), correction and provenance
+    field is kept. The old triggers, views and full-text tables go first, so that none of them runs;
+    each table is then made again as this version makes it and its rows copied in (the file then
+    reads exactly as a new index, which is what `unexpected` checks); the full-text tables are made
+    again from the text. `safe_to_upgrade` must have passed."""
     conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
     for kind, names in _OLD_OBJECTS:
         for name in names:
             conn.execute(f"DROP {kind} IF EXISTS [{name}]")
-    for name, columns in (("recordings", RECORDING_COLUMNS), ("segments", SEGMENT_COLUMNS), ("words", WORD_COLUMNS),
-                          ("chunks", CHUNK_COLUMNS), ("corrections", CORRECTION_COLUMNS)):
-        existing = columns_of(conn, name)
-        if not existing:
-            conn.execute(_create_table(name, columns, pk={"recordings": "id", "corrections": "id", "chunks": "id",
-                                                          "segments": ("recording_id", "idx"),
-                                                          "words": ("recording_id", "segment_idx", "idx")}[name],
-                                       references=name not in ("recordings", "corrections")))
-        for column, kind in columns.items():
-            if existing and column not in existing:
-                conn.execute(f"ALTER TABLE [{name}] ADD COLUMN [{column}] {_sql_type(kind)}")
+    # A table renamed keeps the other tables' references to its name as they are.
+    conn.execute("PRAGMA legacy_alter_table = ON")
+    try:
+        for name, (columns, pk) in TABLES.items():
+            existing = columns_of(conn, name)
+            if existing:
+                conn.execute(f"ALTER TABLE [{name}] RENAME TO [{name}_before_v8]")
+            conn.execute(_create_table(name, columns, pk=pk, references=name not in ("recordings", "corrections")))
+            if existing:
+                kept = ", ".join(f"[{column}]" for column in columns if column in existing)
+                conn.execute(f"INSERT INTO [{name}] ({kept}) SELECT {kept} FROM [{name}_before_v8]")
+                conn.execute(f"DROP TABLE [{name}_before_v8]")
+    finally:
+        conn.execute("PRAGMA legacy_alter_table = OFF")
     if version < 5:  # unknown is NULL from version 5 on, not ""
         for name in (*OPTIONAL_TEXT, "error", "warning"):
             conn.execute(f"UPDATE recordings SET [{name}] = NULL WHERE [{name}] = ''")
-    for name in ("fingerprint", "translation_fingerprint"):  # replaced by stage_keys in version 4
-        if name in columns_of(conn, "recordings"):
-            conn.execute(f"ALTER TABLE recordings DROP COLUMN [{name}]")
     conn.execute("UPDATE chunks SET (speakers, event, date) = "
                  "(SELECT r.speakers, r.event, r.date FROM recordings r WHERE r.id = chunks.recording_id)")
     _create_search(conn)
@@ -186,61 +196,64 @@ def columns_of(conn: sqlite3.Connection, table: str) -> dict[str, tuple[str, int
     return {row[1]: (row[2], row[6]) for row in conn.execute(f"PRAGMA table_xinfo([{table}])")}
 
 
-def _normal(sql: str | None) -> str:
-    return re.sub(r"\s+", " ", sql or "").strip()
-
-
 @lru_cache(maxsize=1)
-def expected_objects() -> tuple[dict[str, tuple[str, str, str]], dict[str, set[str]]]:
-    """What this program's schema holds, as SQLite itself records it: name → (type, table, SQL), and
-    each table's columns (made once in memory, FTS5's own tables included)."""
+def expected_objects() -> dict[str, tuple[str, str, str | None]]:
+    """What this program's schema holds, as SQLite itself records it: name → (type, table, SQL),
+    FTS5's own tables and SQLite's automatic indexes included (made once in memory)."""
     conn = sqlite3.connect(":memory:")
     try:
         create(conn)
-        objects = {name: (kind, table, _normal(sql)) for kind, name, table, sql in conn.execute(
-            "SELECT type, name, tbl_name, sql FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'")}
-        return objects, {name: set(columns_of(conn, name)) for name, (kind, _, _) in objects.items() if kind == "table"}
+        return _objects(conn)
     finally:
         conn.close()
 
 
-_PLAIN_INDEX = re.compile(r"CREATE (UNIQUE )?INDEX \S+ ON \S+ ?\(([\[\]\w\s,\"`']+)\)( WHERE .*)?$", re.IGNORECASE)
+def _objects(conn: sqlite3.Connection) -> dict[str, tuple[str, str, str | None]]:
+    return {name: (kind, table, sql) for kind, name, table, sql in conn.execute(
+        "SELECT type, name, tbl_name, sql FROM sqlite_master")}
+
+
+# SQLite's own objects a database may hold beside ours: statistics the planner reads, and the
+# counter of AUTOINCREMENT (sqlite_autoindex_… indexes have no SQL, and are checked by name).
+SQLITE_TABLES = {"sqlite_sequence", "sqlite_stat1", "sqlite_stat4"}
+_NAME = r'(?:\[[^\]]*\]|"(?:[^"]|"")*"|`[^`]*`|\w+)'
+# An index on plain columns, each perhaps with its collation and order: no expression, no WHERE.
+_COLUMN = rf"{_NAME}(?:\s+COLLATE\s+\w+)?(?:\s+ASC|\s+DESC)?"
+_PLAIN_INDEX = re.compile(rf"CREATE\s+(?:UNIQUE\s+)?INDEX\s+{_NAME}\s+ON\s+{_NAME}\s*\(\s*{_COLUMN}(?:\s*,\s*{_COLUMN})*\s*\)",
+                          re.IGNORECASE)
 
 
 def unexpected(conn: sqlite3.Connection) -> str | None:
-    """What in this database is not as this program makes it (None: all is): each of its tables,
-    full-text tables, triggers and indexes compared by type and definition, read from sqlite_master
-    and table_xinfo alone, so that nothing of the file (a view, a trigger, a generated column)
-    runs before it is known. A person's own tables, views and plain indexes beside them are left be;
-    a trigger or an index on an expression is code that would run with the program's writes."""
-    expected, expected_columns = expected_objects()
-    found = {name: (kind, table, _normal(sql)) for kind, name, table, sql in conn.execute(
-        "SELECT type, name, tbl_name, sql FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'")}
+    """What in this database is not as this program makes it (None: all is), read from sqlite_master
+    alone, so that nothing of the file (a view, a trigger, a generated column) runs before it is
+    known. Each table, full-text table (FTS5's own tables too), trigger and index of this program
+    must be there, of its type, defined in the very words this program writes. Beside them, a
+    person's own tables, views, and indexes of plain columns are left be; a trigger, a virtual table,
+    or an index on an expression or with a WHERE over this program's tables is code that would run
+    with its reads or writes, and is refused."""
+    expected = expected_objects()
+    found = _objects(conn)
     for name, (kind, table, sql) in expected.items():
         if name not in found:
             return f"no {kind} {name}"
-        their_kind, _, their_sql = found[name]
-        if their_kind != kind:
-            return f"{name} is a {their_kind}, not a {kind}"
-        if kind == "table" and name.startswith(tuple(f"{fts}_" for fts in FTS_TABLES)):
-            continue  # FTS5's own tables: their content is its business, and their words its version's
-        if kind == "table" and not sql.upper().startswith("CREATE VIRTUAL"):
-            theirs = columns_of(conn, name)
-            missing = sorted(expected_columns[name] - set(theirs))
-            generated = sorted(column for column, (_, hidden) in theirs.items() if hidden)
-            if missing or generated:
-                return f"table {name}: " + (f"no column {missing[0]}" if missing else f"generated column {generated[0]}")
-        elif their_sql != sql:
+        their_kind, their_table, their_sql = found[name]
+        if their_kind != kind or their_table != table:
+            return f"{name} is a {their_kind} of {their_table}, not a {kind} of {table}"
+        if their_sql != sql:
             return f"{kind} {name} is not defined as this program defines it"
+    ours = {table for _, table, _ in expected.values()}
     for name, (kind, table, sql) in found.items():
         if name in expected:
             continue
-        if kind == "trigger":
+        if name.lower().startswith("sqlite_"):
+            if not ((kind == "index" and sql is None) or (kind == "table" and name in SQLITE_TABLES)):
+                return f"{kind} {name}, which SQLite does not make"
+        elif kind == "trigger":
             return f"trigger {name}, which this program does not make"
-        if kind == "index" and table in expected and sql and not _PLAIN_INDEX.match(sql):
-            return f"index {name} on an expression, which this program does not make"
-        if kind == "table" and sql.upper().startswith("CREATE VIRTUAL"):
+        elif kind == "table" and (sql or "").upper().startswith("CREATE VIRTUAL"):
             return f"virtual table {name}, which this program does not make"
+        elif kind == "index" and table in ours and not _PLAIN_INDEX.fullmatch(sql or ""):
+            return f"index {name} on an expression or with a condition, which this program does not make"
     return None
 
 
@@ -251,15 +264,27 @@ def refuse_unexpected(conn: sqlite3.Connection, path: object) -> None:
         raise RecordingIndexError(f"{path}: not an index as this program makes it ({problem}); left untouched")
 
 
-def tables_are_tables(conn: sqlite3.Connection, path: object) -> None:
-    """Before an older index is upgraded (its definitions differ by version): its tables of ours are
-    tables, not views or virtual tables that would run as they are read."""
-    kinds = dict(conn.execute("SELECT name, CASE WHEN type = 'table' AND upper(sql) LIKE 'CREATE VIRTUAL%' "
-                              "THEN 'virtual table' ELSE type END FROM sqlite_master"))
-    for name in INDEX_TABLES:
-        if kinds.get(name, "table") != "table":
-            raise RecordingIndexError(f"{path}: not an index as this program makes it ({name} is a {kinds[name]}, "
-                                      "not a table); left untouched")
+def safe_to_upgrade(conn: sqlite3.Connection, path: object) -> None:
+    """Before an older index is upgraded (its definitions differ by version), refuse in one line
+    what would run as the upgrade reads or writes it: its tables of ours must be plain tables
+    without generated columns, its triggers those of earlier versions (dropped before anything is
+    written), its indexes over our tables of plain columns."""
+    old_triggers = set(dict(_OLD_OBJECTS)["TRIGGER"])
+    for name, (kind, table, sql) in _objects(conn).items():
+        virtual = kind == "table" and (sql or "").upper().startswith("CREATE VIRTUAL")
+        problem = None
+        if name in TABLES and (kind != "table" or virtual):
+            problem = f"{name} is a {'virtual table' if virtual else kind}, not a table"
+        elif name in TABLES and any(hidden for _, hidden in columns_of(conn, name).values()):
+            problem = f"table {name} has generated columns"
+        elif kind == "trigger" and name not in old_triggers:
+            problem = f"trigger {name}, which this program does not make"
+        elif kind == "index" and table in TABLES and sql is not None and not _PLAIN_INDEX.fullmatch(sql):
+            problem = f"index {name} on an expression or with a condition"
+        elif name.lower().startswith("sqlite_") and not ((kind == "index" and sql is None) or name in SQLITE_TABLES):
+            problem = f"{kind} {name}, which SQLite does not make"
+        if problem:
+            raise RecordingIndexError(f"{path}: not an index as this program makes it ({problem}); left untouched")
 
 
 def unmarked_index(conn: sqlite3.Connection, names: set[str]) -> bool:
@@ -270,3 +295,51 @@ def unmarked_index(conn: sqlite3.Connection, names: set[str]) -> bool:
     columns = {(table, column) for table in {"recordings", "chunks"} & names & tables
                for column in columns_of(conn, table)}
     return UNMARKED_INDEX_COLUMNS <= columns
+
+
+def identify(path: Path) -> int:
+    """The schema version of the index at `path` (0: an empty file); refuse a database that is
+    not an index (another program's), not as this program makes one, or damaged.
+
+    Read through an immutable connection (no lock, no file made beside it, no checkpoint), unless
+    a WAL file holds part of the database; what that finds wrong is looked at again read-only with
+    SQLite's locks, since an immutable read can meet a new index that another task of the run is
+    still writing."""
+    wal = path.with_name(path.name + "-wal")
+    modes = ["mode=ro&immutable=1", "mode=ro"]
+    try:
+        if wal.stat().st_size:
+            modes = modes[1:]
+    except FileNotFoundError:  # none, or the last writer just removed it
+        pass
+    for number, mode in enumerate(modes, 1):
+        try:
+            return _identity(path, mode)
+        except (sqlite3.DatabaseError, RecordingIndexError):
+            if number == len(modes):
+                raise
+    raise AssertionError("unreachable")
+
+def _identity(path: Path, mode: str) -> int:
+    conn = sqlite3.connect(f"{path.resolve().as_uri()}?{mode}", uri=True, isolation_level=None)
+    try:
+        conn.execute("PRAGMA busy_timeout = 10000")
+        conn.execute("BEGIN")  # one snapshot: a new index may be committed between two reads
+        marker = conn.execute("PRAGMA application_id").fetchone()[0]
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        names = {row[0] for row in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type IN ('table', 'view') AND name NOT LIKE 'sqlite_%'")}
+        if marker and marker != APPLICATION_ID:
+            raise RecordingIndexError(f"{path}: not a recording-index index (application_id {marker:#x}); "
+                                      "left untouched")
+        if not marker and names and not (1 <= version <= 2 and unmarked_index(conn, names)):
+            shown = ", ".join(sorted(names - set(INDEX_TABLES))[:5]) or "none of its tables"
+            raise RecordingIndexError(f"{path}: not a recording-index index (no marker; tables {shown}); "
+                                      "left untouched")
+        if version == SCHEMA_VERSION:
+            refuse_unexpected(conn, path)
+        elif names and version < SCHEMA_VERSION:
+            safe_to_upgrade(conn, path)
+        return version
+    finally:
+        conn.close()
