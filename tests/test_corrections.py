@@ -460,3 +460,47 @@ def test_a_rebuild_writes_where_and_as_the_run_wrote(tmp_path):
     correct_sentence(db, "t", 1, "Je travaille au Hansard du Nunavut.", "fr", later)
     assert "Hansard" in (out / "t.fr.txt").read_text() and sorted(p.name for p in out.iterdir()) == published
     assert not (tmp_path / "subtitles").exists()
+
+
+@pytest.mark.parametrize("cues, message", [
+    ("1\n00:00:05,000 --> 00:00:03,000\nBonjour, je m'appelle\n", "cue 1 (0:00:05 → 0:00:03) ends before it starts"),
+    ("1\n05:00:00,000 --> 05:00:02,000\nBonjour\n", "cue 1 (5:00:00 → 5:00:02) ends after the recording (0:00:34)"),
+    ("1\n00:00:00,000 --> 99999999:00:02,000\nBonjour\n", "ends after the recording"),
+])
+def test_cues_that_end_before_they_start_or_lie_beyond_the_recording_are_refused(tmp_path, cues, message):
+    from recording_index import stages
+    from recording_index.config import Settings
+    from recording_index.edits import correct_from_file
+
+    db = tmp_path / "index.db"
+    run = Settings(cache_dir=str(tmp_path / "cache"), translator="none")
+    facts = stages.Facts("h", "base", "", "none", "none", False)
+    with Index(db) as ix:
+        ix.add(Recording(id="t", source="/x.mp3", content_hash="h", duration=34.0), talk(), [],
+               settings=stages.record(run, facts), stage_keys=stages.keys(run, facts))
+    (tmp_path / "t.fr.srt").write_text(cues)
+    with pytest.raises(RecordingIndexError, match=message.replace("(", r"\(").replace(")", r"\)")) as refused:
+        correct_from_file(db, "t", tmp_path / "t.fr.srt", run)
+    assert "t.fr.srt" in str(refused.value) and "\n" not in str(refused.value)
+    with Index(db, readonly=True) as ix:
+        assert ix.corrections("t") == []
+
+
+@pytest.mark.parametrize("text", ["\x00\x01\x1b", "\u202e\u200b\u2066", " \x7f\u200d "])
+def test_an_edit_of_invisible_characters_alone_is_refused_as_empty(tmp_path, text):
+    from recording_index import stages
+    from recording_index.config import Settings
+    from recording_index.edits import correct_sentence
+
+    db = tmp_path / "index.db"
+    run = Settings(cache_dir=str(tmp_path / "cache"), translator="none")
+    facts = stages.Facts("h", "base", "", "none", "none", False)
+    with Index(db) as ix:
+        ix.add(Recording(id="t", source="/x.mp3", content_hash="h"), talk(), [],
+               settings=stages.record(run, facts), stage_keys=stages.keys(run, facts))
+    with pytest.raises(RecordingIndexError, match="a sentence of 1 to"):
+        correct_sentence(db, "t", 0, text, "fr", run)
+    correct_sentence(db, "t", 1, "Je\u202e travaille\u200b au Hansard du Nunavut.", "fr", run)
+    with Index(db, readonly=True) as ix:
+        stored = [c.text for c in ix.corrections("t")]
+        assert stored and all(text.isprintable() and "\u200b" not in text for text in stored), stored

@@ -205,6 +205,26 @@ def test_an_old_index_holding_code_of_another_program_is_not_upgraded(tmp_path, 
     assert digest(path) == before
 
 
+def test_check_names_a_full_text_table_out_of_step_with_its_text(archive):
+    good = cli(["check", "--db", archive])
+    assert good.returncode == 0 and good.stdout.strip() == f"{archive}: ok"
+    with sqlite3.connect(archive) as conn:  # as a tool writing the FTS5 table itself might leave it
+        conn.execute("INSERT INTO chunks_en_fts(chunks_en_fts) VALUES ('delete-all')")
+    conn.close()
+    bad = cli(["check", "--db", archive])
+    assert bad.returncode == 1 and bad.stderr.startswith(f"{archive}: chunks_en_fts: ") and len(bad.stderr.splitlines()) == 1
+    with sqlite3.connect(archive) as conn:  # what the message says to do
+        conn.execute("INSERT INTO chunks_en_fts(chunks_en_fts) VALUES('rebuild')")
+    conn.close()
+    assert cli(["check", "--db", archive]).returncode == 0
+    with sqlite3.connect(archive) as conn:
+        conn.execute("CREATE VIEW recordings_v AS SELECT 1")
+        conn.execute("DROP TRIGGER chunks_au")
+    conn.close()
+    refused = cli(["check", "--db", archive])
+    assert refused.returncode == 2 and "no trigger chunks_au" in refused.stderr
+
+
 def test_no_compiled_source_and_index_modules_of_at_most_450_lines():
     tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True).stdout.split()
     assert not [name for name in tracked if name.endswith((".c", ".h", ".pyx", ".so")) or name == "setup.py"]

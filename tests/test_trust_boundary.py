@@ -170,7 +170,31 @@ def test_credentials_and_escapes_from_a_page_are_neither_stored_nor_printed(samp
     assert json.loads(as_json.stdout)[0]["title"] == "Le [31m titre  ]0;pwned   evil 2J"  # cleaned once found
 
 
+def test_query_string_secrets_of_signed_urls_are_neither_stored_nor_printed(sample_mp3, env, tmp_path):
+    """A signed media URL's token is a secret as a password is: used to fetch, kept nowhere."""
+    import base64
+
+    with LocalServer() as server:
+        server.site.files["/good.mp3"] = (sample_mp3.read_bytes(), "audio/mpeg")
+        server.site.auth["/good.mp3"] = "Basic " + base64.b64encode(b"alice:pw").decode()
+        url = server.url("/good.mp3").replace("http://", "http://alice:pw@") + "?token=QUERYsecret789&x=1"
+        db = tmp_path / "index.db"
+        ran = cli(["run", url, "--db", db, "-v"], env)
+        listed = cli(["list", "--db", db, "--json"], env)
+        assert ran.returncode == 0, ran.stderr
+    printed = ran.stdout + ran.stderr + listed.stdout + listed.stderr
+    assert "QUERYsecret789" not in printed and "QUERYsecret789" not in all_text(db)
+    assert json.loads(listed.stdout)[0]["source"].endswith("/good.mp3?token=REDACTED&x=1")
+    prefect_db = b"".join(p.read_bytes() for p in Path(os.environ["PREFECT_HOME"]).glob("prefect.db*"))
+    assert b"QUERYsecret789" not in prefect_db
+    cache = Path(env["RECORDING_INDEX_CACHE_DIR"])
+    assert not [p for p in cache.rglob("*") if p.is_file() and p.suffix == ".json" and b"QUERYsecret789" in p.read_bytes()]
+
+
 def test_redaction_and_cleaning():
+    assert redact_url("https://b/t.mp3?X-Amz-Date=1&X-Amz-Signature=abc&X-Amz-Security-Token=t&monkey=1") == \
+        "https://b/t.mp3?X-Amz-Date=1&X-Amz-Signature=REDACTED&X-Amz-Security-Token=REDACTED&monkey=1"
+    assert redact("GET https://h/a.mp3?sig=abc&x=1: HTTP 403") == "GET https://h/a.mp3?sig=REDACTED&x=1: HTTP 403"
     assert redact_url("https://u:p@host:8080/a.mp3?x=1") == "https://host:8080/a.mp3?x=1"
     assert redact("https://u:p@h/a.mp3: HTTP 404 (see http://v@w/b)") == "https://h/a.mp3: HTTP 404 (see http://w/b)"
     assert printable("a\x1b[31mb\tc\nd\u202ee\x9bf") == "a [31mb c d e f"
@@ -457,7 +481,7 @@ def test_the_web_app_answers_404_or_400_never_500(tmp_path):
     with Index(tmp_path / "i.db") as ix:
         segs = make_segments(["la prévention de la criminalité"])
         ix.add(make_recording(), segs, chunks_of("talk-1", segs))
-    client = TestClient(create_app(tmp_path / "i.db"), raise_server_exceptions=False)
+    client = TestClient(create_app(tmp_path / "i.db"), raise_server_exceptions=False, base_url="http://127.0.0.1")
     for path in ("/recordings/%00", "/recordings/%00/media", "/recordings/a%00b/subtitles.fr.vtt",
                  "/recordings/" + "x" * 300, "/recordings/" + "x" * 300 + "/media", "/recordings/%2e%2e/media",
                  "/recordings/talk-1/subtitles.xx.vtt", "/search?q=%00&page=%00"):
@@ -628,7 +652,7 @@ def test_an_index_holding_what_this_program_never_writes_is_one_line_and_never_a
         for args in (["list"], ["search", "bonjour"], ["transcript", "talk-1"], ["subtitles", "talk-1", "--lang", "fr"]):
             result = cli([*args, "--db", db], env, timeout=60)
             assert result.returncode in (0, 2) and len(result.stderr.strip().splitlines()) <= 1, (statements, args)
-        client = TestClient(create_app(db), raise_server_exceptions=False)
+        client = TestClient(create_app(db), raise_server_exceptions=False, base_url="http://127.0.0.1")
         for path in ("/recordings/talk-1", "/recordings/talk-1/subtitles.fr.vtt", "/?q=bonjour"):
             assert client.get(path).status_code != 500, (statements, path)
 
@@ -684,3 +708,48 @@ def test_a_look_alike_of_an_old_index_is_left_as_it_was(tmp_path):
     with pytest.raises(RecordingIndexError, match="not a recording-index index"):
         Index(path)
     assert digest(path) == before
+
+
+def test_a_file_that_is_no_subtitle_is_named_never_quoted(tmp_path, env):
+    secret = tmp_path / "secret.txt"
+    secret.write_text("root:x:0:0:root:/root:/bin/bash\nSHELL=/bin/bash\n")
+    (tmp_path / "cues.srt").symlink_to(secret)
+    result = cli(["subtitles", "--check", tmp_path / "cues.srt"], env, timeout=30)
+    assert result.returncode != 0 and "cues.srt" in result.stderr + result.stdout
+    assert "root:x" not in result.stderr + result.stdout and "SHELL" not in result.stderr + result.stdout
+
+
+@pytest.mark.parametrize("line, message", [
+    ('speakers = ["\u00a0\u3000"]', "a name of invisible spaces alone"),
+    ('speakers = ["Ann\ufeffe Roy"]', "a name is one line"),
+    ('date = "2018-02-30"', "a date as 2018, 2018-02 or 2018-02-14"),
+    ('date = "yesterday"', "a date as 2018"),
+    ('date = "99999-01-01"', "a date as 2018"),
+])
+def test_catalog_names_and_dates_are_checked_naming_the_line(tmp_path, env, line, message):
+    catalog = tmp_path / "c.toml"
+    catalog.write_text(f'[[recordings]]\nsource = "talk.mp3"\n{line}\n')
+    result = cli(["run", "--catalog", catalog, "--db", tmp_path / "i.db", "--dry-run"], env, timeout=60)
+    assert result.returncode == 2 and message in result.stderr and f"{catalog}:3:" in result.stderr, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_catalog_error_with_no_line_to_name_names_the_file_alone(tmp_path, env):
+    catalog = tmp_path / "c.toml"
+    catalog.write_text('[events]\nrecordings = 5\n')
+    result = cli(["run", "--catalog", catalog, "--db", tmp_path / "i.db", "--dry-run"], env, timeout=60)
+    assert result.returncode == 2 and ":0:" not in result.stderr and str(catalog) in result.stderr
+
+
+def test_a_query_of_one_word_repeated_is_searched_once(tmp_path):
+    """61 s on the command line before: FTS5 walked the word's list once for each time it was typed."""
+    from test_index import chunks_of, make_recording, make_segments
+
+    from recording_index.index.search import MAX_PHRASES, fts_query
+
+    assert fts_query(" ".join(["coordination"] * 10_000)) == '"coordination"'
+    assert len(fts_query(" ".join(f"mot{n}" for n in range(5_000))).split()) == MAX_PHRASES
+    with Index(tmp_path / "i.db") as ix:
+        segs = make_segments(["la coordination des actions locales"])
+        ix.add(make_recording(), segs, chunks_of("talk-1", segs))
+        assert [h.chunk_index for h in ix.search(" ".join(["coordination"] * 10_000))] == [0]

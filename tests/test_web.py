@@ -22,7 +22,7 @@ def client(tmp_path, sample_mp3):
         segments = [Segment(0, 1.0, 6.0, text, [Word(1.0, 1.5, " La"), Word(1.5, 2.5, " coordination")],
                             text_en=f"Local coordination {EVIL} works.")]
         ix.add(rec, segments, [Chunk("talk", 0, 1.0, 6.0, text, f"Local coordination {EVIL} works.")])
-    with TestClient(create_app(db)) as test_client:
+    with TestClient(create_app(db), base_url=HERE) as test_client:
         yield test_client
 
 
@@ -227,3 +227,90 @@ def test_a_long_query_marks_at_most_twenty_words():
     marked = str(mark_words(" ".join(words), set(words[:MAX_MARKED]), "en"))
     assert marked.count("<mark>") == MAX_MARKED == 20
     assert str(mark_words("<b>translation</b>", {"translating"}, "en")) == "&lt;b&gt;<mark>translation</mark>&lt;/b&gt;"
+
+
+# --- the server's trust boundary: hosts, body sizes, a password beyond this machine -----------------
+
+def test_the_read_only_server_answers_no_other_host(client):
+    """A DNS-rebinding page names its own host: it reads nothing of a private archive."""
+    for path in ("/search?q=coordination", "/recordings/talk/media", "/recordings/talk/subtitles.fr.vtt", "/"):
+        assert client.get(path, headers={"Host": "evil.example"}).status_code == 400, path
+        assert client.get(path).status_code == 200, path
+
+
+@pytest.fixture
+def live_server(editable):
+    """The editable app served by uvicorn on 127.0.0.1, for requests a test client would not send."""
+    import threading
+    import time
+
+    import uvicorn
+    from http_server import free_port
+
+    client, db = editable
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(db, allow_edits=True), host="127.0.0.1", port=port,
+                                           log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    yield port
+    server.should_exit = True
+    thread.join(timeout=30)
+
+
+def raw_post(port: int, head: str, body_blocks) -> str:
+    """A POST sent by hand, and the status line of the answer."""
+    import socket
+
+    with socket.create_connection(("127.0.0.1", port), timeout=20) as conn:
+        conn.sendall(head.encode())
+        try:
+            for block in body_blocks:
+                conn.sendall(block)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the server answered and closed before the rest: what is wanted
+        return conn.makefile("rb").readline().decode()
+
+
+def test_an_edit_body_is_refused_by_its_declared_size_and_cut_off_at_the_cap(live_server):
+    """A forged Origin needs no token to reach the body: the size is judged first, and never read whole."""
+    import psutil
+
+    before = psutil.Process().memory_info().rss
+    declared = raw_post(live_server, f"POST /recordings/talk/sentences/0 HTTP/1.1\r\nHost: 127.0.0.1:{live_server}\r\n"
+                        f"Origin: http://127.0.0.1:{live_server}\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+                        "Content-Length: 1500000000\r\n\r\n", [b"x" * 65536])
+    assert " 413 " in declared
+    chunked = raw_post(live_server, f"POST /recordings/talk/sentences/0 HTTP/1.1\r\nHost: 127.0.0.1:{live_server}\r\n"
+                       f"Origin: http://127.0.0.1:{live_server}\r\nTransfer-Encoding: chunked\r\n\r\n",
+                       (b"10000\r\n" + b"x" * 65536 + b"\r\n" for _ in range(400)))  # 26 MB, unless cut off
+    assert " 413 " in chunked
+    assert psutil.Process().memory_info().rss - before < 100 * 2**20
+
+
+def test_a_password_guards_every_request_when_set(tmp_path, client):
+    import base64
+
+    db = tmp_path / "index.db"
+    with TestClient(create_app(db, allow_edits=True, password="correct horse"), base_url=HERE) as guarded:
+        assert guarded.get("/recordings/talk").status_code == 401
+        assert guarded.get("/", headers={"Authorization": "Basic " + base64.b64encode(b"x:wrong").decode()}
+                           ).status_code == 401
+        assert guarded.get("/", headers={"Authorization": "Basic %%%"}).status_code == 401
+        good = {"Authorization": "Basic " + base64.b64encode(b"anne:correct horse").decode()}
+        assert guarded.get("/recordings/talk", headers=good).status_code == 200
+
+
+def test_edits_beyond_this_machine_need_a_password(tmp_path, client):
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "RECORDING_INDEX_SERVE_PASSWORD"}
+    refused = subprocess.run([sys.executable, "-m", "recording_index.cli", "serve", "--db", str(tmp_path / "index.db"),
+                              "--host", "0.0.0.0", "--port", "1", "--allow-edits"], capture_output=True, text=True,
+                             timeout=60, env=env)
+    assert refused.returncode == 2 and "RECORDING_INDEX_SERVE_PASSWORD" in refused.stderr

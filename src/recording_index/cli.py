@@ -601,10 +601,17 @@ def vocabulary(ctx, event, catalog, accept, accept_all, as_json, db):
 @db_option
 @click.option("--host", default="127.0.0.1", show_default=True, help="the address to listen on")
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535), help="the port to listen on")
+@click.option("--name", "names", multiple=True, metavar="NAME",
+              help="a name the server is reached by (archive.example.org); requests naming any other host "
+                   "are refused; repeatable (the local names are always accepted)")
 @click.option("--allow-edits", is_flag=True, help="let the recording page correct sentences (writes the index)")
 @click.pass_context
-def serve(ctx, db, host, port, allow_edits):
-    """Serve the search page at http://HOST:PORT/: read-only unless --allow-edits."""
+def serve(ctx, db, host, port, names, allow_edits):
+    """Serve the search page at http://HOST:PORT/: read-only unless --allow-edits.
+
+    Beyond this machine (--host 0.0.0.0, say), edits need a password, set in the environment as
+    RECORDING_INDEX_SERVE_PASSWORD: every request must then carry it (the browser asks once).
+    Put the server behind HTTPS (a reverse proxy) when it is reached over a network."""
     import uvicorn
 
     from recording_index.web import create_app
@@ -612,12 +619,17 @@ def serve(ctx, db, host, port, allow_edits):
 
     path = _db(ctx, db)
     Index(path, readonly=True).close()  # a missing or foreign database is an error now, not at the first request
+    password = os.environ.get("RECORDING_INDEX_SERVE_PASSWORD") or None
+    if allow_edits and host not in LOCAL_HOSTS and not password:
+        raise click.UsageError(f"--allow-edits on {host} needs a password: set RECORDING_INDEX_SERVE_PASSWORD "
+                               "(anyone who reaches the server could otherwise correct transcripts)")
     mode = "corrections allowed" if allow_edits else "read-only"
-    click.echo(f"Serving {path} at http://{host}:{port}/ ({mode}; Ctrl-C to stop)", err=True)
-    if allow_edits and host not in LOCAL_HOSTS:
-        click.echo(f"warning: --allow-edits on {host}: whoever reaches it as http://{host}:{port}/ can correct "
-                   "transcripts (requests naming another host are refused)", err=True)
-    app = create_app(path, allow_edits=allow_edits, settings=_settings(ctx), hosts=(host,))
+    click.echo(f"Serving {path} at http://{host}:{port}/ ({mode}{', password asked' if password else ''}; "
+               "Ctrl-C to stop)", err=True)
+    if host not in LOCAL_HOSTS and not names:
+        click.echo(f"note: requests are answered for {', '.join(LOCAL_HOSTS)} and {host} alone; name the others "
+                   "this server is reached by with --name", err=True)
+    app = create_app(path, allow_edits=allow_edits, settings=_settings(ctx), hosts=(host, *names), password=password)
     uvicorn.run(app, host=host, port=port, log_level="warning")
 
 
@@ -652,6 +664,21 @@ def upgrade(ctx, db):
          + (f"; {len(resegmented)} recording(s) re-segmented into sentences from their stored words: "
             f"{', '.join(resegmented[:10])}" + (f" and {len(resegmented) - 10} more" if len(resegmented) > 10 else "")
             if resegmented else ""))
+
+
+@main.command()
+@db_option
+@click.pass_context
+def check(ctx, db):
+    """Check the index: what it holds is what this program makes, SQLite's own integrity check, and
+    each full-text table against its text. Exit status 1 when something is out of step."""
+    path = _db(ctx, db)
+    with Index(path, readonly=True) as index:
+        result = index.integrity_check()
+    if not result.startswith("ok"):
+        echo(f"{path}: {result}", err=True)
+        sys.exit(1)
+    echo(f"{path}: {result}")
 
 
 def _schema_version(path: str | Path) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import hashlib
 import os
 import re
@@ -87,10 +88,10 @@ def load_settings(path: str | Path | None = None, env: dict[str, str] | None = N
     known = {f.name: f for f in fields(Settings)}
     for key, value in values.items():
         if key not in known:
-            raise ConfigError(f"{path}:{_line_of(path, key)}: unknown setting {key!r}")
+            raise ConfigError(f"{_at(path, key)}: unknown setting {key!r}")
         if isinstance(value, (dict, list)):
-            raise ConfigError(f"{path}:{_line_of(path, key)}: setting {key!r} must be a single value")
-    origins = {key: f"{path}:{_line_of(path, key)}" for key in values}
+            raise ConfigError(f"{_at(path, key)}: setting {key!r} must be a single value")
+    origins = {key: f"{_at(path, key)}" for key in values}
     for f in known.values():
         raw = env.get(ENV_PREFIX + f.name.upper())
         if raw is not None:
@@ -188,6 +189,13 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: nested too deeply") from None
 
 
+def _at(path: Path, key: str, value: str | None = None, nth: int = 1) -> str:
+    """`path:line` of the `nth` assignment of `key` (see `_line_of`), or the file alone when the
+    line is not found (a key deep in nested tables, say)."""
+    line = _line_of(path, key, value, nth)
+    return f"{path}:{line}" if line else str(path)
+
+
 def _line_of(path: Path, key: str, value: str | None = None, nth: int = 1) -> int:
     """The line of the `nth` assignment of `key` (to `value`, if given) or of a `[key]` table header.
 
@@ -234,7 +242,7 @@ def load_catalog(path: str | Path) -> Catalog:
     unknown_top = set(data) - {"recordings", "events"}
     if unknown_top:
         key = sorted(unknown_top)[0]
-        raise ConfigError(f"{path}:{_line_of(path, key)}: unknown section {key!r} (expected recordings or events)")
+        raise ConfigError(f"{_at(path, key)}: unknown section {key!r} (expected recordings or events)")
     catalog = Catalog(path=path)
     for number, entry in enumerate(_tables(path, data, "recordings", "recordings"), 1):
         catalog.recordings.append(_recording(path, entry, {}, f"recordings[{number}]"))
@@ -243,6 +251,7 @@ def load_catalog(path: str | Path) -> Catalog:
         _check_fields(path, event, EVENT_FIELDS, where)
         for key in ("title", "date", "language", "source"):
             _check_string(path, event, key, where)
+        _check_date(path, event, where)
         inherited = {"event": event.get("title", ""), "date": event.get("date", ""),
                      "language": event.get("language", ""), "source": event.get("source", ""),
                      "vocabulary": _vocabulary(path, event, where)}
@@ -256,7 +265,7 @@ def load_catalog(path: str | Path) -> Catalog:
     seen: set[str] = set()
     for rec in catalog.recordings:
         if rec.id in seen:
-            raise ConfigError(f"{path}:{_line_of(path, 'id', rec.id, nth=2)}: duplicate recording id {rec.id!r}")
+            raise ConfigError(f"{_at(path, 'id', rec.id, nth=2)}: duplicate recording id {rec.id!r}")
         seen.add(rec.id)
     return catalog
 
@@ -265,33 +274,50 @@ def _tables(path: Path, data: dict, key: str, where: str) -> list[dict]:
     """`data[key]`, checked to be a list of tables ([[key]] in TOML)."""
     value = data.get(key, [])
     if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
-        raise ConfigError(f"{path}:{_line_of(path, key)}: {where}: must be a list of tables ([[{key}]])")
+        raise ConfigError(f"{_at(path, key)}: {where}: must be a list of tables ([[{key}]])")
     return value
 
 
 def _vocabulary(path: Path, entry: dict, where: str) -> list[str]:
     """An entry's `vocabulary`: a list of names and terms, each a short line of printable text."""
     terms = entry.get("vocabulary", [])
-    line = _line_of(path, "vocabulary")
+    at = _at(path, "vocabulary")
     if not isinstance(terms, list) or not all(isinstance(t, str) for t in terms):
-        raise ConfigError(f"{path}:{line}: {where}.vocabulary: must be a list of terms, "
+        raise ConfigError(f"{at}: {where}.vocabulary: must be a list of terms, "
                           'such as ["RÉSAL", "prévention de la criminalité"]')
     if len(terms) > MAX_TERMS:
-        raise ConfigError(f"{path}:{line}: {where}.vocabulary: {len(terms)} terms, at most {MAX_TERMS}")
+        raise ConfigError(f"{at}: {where}.vocabulary: {len(terms)} terms, at most {MAX_TERMS}")
     for term in terms:
         if not term.strip() or len(term) > MAX_TERM_CHARS or printable(term) != term or "\n" in term:
-            raise ConfigError(f"{path}:{line}: {where}.vocabulary: {printable(term)[:40]!r}: a term is one line "
+            raise ConfigError(f"{at}: {where}.vocabulary: {printable(term)[:40]!r}: a term is one line "
                               f"of 1 to {MAX_TERM_CHARS} printable characters")
     return [" ".join(t.split()) for t in terms]
 
 
+def _check_date(path: Path, entry: dict, where: str) -> None:
+    """A date as ISO 8601 writes it, and a real one: 2018, 2018-02 or 2018-02-14 (search filters
+    match from the year on)."""
+    date = entry.get("date")
+    if not isinstance(date, str) or not date:
+        return
+    valid = re.fullmatch(r"(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?", date)
+    try:
+        if valid:
+            datetime.date(int(valid[1]), int(valid[2] or 1), int(valid[3] or 1))
+    except ValueError:
+        valid = None
+    if not valid:
+        raise ConfigError(f"{_at(path, 'date')}: {where}.date: {printable(date)[:40]!r}: a date as 2018, 2018-02 or "
+                          "2018-02-14")
+
+
 def _check_string(path: Path, entry: dict, key: str, where: str) -> None:
     if key in entry and not isinstance(entry[key], str):
-        raise ConfigError(f"{path}:{_line_of(path, key)}: {where}.{key}: must be a string")
+        raise ConfigError(f"{_at(path, key)}: {where}.{key}: must be a string")
     if key in entry and "\x00" in entry[key]:
-        raise ConfigError(f"{path}:{_line_of(path, key)}: {where}.{key}: holds a NUL character")
+        raise ConfigError(f"{_at(path, key)}: {where}.{key}: holds a NUL character")
     if key in entry and key != "source" and not _one_line(entry[key], MAX_TEXT_CHARS):
-        raise ConfigError(f"{path}:{_line_of(path, key)}: {where}.{key}: {printable(entry[key])[:40]!r}: "
+        raise ConfigError(f"{_at(path, key)}: {where}.{key}: {printable(entry[key])[:40]!r}: "
                           f"one line of at most {MAX_TEXT_CHARS} printable characters")
 
 
@@ -299,22 +325,25 @@ def _one_line(text: str, most: int) -> bool:
     """At most `most` printable characters (no control or bidirectional ones) once spaces, tabs and
     line breaks are made single spaces: a TOML multi-line title is one line here."""
     text = " ".join(text.split())
-    return len(text) <= most and printable(text) == text
+    return len(text) <= most and text.isprintable()
 
 
 def _speakers(path: Path, entry: dict, where: str) -> list[str]:
     speakers = entry.get("speakers", [])
     if isinstance(speakers, str):
         speakers = [speakers]
-    line = _line_of(path, "speakers")
+    at = _at(path, "speakers")
     if not isinstance(speakers, list) or not all(isinstance(s, str) for s in speakers):
-        raise ConfigError(f"{path}:{line}: {where}.speakers: must be a list of names")
+        raise ConfigError(f"{at}: {where}.speakers: must be a list of names")
     if len(speakers) > MAX_SPEAKERS:
-        raise ConfigError(f"{path}:{line}: {where}.speakers: {len(speakers)} names, at most {MAX_SPEAKERS}")
+        raise ConfigError(f"{at}: {where}.speakers: {len(speakers)} names, at most {MAX_SPEAKERS}")
+    for name in speakers:
+        if name.strip(" ") and not name.strip():
+            raise ConfigError(f"{at}: {where}.speakers: {ascii(name)[:40]}: a name of invisible spaces alone")
     speakers = [" ".join(name.split()) for name in speakers if name.strip()]  # a blank name names no one
     for name in speakers:
         if not _one_line(name, MAX_NAME_CHARS):
-            raise ConfigError(f"{path}:{line}: {where}.speakers: {printable(name)[:40]!r}: a name is one line "
+            raise ConfigError(f"{at}: {where}.speakers: {printable(name)[:40]!r}: a name is one line "
                               f"of 1 to {MAX_NAME_CHARS} printable characters")
     return speakers
 
@@ -324,7 +353,7 @@ def _check_fields(path: Path, entry: Any, allowed: set[str], where: str) -> None
         raise ConfigError(f"{path}: {where} must be a table")
     for key in entry:
         if key not in allowed:
-            raise ConfigError(f"{path}:{_line_of(path, key)}: {where}.{key}: unknown field "
+            raise ConfigError(f"{_at(path, key)}: {where}.{key}: unknown field "
                               f"(expected one of {', '.join(sorted(allowed))})")
 
 
@@ -335,16 +364,17 @@ def _recording(path: Path, entry: Any, inherited: dict[str, str], where: str) ->
         raise ConfigError(f"{path}: {where}.source: missing (a local path, a media or page URL, or a video URL)")
     pick = entry.get("pick", "")
     if not isinstance(pick, (int, str)) or isinstance(pick, bool) or (isinstance(pick, int) and pick < 1):
-        raise ConfigError(f"{path}:{_line_of(path, 'pick')}: {where}.pick: a number from 1 or a text to match")
+        raise ConfigError(f"{_at(path, 'pick')}: {where}.pick: a number from 1 or a text to match")
     speakers = _speakers(path, entry, where)
     for key in ("title", "event", "date", "language", "id", "source"):
         _check_string(path, entry, key, where)
+    _check_date(path, entry, where)
     # The recording's own terms first (the most specific), then its event's.
     vocabulary = list(dict.fromkeys(_vocabulary(path, entry, where) + list(inherited.get("vocabulary", []))))
     if "\x00" in source or any("\x00" in s for s in speakers):
         raise ConfigError(f"{path}: {where}: holds a NUL character")
     if "id" in entry and (why := why_bad_id(entry["id"])):
-        raise ConfigError(f"{path}:{_line_of(path, 'id')}: {where}.id {entry['id']!r}: {why}")
+        raise ConfigError(f"{_at(path, 'id')}: {where}.id {entry['id']!r}: {why}")
     if "://" not in source or source.startswith("file://"):
         source = local_source(source, path.parent)
     values = {**{k: v for k, v in inherited.items() if v}, **{k: v for k, v in entry.items() if k != "note"}}

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import threading
 import time
+import unicodedata
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from recording_index.locks import exclusive_run
 from recording_index.models import Correction
 from recording_index.outcomes import Outcome
 from recording_index.publish.files import parse
+from recording_index.utils import hms
 
 # The run lock (locks.py) is taken once per process: two edits from the page's threads would both hold
 # it, and the later rebuild could miss the earlier edit. They take turns.
@@ -84,8 +86,25 @@ def correct_from_file(db: str | Path, recording: str, path: str | Path, settings
         with Index(db, create=False) as index:
             recording_id = index.resolve_id(recording)
             _rec, segments = index.get(recording_id)
+        check_cues(cues, _rec.duration, path)
         found, replaced = corrections_from_cues(segments, cues, lang, recording_id, str(path))
         return _store_and_rebuild(db, recording_id, found, replaced, settings, by, Path(path).name, dry_run)
+
+
+# A cue may end a little after the audio (a last subtitle is often held on screen).
+CUE_OVERHANG_SECONDS = 5.0
+
+
+def check_cues(cues, duration: float, path: str | Path) -> None:
+    """Refuse, in one line naming the cue, a cue that ends before it starts (its words would be
+    taken twice) or that lies beyond the recording (its words would be stored at its end)."""
+    for cue in cues:
+        when = f"{Path(path).name}: cue {cue.index} ({hms(cue.start)} → {hms(cue.end)})"
+        if cue.end < cue.start:
+            raise RecordingIndexError(f"{when} ends before it starts; fix its times and import it again")
+        if duration and cue.end > duration + CUE_OVERHANG_SECONDS:
+            raise RecordingIndexError(f"{when} ends after the recording ({hms(duration)}): is this file of another "
+                                      "recording?")
 
 
 class ChangedMeanwhile(RecordingIndexError):
@@ -98,9 +117,11 @@ def correct_sentence(db: str | Path, recording: str, position: int, text: str, l
     `shown`: the `shown_digest` of the text the page showed, checked against the index's."""
     if lang not in ("fr", "en"):
         raise RecordingIndexError(f"unknown language {lang!r}: fr or en")
-    if len(text) > MAX_TEXT or not text.strip():
+    # Controls, and the invisible characters that reorder or hide text (bidi overrides, zero-width
+    # spaces), are no part of a sentence: taken out first, then a sentence left empty is refused.
+    text = re.sub(r"\s+", " ", "".join(c for c in text if unicodedata.category(c) not in ("Cc", "Cf"))).strip()
+    if len(text) > MAX_TEXT or not text:
         raise RecordingIndexError(f"a sentence of 1 to {MAX_TEXT} characters, please")
-    text = re.sub(r"\s+", " ", text).strip()
     by = check_person(by)
     with _ONE_EDIT_AT_A_TIME, exclusive_run(db):
         with Index(db, create=False) as index:

@@ -12,22 +12,36 @@ from urllib.parse import urlsplit, urlunsplit
 # The authority's user part, up to its last "@" before the path: passwords may hold "@" and even
 # spaces. (A message with an "@" after a URL without a path loses a little more: on the safe side.)
 _CREDENTIALS = re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://)[^/?#\n]*@")
+# Query parameters that carry a secret: signed media URLs (S3's X-Amz-Signature and
+# X-Amz-Credential, GCS's X-Goog-Signature, CloudFront's Signature and Key-Pair-Id), tokens, keys,
+# passwords. Their values are secrets as much as a password in `user:pass@` is.
+_SECRET_WORDS = "token|sig|signature|key|apikey|secret|password|passwd|pass|pwd|auth|credential|session"
+# A name whose word (between -, _ or .) is one of them: X-Amz-Security-Token, access_token, Key-Pair-Id.
+_SECRET_NAME = rf"(?:[^=&\s#]*[-_.])?(?:{_SECRET_WORDS})(?:[-_.][^=&\s#]*)?"
+_SECRET_PARAM = re.compile(rf"(?i)([?&]{_SECRET_NAME}=)[^&\s#\"'<>]*")
+REDACTED = "REDACTED"
 
 
 def redact_url(url: str) -> str:
-    """`url` without the user name and password it may carry (any scheme)."""
+    """`url` without the user name and password it may carry (any scheme), and with the values of
+    its secret query parameters (signatures, tokens, keys) replaced by REDACTED."""
     try:
         parts = urlsplit(url)
     except ValueError:
         return redact(url)
-    if "@" not in parts.netloc:
-        return url
-    return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
+    if "@" in parts.netloc:
+        parts = parts._replace(netloc=parts.netloc.rsplit("@", 1)[1])
+    if parts.query:
+        parts = parts._replace(query=_SECRET_PARAM.sub(rf"\1{REDACTED}", "?" + parts.query)[1:])
+    return urlunsplit(parts)
 
 
 def redact(text: str) -> str:
-    """Any text (an error message, say) with the credentials of the URLs in it taken out."""
-    return _CREDENTIALS.sub(r"\1", text) if "@" in text else text
+    """Any text (an error message, say) with the credentials and secret query parameters of the
+    URLs in it taken out."""
+    if "@" in text:
+        text = _CREDENTIALS.sub(r"\1", text)
+    return _SECRET_PARAM.sub(rf"\1{REDACTED}", text) if "=" in text else text
 
 
 # C0 and C1 controls, and the bidirectional overrides that reorder what a terminal shows.

@@ -54,7 +54,7 @@ class Index:
         ever written, not even a journal mode); else for writing, created unless `create` is False,
         and upgraded in place when its schema is older. A file that is no index, or not as this
         program makes one, is refused untouched, before any query runs on it."""
-        self.path = Path(path)
+        self.path, self.readonly = Path(path), readonly
         if (readonly or not create) and not self.path.is_file():
             raise RecordingIndexError(f"{self.path}: no index here yet (run `recording-index run` first)")
         try:
@@ -374,15 +374,27 @@ class Index:
         return merged
 
     def integrity_check(self) -> str:
-        """"ok", or what is wrong: SQLite's own check, then each full-text table against its text."""
+        """"ok", or what is wrong: SQLite's own check, then each full-text table against its text
+        (FTS5's 'integrity-check', which reads alone but is asked as a write: on a read-only index,
+        through a connection of its own that writes nothing)."""
         result = self.db.execute("PRAGMA integrity_check").fetchone()[0]
         if result != "ok":
             return result
-        for fts in FTS_TABLES:
+        conn = self.db.conn
+        if self.readonly:
             try:
-                self.db.execute(f"INSERT INTO [{fts}]([{fts}], rank) VALUES ('integrity-check', 1)")
-            except sqlite3.DatabaseError as exc:
-                return f"{fts}: {exc}"
+                conn = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=rw", uri=True)
+            except sqlite3.OperationalError:
+                return "ok (read-only storage: the full-text tables were not compared with their text)"
+        try:
+            for fts in FTS_TABLES:
+                try:
+                    conn.execute(f"INSERT INTO [{fts}]([{fts}], rank) VALUES ('integrity-check', 1)")
+                except sqlite3.DatabaseError as exc:
+                    return f"{fts}: {exc} (made again from its text by: INSERT INTO {fts}({fts}) VALUES('rebuild'))"
+        finally:
+            if conn is not self.db.conn:
+                conn.close()
         return "ok"
 
 

@@ -71,9 +71,17 @@ def query_phrases(text: str) -> list[list[str]]:
     return phrases
 
 
+# What a person types is a few words: a pasted page of them would make FTS5 walk a list for each.
+MAX_QUERY_CHARS, MAX_PHRASES = 500, 20
+
+
 def fts_query(text: str) -> str:
-    """Turn what a person typed into an FTS5 query of quoted words and phrases (all must match)."""
-    return " ".join('"' + " ".join(tokens) + '"' for tokens in query_phrases(text))
+    """Turn what a person typed into an FTS5 query of quoted words and phrases (all must match):
+    each once, the first MAX_PHRASES of the first MAX_QUERY_CHARS characters."""
+    if len(text) > MAX_QUERY_CHARS:  # cut between words
+        text = text[:MAX_QUERY_CHARS + 1].rsplit(None, 1)[0]
+    phrases = dict.fromkeys('"' + " ".join(tokens) + '"' for tokens in query_phrases(text))
+    return " ".join(list(phrases)[:MAX_PHRASES])
 
 
 def _rows(conn: sqlite3.Connection, sql: str, params: Any) -> list[dict[str, Any]]:

@@ -79,7 +79,8 @@ def parse(text: str, name: str = "subtitles") -> list[Cue]:
         try:
             subtitles = list(srt.parse(text))
         except (srt.SRTParseError, ValueError) as exc:
-            raise RecordingIndexError(f"{name}: neither SRT nor WebVTT ({str(exc).splitlines()[0][:120]})") from None
+            # Not the parser's words: they quote the file's content (a link to /etc/passwd, say).
+            raise RecordingIndexError(f"{name}: neither SRT nor WebVTT (no subtitle cue where one should be)") from None
         cues = [Cue(i + 1, s.start.total_seconds(), s.end.total_seconds(), s.content.split("\n"))
                 for i, s in enumerate(subtitles)]
     if not cues:

@@ -11,6 +11,8 @@ only for recordings in the index, from the path the index holds, never from a pa
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import hmac
 import mimetypes
@@ -51,6 +53,28 @@ LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]")
 MAX_MARKED = 20
 
 
+class PasswordRequired:
+    """Every request must carry `password` (HTTP Basic authentication, any user name): what a
+    server reached from beyond this machine asks before anyone edits, or reads, a private archive."""
+
+    def __init__(self, app, password: str):
+        self.app, self.expected = app, password.encode()
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http":
+            header = dict(scope["headers"]).get(b"authorization", b"")
+            try:
+                given = base64.b64decode(header[6:], validate=True).partition(b":")[2] if header[:6].lower() == b"basic " else b""
+            except (ValueError, binascii.Error):
+                given = b""
+            if not hmac.compare_digest(given, self.expected):
+                response = PlainTextResponse("this archive asks for its password", status_code=401,
+                                             headers={"WWW-Authenticate": 'Basic realm="recording-index"'})
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
 def highlight(snippet: str) -> Markup:
     escaped = str(escape(snippet))
     return Markup(re.sub(f"{OPEN}(.*?){CLOSE}", r"<mark>\1</mark>", escaped).replace(OPEN, "").replace(CLOSE, ""))
@@ -82,9 +106,11 @@ def _number(value: str | None, default: float, low: float, high: float) -> float
 
 
 def create_app(db_path: str | Path, allow_edits: bool = False, settings: Settings | None = None,
-               hosts: tuple[str, ...] = ()) -> Starlette:
+               hosts: tuple[str, ...] = (), password: str | None = None) -> Starlette:
     """The app over the index at `db_path`; `allow_edits` lets the recording page correct sentences
-    (with `settings` for rebuilding), answering only to the local names and `hosts`."""
+    (with `settings` for rebuilding). It answers only to the local names and `hosts` (the names it is
+    served under: a DNS-rebound name reads nothing), and, given a `password`, only to requests
+    that carry it (HTTP Basic authentication, any user name)."""
     templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
     secret = secrets.token_bytes(32)  # form tokens are good for this server's life
 
@@ -182,11 +208,16 @@ def create_app(db_path: str | Path, allow_edits: bool = False, settings: Setting
     async def edit_sentence(request: Request) -> Response:
         if not allow_edits:
             return refused("this server is read-only (start it with `recording-index serve --allow-edits`)")
+        declared = request.headers.get("content-length", "")
+        if declared and (not declared.isdigit() or int(declared) > MAX_EDIT_BYTES):
+            return refused("edit too large", 413)  # said before a byte of it is read
         if not same_origin(request):
             return refused("cross-site request (the edit must come from this server's own page)")
-        body = await request.body()
-        if len(body) > MAX_EDIT_BYTES:
-            return refused("edit too large", 413)
+        body = b""
+        async for block in request.stream():  # a body sent without its length is cut off at the cap
+            body += block
+            if len(body) > MAX_EDIT_BYTES:
+                return refused("edit too large", 413)
         form = {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True).items()}
         session = request.cookies.get(SESSION_COOKIE, "")
         if not session or not hmac.compare_digest(form.get("token", ""), form_token(session)):
@@ -238,8 +269,10 @@ def create_app(db_path: str | Path, allow_edits: bool = False, settings: Setting
     handlers = {RecordingIndexError: bad_request, ValueError: bad_request, sqlite3.Error: unavailable,
                 TypeError: bad_request, LookupError: bad_request, AttributeError: bad_request,
                 ArithmeticError: bad_request, RecursionError: bad_request}
-    # With edits allowed, a request naming another host (a DNS-rebound name, say) is refused.
-    middleware = [Middleware(TrustedHostMiddleware, allowed_hosts=[*LOCAL_HOSTS, *hosts])] if allow_edits else []
+    # A request naming another host (a DNS-rebound name, say) is refused, on every route.
+    middleware = [Middleware(TrustedHostMiddleware, allowed_hosts=[*LOCAL_HOSTS, *hosts])]
+    if password:
+        middleware.append(Middleware(PasswordRequired, password=password))
     return Starlette(exception_handlers=handlers, middleware=middleware, routes=[
         Route("/", search_page),
         Route("/search", search_page),
