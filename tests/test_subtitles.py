@@ -8,7 +8,7 @@ from click.testing import CliRunner
 from recording_index.cli import main
 from recording_index.models import Cue, Segment, Word
 from recording_index.publish.files import check, parse, to_srt, to_vtt
-from recording_index.models import spread_words
+from recording_index.timing import spread_words
 from recording_index.publish.subtitles import SubtitleRules, break_lines, build_cues, cues_for
 
 RULES = SubtitleRules()

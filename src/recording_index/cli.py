@@ -15,6 +15,7 @@ import click
 from recording_index.config import Settings, check_settings, load_settings
 from recording_index.errors import RecordingIndexError
 from recording_index.index.database import Index
+from recording_index.index.schema import identify
 from recording_index.safety import json_text, printable, printable_lines, redact, redact_url
 from recording_index.stages import STAGES
 from recording_index.utils import hms
@@ -178,8 +179,10 @@ def run(ctx, paths, catalog, db, engine, model, language, translator, beam_size,
     # Refused here, before anything is written or Prefect starts (a bad setting, the task runner's
     # form included, was refused above): a database that is no index (left untouched), and a
     # second run on the same index.
-    Index(db).close()
+    if Path(db).is_file():
+        identify(Path(db))  # another program's database: refused before a lock file is made beside it
     with exclusive_run(db):
+        Index(db).close()  # made, or upgraded, under the lock: a second run is told so, not "locked"
         if (unchanged := _all_unchanged(recordings, settings, db, redo)) is not None:
             _report(unchanged, as_json, quiet)  # nothing to do: said without importing or starting Prefect
         from recording_index_flows.index_recordings import make_task_runner
@@ -656,7 +659,7 @@ def upgrade(ctx, db):
 
     path = _db(ctx, db)
     with exclusive_run(path):
-        before = _schema_version(path)
+        before = identify(path) if Path(path).is_file() else 0
         with Index(path, create=False) as index:
             version = index.db.execute("PRAGMA user_version").fetchone()[0]
         resegmented = pipeline.upgrade(path)
@@ -679,20 +682,6 @@ def check(ctx, db):
         echo(f"{path}: {result}", err=True)
         sys.exit(1)
     echo(f"{path}: {result}")
-
-
-def _schema_version(path: str | Path) -> int:
-    """The schema version a database file says it has (SQLite's header alone: nothing of it runs)."""
-    import sqlite3
-
-    try:
-        conn = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True)
-        try:
-            return conn.execute("PRAGMA user_version").fetchone()[0]
-        finally:
-            conn.close()
-    except sqlite3.Error:
-        return 0
 
 
 @main.group()

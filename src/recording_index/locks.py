@@ -33,11 +33,12 @@ def lock_path(db: str | Path) -> Path:
 @contextmanager
 def exclusive_run(db: str | Path) -> Iterator[None]:
     path = lock_path(db)
-    with _locks_lock:
-        lock = _locks.setdefault(str(path), FileLock(path, thread_local=False))
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        lock.acquire(timeout=0)
+        # One thread at a time takes or gives back the lock: filelock counts re-entries without a lock of its own.
+        with _locks_lock:
+            lock = _locks.setdefault(str(path), FileLock(path, thread_local=False))
+            path.parent.mkdir(parents=True, exist_ok=True)
+            lock.acquire(timeout=0)
     except Timeout:
         raise IndexBusyError(f"{db}: another run is indexing into it; wait for it to finish "
                              "(searches keep working meanwhile)") from None
@@ -46,4 +47,5 @@ def exclusive_run(db: str | Path) -> Iterator[None]:
     try:
         yield
     finally:
-        lock.release()
+        with _locks_lock:
+            lock.release()

@@ -184,6 +184,8 @@ def prepare(recording: Recording, settings: Settings, db: str | Path, redo: tupl
             stored = index.stage_keys(recording)
             kept = _record_of(index.row(recording.id))
             corrections = tuple(index.corrections(recording.id))
+        if kept and not all(stages.is_current_form(name, key) for name, key in stored.items()):
+            stored = _migrated(stored, kept)  # as the next run's start will store them (migrate_keys)
     facts = facts_for(recording, settings, corrections)
     files = all(path.exists() for path, _, _ in subtitle_files(
         settings.subtitles_path(db), recording.id, facts.translator != "none", settings.output_format))
@@ -501,6 +503,23 @@ def upgrade(db: str | Path) -> list[str]:
     return done
 
 
+def _migrated(old: dict[str, str], kept: dict) -> dict[str, str]:
+    """Stage keys of the releases that hashed code (`segment-…`) as this form's (`segment.1-…`),
+    computed from the inputs `kept` beside them (stages.record), stage by stage while each was made
+    by a run of those inputs; the others are left as they are (and redone)."""
+    found = stages.from_record(kept)
+    if found is None:
+        return old
+    wanted, new = stages.keys(*found), dict(old)
+    for stage in stages.STAGES:
+        before = old.get(stage.name)
+        if not isinstance(before, str) or stages.is_current_form(stage.name, before) or \
+                not before.startswith(f"{stage.name}-") or before == RESEGMENTED:
+            break
+        new[stage.name] = wanted[stage.name]
+    return new
+
+
 def migrate_keys(index: Index) -> int:
     """Give each recording whose stage keys are of the releases that hashed the code (`segment-…`,
     not `segment.1-…`) the keys of this form, computed from the settings and facts stored beside
@@ -513,24 +532,15 @@ def migrate_keys(index: Index) -> int:
     ).fetchall()
     moved = 0
     for recording_id, stored_keys, stored_settings in rows:
-        found = stages.from_record(_record_of({"settings": stored_settings}) or {})
         old = json.loads(stored_keys)
-        if found is None:
-            continue
-        wanted = stages.keys(*found)
-        new = dict(old)
-        for stage in stages.STAGES:
-            before = old.get(stage.name)
-            if not isinstance(before, str) or stages.is_current_form(stage.name, before) or \
-                    not before.startswith(f"{stage.name}-") or before == RESEGMENTED:
-                break  # not made by a run of the same inputs: this stage and those after it are redone
-            new[stage.name] = wanted[stage.name]
+        kept = _record_of({"settings": stored_settings}) or {}
+        new = _migrated(old, kept)
         if new != old:
+            found = stages.from_record(kept)
             with index.db.atomic():
                 index.db.execute("UPDATE recordings SET stage_keys = ?, settings = ? WHERE id = ?",
                                  [json.dumps(new, sort_keys=True),
-                                  json.dumps({**json.loads(stored_settings), **stages.record(*found)}, sort_keys=True),
-                                  recording_id])
+                                  json.dumps({**kept, **stages.record(*found)}, sort_keys=True), recording_id])
             moved += 1
     return moved
 

@@ -76,21 +76,21 @@ STAGES: tuple[Stage, ...] = (
     Stage("transcribe", "1", after=None,
           reads=("engine", "compute_type", "language", "vad", "beam_size", "batch_size"),
           facts=("content_hash", "audio", "model_id", "prompt"),
-          code=("speech.transcribe", "speech.repetition", "speech.vocabulary", "ingest.audio"),
+          code=("speech.transcribe", "speech.repetition", "speech.vocabulary", "speech.convert", "ingest.audio"),
           passes_on=("english_with_french",), libraries=("engine", WHISPER_LIBRARIES)),
     # Sentences from the words: redone alone (from the stored words) when its rules change.
-    Stage("segment", "1", after="transcribe", reads=(), facts=(), code=("speech.segmenting",),
+    Stage("segment", "1", after="transcribe", reads=(), facts=(), code=("speech.segmenting", "timing"),
           passes_on=("english_with_french",)),
     # Whisper's speech translation runs the transcription's engine: its inputs are the transcription's.
     Stage("translate", "1", after="segment", reads=(), facts=("translator", "translation_model"),
-          code=("english.translate", "english.sentences"), libraries=("translator", ARGOS_LIBRARIES)),
+          code=("english.translate", "english.sentences", "timing"), libraries=("translator", ARGOS_LIBRARIES)),
     # People's corrections over the machine's output; corrected French is translated again by Argos.
     Stage("correct", "1", after="translate", reads=(), facts=("translator", "translation_model", "corrections"),
-          code=("corrections.layer",), libraries=("translator", ARGOS_LIBRARIES)),
+          code=("corrections.layer", "timing"), libraries=("translator", ARGOS_LIBRARIES)),
     Stage("chunk", "1", after="correct", reads=("chunk_seconds",), facts=(), code=("index.chunking",)),
     # Subtitle (and text, JSON) files are written where `subtitles_dir` says: a new folder gets them all.
     Stage("subtitles", "1", after="correct", reads=("subtitles_dir", "output_format"), facts=(),
-          code=("publish.files", "publish.subtitles")),
+          code=("publish.files", "publish.subtitles", "timing")),
 )
 BY_NAME = {stage.name: stage for stage in STAGES}
 
@@ -151,7 +151,7 @@ def data_model() -> str:
     from recording_index import models
 
     shapes = {cls.__name__: [(f.name, str(f.type)) for f in fields(cls)]
-              for cls in (models.Transcript, models.Segment, models.Word, models.Chunk)}
+              for cls in (models.Transcript, models.Segment, models.Word, models.Chunk, models.Correction)}
     return hashlib.sha256(json.dumps(shapes, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -199,12 +199,16 @@ def library_version(distribution: str, parts: int = 2) -> str:
     return ".".join(version.split("+")[0].split(".")[:parts])
 
 
+def _recorded_settings() -> list[str]:
+    """The settings a record keeps: those the stages read, and the model the weights are named by."""
+    return sorted({name for stage in STAGES for name in stage.reads} | {"model"})
+
+
 def record(settings: Settings, facts: Facts) -> dict:
     """What the index keeps beside a recording's keys: every input of every stage (the settings
     they read, the facts, their versions and libraries), so that a later run can say why a stage
     is redone, and an upgrade can compute the keys of another form from the same inputs."""
-    read = {name for stage in STAGES for name in stage.reads} | {"model"}
-    return {**{name: getattr(settings, name) for name in sorted(read)}, **asdict(facts),
+    return {**{name: getattr(settings, name) for name in _recorded_settings()}, **asdict(facts),
             "stage_versions": {stage.name: stage.version for stage in STAGES},
             "libraries": {name: version for stage in STAGES
                           for name, version in libraries_of(stage, settings, facts).items()}}
@@ -215,8 +219,7 @@ def from_record(kept: dict) -> tuple[Settings, Facts] | None:
     older release, or by another program)."""
     try:
         facts = Facts(**{f.name: kept[f.name] for f in fields(Facts) if f.name in kept})
-        read = {name for stage in STAGES for name in stage.reads} | {"model"}
-        settings = Settings().replace(**{name: kept[name] for name in read})
+        settings = Settings().replace(**{name: kept[name] for name in _recorded_settings()})
     except (KeyError, TypeError, ValueError):
         return None
     return settings, facts

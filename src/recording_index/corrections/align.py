@@ -20,7 +20,8 @@ from difflib import SequenceMatcher
 from typing import Sequence
 
 from recording_index.errors import RecordingIndexError
-from recording_index.models import Correction, Cue, Segment, spread_words
+from recording_index.models import Correction, Cue, Segment
+from recording_index.timing import spread_words
 
 # A file whose words agree with the transcript's less than this is for another recording (or another
 # language): refused rather than turned into a rewrite of everything.

@@ -19,7 +19,8 @@ import json
 from difflib import SequenceMatcher
 from typing import Sequence
 
-from recording_index.models import Correction, Recording, Segment, Transcript, Word, spread_words
+from recording_index.models import Correction, Recording, Segment, Transcript, Word
+from recording_index.timing import spread_words
 
 # A new transcript's words may start or end this much earlier or later than the ones a person
 # corrected and still be "the same stretch" (word times move by a tenth or two between decodings).

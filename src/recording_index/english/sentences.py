@@ -13,7 +13,8 @@ from difflib import SequenceMatcher
 from dataclasses import dataclass, field
 from typing import Sequence
 
-from recording_index.models import Segment, nearest
+from recording_index.models import Segment
+from recording_index.timing import nearest
 from recording_index.speech.segmenting import ends_sentence, split_text
 
 MAX_SENTENCE_CHARS = 400  # unpunctuated speech: cut rather than hand the translator a whole page

@@ -7,7 +7,6 @@ edits in the sqlite3 shell, sqlite-utils and Datasette as it is. Searching is se
 from __future__ import annotations
 
 import json
-import shutil
 import sqlite3
 import sys
 import time
@@ -60,7 +59,7 @@ class Index:
         try:
             # Told apart through an immutable connection first, which neither writes nor even
             # checkpoints: another program's database is refused exactly as it was.
-            version = schema.identify(self.path) if self.path.is_file() else 0
+            version = schema.checked_version(self.path) if self.path.is_file() else 0
             if readonly:
                 if version != SCHEMA_VERSION:
                     upgrade = ("; `recording-index upgrade` upgrades it" if 0 < version < SCHEMA_VERSION else "")
@@ -74,8 +73,8 @@ class Index:
         except sqlite3.DatabaseError as exc:
             if hasattr(self, "db"):
                 self.db.close()
-            error = DiskFullError if _out_of_space(self.path, exc) else RecordingIndexError
-            raise error(f"{self.path}: {_database_problem(exc, readonly)}") from None
+            error = DiskFullError if schema.out_of_space(self.path, exc) else RecordingIndexError
+            raise error(f"{self.path}: {schema.database_problem(exc, readonly)}") from None
         except OSError as exc:
             raise RecordingIndexError(f"{self.path}: cannot open ({exc.strerror or exc})") from None
         except RecordingIndexError:
@@ -355,9 +354,10 @@ class Index:
 
     def _matching(self, query: str, recording: str | None, speaker: str | None, event: str | None, lang: str,
                   date: str | None) -> searching.Matching | None:
+        recording_id = self.resolve_id(recording) if recording else None
         chunk_range = self.db.execute("SELECT min(id), max(id) FROM chunks WHERE recording_id = ?",
-                                      [self.resolve_id(recording)]).fetchone() if recording else None
-        return searching.matching(self.db.conn, query, chunk_range, speaker, event, lang, date)
+                                      [recording_id]).fetchone() if recording else None
+        return searching.matching(self.db.conn, query, chunk_range, speaker, event, lang, date, recording_id)
 
     def merge_search_segments(self, most: int = MOST_SEARCH_SEGMENTS) -> list[str]:
         """Merge the full-text tables whose index has piled up more than `most` segments into one
@@ -396,29 +396,6 @@ class Index:
             if conn is not self.db.conn:
                 conn.close()
         return "ok"
-
-
-def _out_of_space(path: Path, exc: sqlite3.DatabaseError) -> bool:
-    """SQLite says "disk I/O error" when even its shared-memory file cannot be grown: look at the disk."""
-    if "full" in str(exc):
-        return True
-    try:
-        return "disk I/O" in str(exc) and shutil.disk_usage(path.parent).free < 1024**2
-    except OSError:
-        return False
-
-
-def _database_problem(exc: sqlite3.DatabaseError, readonly: bool) -> str:
-    text = str(exc)
-    if "not a database" in text or "malformed" in text:
-        return f"not an SQLite database, or a damaged one ({text})"
-    if "readonly" in text or "read-only" in text:
-        return f"cannot write here ({text}); read commands still work"
-    if "disk I/O error" in text or "full" in text:
-        return f"cannot write: disk full, or failing ({text})"
-    if "unable to open" in text:
-        return f"cannot open it{' for reading' if readonly else ' for writing'} ({text})"
-    return text
 
 
 def words_json(words: Iterable[Word]) -> str:

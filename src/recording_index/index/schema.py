@@ -9,6 +9,7 @@ shell, sqlite-utils, Datasette and DB Browser can read, search, edit and delete 
 from __future__ import annotations
 
 import re
+import shutil
 import sqlite3
 from functools import lru_cache
 from pathlib import Path
@@ -166,9 +167,14 @@ def upgrade(conn: sqlite3.Connection, version: int) -> None:
     reads exactly as a new index, which is what `unexpected` checks); the full-text tables are made
     again from the text. `safe_to_upgrade` must have passed."""
     conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
-    for kind, names in _OLD_OBJECTS:
+    found = _objects(conn)
+    theirs = [sql for name, (kind, table, sql) in found.items()  # a person's indexes of our tables: kept
+              if kind == "index" and table in TABLES and sql and name not in dict(_OLD_OBJECTS)["INDEX"]]
+    for _, names in _OLD_OBJECTS:
         for name in names:
-            conn.execute(f"DROP {kind} IF EXISTS [{name}]")
+            if name in found:  # as what it is: a view may stand where a table was
+                kind = found[name][0]
+                conn.execute(f"DROP {'TABLE' if kind == 'table' else kind.upper()} [{name}]")
     # A table renamed keeps the other tables' references to its name as they are.
     conn.execute("PRAGMA legacy_alter_table = ON")
     try:
@@ -189,6 +195,8 @@ def upgrade(conn: sqlite3.Connection, version: int) -> None:
     conn.execute("UPDATE chunks SET (speakers, event, date) = "
                  "(SELECT r.speakers, r.event, r.date FROM recordings r WHERE r.id = chunks.recording_id)")
     _create_search(conn)
+    for sql in theirs:
+        conn.execute(sql)
 
 
 def columns_of(conn: sqlite3.Connection, table: str) -> dict[str, tuple[str, int]]:
@@ -241,17 +249,22 @@ def unexpected(conn: sqlite3.Connection) -> str | None:
             return f"{name} is a {their_kind} of {their_table}, not a {kind} of {table}"
         if their_sql != sql:
             return f"{kind} {name} is not defined as this program defines it"
-    ours = {table for _, table, _ in expected.values()}
+    return _foreign(found, set(expected), {table for _, table, _ in expected.values()})
+
+
+def _foreign(found: dict[str, tuple[str, str, str | None]], known: set[str], ours: set[str]) -> str | None:
+    """What, among the objects not `known`, is code that would run with this program's reads or
+    writes of its tables `ours` (None when nothing is): a trigger on one of them, an index of one
+    on an expression or with a condition, or what claims SQLite's own names. A person's own
+    tables, views, full-text tables and their triggers beside them are left be."""
     for name, (kind, table, sql) in found.items():
-        if name in expected:
+        if name in known:
             continue
         if name.lower().startswith("sqlite_"):
             if not ((kind == "index" and sql is None) or (kind == "table" and name in SQLITE_TABLES)):
                 return f"{kind} {name}, which SQLite does not make"
-        elif kind == "trigger":
-            return f"trigger {name}, which this program does not make"
-        elif kind == "table" and (sql or "").upper().startswith("CREATE VIRTUAL"):
-            return f"virtual table {name}, which this program does not make"
+        elif kind == "trigger" and table in ours:
+            return f"trigger {name} on {table}, which this program does not make"
         elif kind == "index" and table in ours and not _PLAIN_INDEX.fullmatch(sql or ""):
             return f"index {name} on an expression or with a condition, which this program does not make"
     return None
@@ -264,27 +277,35 @@ def refuse_unexpected(conn: sqlite3.Connection, path: object) -> None:
         raise RecordingIndexError(f"{path}: not an index as this program makes it ({problem}); left untouched")
 
 
+# Columns of earlier versions that the upgrade leaves behind (replaced by stage_keys in version 4).
+_OLD_COLUMNS = {"recordings": {"fingerprint", "translation_fingerprint"}}
+
+
 def safe_to_upgrade(conn: sqlite3.Connection, path: object) -> None:
     """Before an older index is upgraded (its definitions differ by version), refuse in one line
-    what would run as the upgrade reads or writes it: its tables of ours must be plain tables
-    without generated columns, its triggers those of earlier versions (dropped before anything is
-    written), its indexes over our tables of plain columns."""
-    old_triggers = set(dict(_OLD_OBJECTS)["TRIGGER"])
-    for name, (kind, table, sql) in _objects(conn).items():
+    what would run as the upgrade reads or writes it, or what it would lose: its tables of ours
+    must be plain tables of known columns (a person's own column would not be copied), none of
+    them generated; its triggers on them those of earlier versions (dropped before anything is
+    written); its indexes on them of plain columns (made again after the copy)."""
+    found = _objects(conn)
+    old_names = {name for _, names in _OLD_OBJECTS for name in names}
+    problem = None
+    for name, (columns, _) in TABLES.items():
+        kind, _, sql = found.get(name, ("table", name, "CREATE TABLE"))
         virtual = kind == "table" and (sql or "").upper().startswith("CREATE VIRTUAL")
-        problem = None
-        if name in TABLES and (kind != "table" or virtual):
+        if kind != "table" or virtual:
             problem = f"{name} is a {'virtual table' if virtual else kind}, not a table"
-        elif name in TABLES and any(hidden for _, hidden in columns_of(conn, name).values()):
-            problem = f"table {name} has generated columns"
-        elif kind == "trigger" and name not in old_triggers:
-            problem = f"trigger {name}, which this program does not make"
-        elif kind == "index" and table in TABLES and sql is not None and not _PLAIN_INDEX.fullmatch(sql):
-            problem = f"index {name} on an expression or with a condition"
-        elif name.lower().startswith("sqlite_") and not ((kind == "index" and sql is None) or name in SQLITE_TABLES):
-            problem = f"{kind} {name}, which SQLite does not make"
-        if problem:
-            raise RecordingIndexError(f"{path}: not an index as this program makes it ({problem}); left untouched")
+            break
+        existing = columns_of(conn, name) if name in found else {}
+        odd = sorted(column for column, (_, hidden) in existing.items()
+                     if hidden or column not in columns and column not in _OLD_COLUMNS.get(name, set()))
+        if odd:
+            problem = (f"table {name} has a generated column {odd[0]}" if existing[odd[0]][1] else
+                       f"table {name} has a column {odd[0]} of its own: move it to a table of your own first")
+            break
+    problem = problem or _foreign(found, old_names, set(TABLES))
+    if problem:
+        raise RecordingIndexError(f"{path}: not an index as this program makes it ({problem}); left untouched")
 
 
 def unmarked_index(conn: sqlite3.Connection, names: set[str]) -> bool:
@@ -297,7 +318,7 @@ def unmarked_index(conn: sqlite3.Connection, names: set[str]) -> bool:
     return UNMARKED_INDEX_COLUMNS <= columns
 
 
-def identify(path: Path) -> int:
+def checked_version(path: Path) -> int:
     """The schema version of the index at `path` (0: an empty file); refuse a database that is
     not an index (another program's), not as this program makes one, or damaged.
 
@@ -328,7 +349,7 @@ def _identity(path: Path, mode: str) -> int:
         marker = conn.execute("PRAGMA application_id").fetchone()[0]
         version = conn.execute("PRAGMA user_version").fetchone()[0]
         names = {row[0] for row in conn.execute(
-            "SELECT name FROM sqlite_master WHERE type IN ('table', 'view') AND name NOT LIKE 'sqlite_%'")}
+            "SELECT name FROM sqlite_master WHERE type IN ('table', 'view') AND substr(name, 1, 7) != 'sqlite_'")}
         if marker and marker != APPLICATION_ID:
             raise RecordingIndexError(f"{path}: not a recording-index index (application_id {marker:#x}); "
                                       "left untouched")
@@ -343,3 +364,35 @@ def _identity(path: Path, mode: str) -> int:
         return version
     finally:
         conn.close()
+
+
+def identify(path: str | Path) -> int:
+    """The schema version of the index at `path`, checked as opening it checks (`checked_version`),
+    without opening it: what is wrong is one line naming the file."""
+    try:
+        return checked_version(Path(path))
+    except sqlite3.DatabaseError as exc:
+        raise RecordingIndexError(f"{path}: {database_problem(exc, True)}") from None
+
+
+def out_of_space(path: Path, exc: sqlite3.DatabaseError) -> bool:
+    """SQLite says "disk I/O error" when even its shared-memory file cannot be grown: look at the disk."""
+    if "full" in str(exc):
+        return True
+    try:
+        return "disk I/O" in str(exc) and shutil.disk_usage(path.parent).free < 1024**2
+    except OSError:
+        return False
+
+
+def database_problem(exc: sqlite3.DatabaseError, readonly: bool) -> str:
+    text = str(exc)
+    if "not a database" in text or "malformed" in text:
+        return f"not an SQLite database, or a damaged one ({text})"
+    if "readonly" in text or "read-only" in text:
+        return f"cannot write here ({text}); read commands still work"
+    if "disk I/O error" in text or "full" in text:
+        return f"cannot write: disk full, or failing ({text})"
+    if "unable to open" in text:
+        return f"cannot open it{' for reading' if readonly else ' for writing'} ({text})"
+    return text

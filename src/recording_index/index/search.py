@@ -95,8 +95,10 @@ class Matching:
     the range of one recording's chunks (a recording's chunks are written in one transaction, so
     their ids are one range), and the words a person typed, folded."""
 
-    def __init__(self, sides: dict[str, str], filters: list[str], low: int | None, high: int | None, wanted: set[str]):
+    def __init__(self, sides: dict[str, str], filters: list[str], low: int | None, high: int | None, wanted: set[str],
+                 recording_id: str | None = None):
         self.sides, self.filters, self.low, self.high, self.wanted = sides, filters, low, high, wanted
+        self.recording_id = recording_id
 
     def where(self, fts: str) -> str:
         """The condition keeping a side's matches to the recording's range, if any."""
@@ -107,7 +109,8 @@ class Matching:
 
 
 def matching(conn: sqlite3.Connection, query: str, chunk_range: tuple[int | None, int | None] | None,
-             speaker: str | None, event: str | None, lang: str, date: str | None) -> Matching | None:
+             speaker: str | None, event: str | None, lang: str, date: str | None,
+             recording_id: str | None = None) -> Matching | None:
     """Parse a search (`chunk_range`: one recording's first and last chunk ids, or None for all);
     None when nothing can match. `speaker` and `event` match whole words of a name, the last word
     by its start when no recording has it whole; `date` matches from the year on."""
@@ -134,7 +137,7 @@ def matching(conn: sqlite3.Connection, query: str, chunk_range: tuple[int | None
     if chunk_range and low is None:
         return None
     sides = {side: f"{SEARCH_TABLES[side][1]} : ({words})" for side in (("fr", "en") if lang == "any" else (lang,))}
-    return Matching(sides, filters, low, high, {fold(t) for t in TOKEN.findall(query)})
+    return Matching(sides, filters, low, high, {fold(t) for t in TOKEN.findall(query)}, recording_id)
 
 
 def ranked(conn: sqlite3.Connection, found: Matching, side: str, most: int) -> dict[int, float]:
@@ -169,8 +172,10 @@ def _shown(conn: sqlite3.Connection, found: Matching, side: str, kept: dict[int,
         FROM [{fts}] JOIN chunks c ON c.id = [{fts}].rowid JOIN recordings r ON r.id = c.recording_id
         WHERE [{fts}] MATCH :words AND [{fts}].rowid IN ({', '.join(str(int(rowid)) for rowid in kept)})""",
         {"words": found.sides[side], "open": marks[0], "close": marks[1]})
-    # A run may have replaced a chunk since it was listed: then it is simply not shown.
-    return [{**row, "score": kept[row["id"]]} for row in shown]
+    # A run may have replaced a chunk since it was listed: then it is simply not shown. Nor is one of
+    # another recording that another program wrote among the recording's ids.
+    return [{**row, "score": kept[row["id"]]} for row in shown
+            if found.recording_id in (None, row["recording_id"])]
 
 
 def search(conn: sqlite3.Connection, found: Matching, limit: int, offset: int,

@@ -78,7 +78,7 @@ def parse(text: str, name: str = "subtitles") -> list[Cue]:
     else:
         try:
             subtitles = list(srt.parse(text))
-        except (srt.SRTParseError, ValueError) as exc:
+        except (srt.SRTParseError, ValueError):
             # Not the parser's words: they quote the file's content (a link to /etc/passwd, say).
             raise RecordingIndexError(f"{name}: neither SRT nor WebVTT (no subtitle cue where one should be)") from None
         cues = [Cue(i + 1, s.start.total_seconds(), s.end.total_seconds(), s.content.split("\n"))

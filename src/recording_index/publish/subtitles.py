@@ -11,7 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
-from recording_index.models import Cue, Segment, Word, nearest, spread_words
+from recording_index.models import Cue, Segment, Word
+from recording_index.timing import nearest, spread_words
 
 _SENTENCE_END = (".", "?", "!", "…")
 _CLAUSE_END = (",", ";", ":", "—", "–")

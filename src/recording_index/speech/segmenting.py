@@ -12,7 +12,8 @@ from __future__ import annotations
 import re
 from typing import Iterable, Sequence
 
-from recording_index.models import Segment, Word, spread_words
+from recording_index.models import Segment, Word
+from recording_index.timing import spread_words
 
 MAX_SECONDS = 15.0
 # A clause shorter than this is no unit to read or to jump to: cuts avoid making one.

@@ -36,8 +36,7 @@ from starlette.templating import Jinja2Templates
 from recording_index.config import Settings
 from recording_index.errors import IndexBusyError, RecordingIndexError
 from recording_index.index.database import Index
-from recording_index.index.search import LANGUAGES
-from recording_index.index.search import TOKEN, fold
+from recording_index.index.search import LANGUAGES, TOKEN, fold
 from recording_index.publish.files import to_vtt
 from recording_index.publish.subtitles import cues_for
 from recording_index.utils import hms
