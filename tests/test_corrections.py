@@ -504,3 +504,37 @@ def test_an_edit_of_invisible_characters_alone_is_refused_as_empty(tmp_path, tex
     with Index(db, readonly=True) as ix:
         stored = [c.text for c in ix.corrections("t")]
         assert stored and all(text.isprintable() and "\u200b" not in text for text in stored), stored
+
+
+def hour_of_talk():
+    """An hour of speech: a sentence of eight words every 5 s."""
+    words = ["la", "coordination", "des", "acteurs", "locaux", "est", "essentielle", "ici"]
+    return [sentence(n, n * 5.0, [f" {w}{n % 7 if i == 7 else ''}" for i, w in enumerate(words)]) for n in range(720)]
+
+
+def test_an_edited_hour_is_compared_a_stretch_at_a_time_and_a_cue_of_impossible_speech_is_refused():
+    """The comparison grows with the square of the words compared at once: an hour's file is compared
+    two minutes at a time (a 19-MB file of one word ran for more than ten minutes before)."""
+    from recording_index.corrections import align
+
+    segments = hour_of_talk()
+    cues = edited_cues(segments, lambda text: text.replace("coordination", "concertation"))
+    found, _ = corrections_from_cues(segments, cues, "fr", "talk", "hour.fr.srt")
+    assert len(found) == 720 and {c.text for c in found} == {"concertation"}
+    compared = []
+    real = align.SequenceMatcher
+
+    def counting(junk, old, new, autojunk):
+        compared.append(len(old) * len(new))
+        return real(junk, old, new, autojunk=autojunk)
+
+    import unittest.mock
+    with unittest.mock.patch.object(align, "SequenceMatcher", counting):
+        corrections_from_cues(segments, cues, "fr", "talk", "hour.fr.srt")
+    assert len(compared) >= 30 and max(compared) < 250 ** 2  # stretches, never the hour against itself
+    flood = [Cue(1, 10.0, 12.0, ["bonjour " * 100_000])]
+    with pytest.raises(RecordingIndexError, match="cue 1 holds more words than can be said in its 2.0 s"):
+        corrections_from_cues(segments, flood, "fr", "talk", "flood.fr.srt")
+    one_word = [Cue(n + 1, n * 2.0, n * 2.0 + 2.0, ["bonjour " * 25]) for n in range(1800)]  # the hour, one word
+    with pytest.raises(RecordingIndexError, match="agree with the recording's transcript"):
+        corrections_from_cues(segments, one_word, "fr", "talk", "one-word.fr.srt")

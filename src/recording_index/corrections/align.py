@@ -84,46 +84,80 @@ def tokens_of(segments: Sequence[Segment], lang: str) -> list[Token]:
 
 def words_in(text: str) -> list[str]:
     """The words of a person's text; control characters (a terminal escape, a NUL) separate words,
-    they are never stored."""
-    return "".join(" " if unicodedata.category(ch) == "Cc" else ch for ch in text).split()
+    and invisible ones (bidirectional overrides, zero-width spaces) are dropped: neither is stored."""
+    return "".join(" " if unicodedata.category(ch) == "Cc" else "" if unicodedata.category(ch) == "Cf" else ch
+                   for ch in text).split()
 
 
 def cue_words(cues: Sequence[Cue]) -> list[str]:
     return [word for cue in sorted(cues, key=lambda c: (c.start, c.end)) for line in cue.lines for word in words_in(line)]
 
 
+# Cues are compared with the transcript a stretch of about this long at a time, cut between cues:
+# the comparison's cost grows with the square of the words compared at once, so a three-hour
+# file costs what its stretches cost, not the square of its length.
+WINDOW_SECONDS = 120.0
+# More words than this a second are not speech (even a fast talker says about 4): such a cue is refused.
+MAX_WORDS_PER_SECOND = 10
+
+
+def _stretches(cues: Sequence[Cue]) -> list[list[Cue]]:
+    """The cues, in time order, cut into stretches of about WINDOW_SECONDS, between two cues."""
+    out: list[list[Cue]] = []
+    for cue in sorted(cues, key=lambda c: (c.start, c.end)):
+        if out and cue.start - out[-1][0].start < WINDOW_SECONDS:
+            out[-1].append(cue)
+        else:
+            out.append([cue])
+    return out
+
+
 def edits_from_cues(tokens: Sequence[Token], cues: Sequence[Cue], name: str = "subtitles") -> list[Edit]:
-    """What a person changed: the tokens spoken within the cues' time compared with the cues' words."""
+    """What a person changed: the tokens spoken within the cues' time compared with the cues' words,
+    a stretch of the file at a time (each with the tokens spoken between its neighbours' borders)."""
     if not cues:
         return []
+    for cue in cues:
+        if len(cue_words([cue])) > MAX_WORDS_PER_SECOND * max(cue.end - cue.start, 1.0) + 10:
+            raise RecordingIndexError(f"{name}: cue {cue.index} holds more words than can be said in its "
+                                      f"{cue.end - cue.start:.1f} s")
     low = min(c.start for c in cues) - MARGIN_SECONDS
     high = max(c.end for c in cues) + MARGIN_SECONDS
-    inside = [i for i, t in enumerate(tokens) if low <= t.middle <= high]
-    if not inside:
+    if not any(low <= t.middle <= high for t in tokens):
         raise RecordingIndexError(f"{name}: its cues ({low + MARGIN_SECONDS:.1f}–{high - MARGIN_SECONDS:.1f} s) "
                                   "hold none of the recording's words")
-    first = inside[0]
-    old = [t.text for t in tokens[first:inside[-1] + 1]]
-    new = cue_words(cues)
-    matcher = SequenceMatcher(None, old, new, autojunk=False)
-    if matcher.ratio() < MIN_AGREEMENT:
-        raise RecordingIndexError(f"{name}: only {matcher.ratio():.0%} of its words agree with the recording's "
-                                  "transcript in that language: another recording's file, or the other language?")
-    opcodes = [op for op in matcher.get_opcodes() if op[0] != "equal"]
-    # The margin lets in words a nudged cue left out; words beyond the cues that the file does not
-    # have are outside the excerpt, not deleted.
+    stretches = _stretches(cues)
+    # Each stretch takes the tokens spoken up to halfway to the next one's first cue.
+    borders = [low] + [(max(c.end for c in before) + after[0].start) / 2
+                       for before, after in zip(stretches, stretches[1:])] + [high]
     span_start, span_end = low + MARGIN_SECONDS, high - MARGIN_SECONDS
-    trimmed = []
-    for tag, i1, i2, j1, j2 in opcodes:
-        if tag == "delete":
-            while i1 < i2 and tokens[first + i1].middle < span_start:
-                i1 += 1
-            while i2 > i1 and tokens[first + i2 - 1].middle > span_end:
-                i2 -= 1
-            if i1 == i2:
+    edits, same, compared = [], 0, 0
+    for stretch, begin, end in zip(stretches, borders, borders[1:]):
+        inside = [i for i, t in enumerate(tokens) if begin <= t.middle < end or (end == high and t.middle == high)]
+        first = inside[0] if inside else next((i for i, t in enumerate(tokens) if t.middle >= begin), len(tokens))
+        old = [t.text for t in tokens[first:inside[-1] + 1]] if inside else []
+        new = cue_words(stretch)
+        matcher = SequenceMatcher(None, old, new, autojunk=False)
+        same += sum(block.size for block in matcher.get_matching_blocks())
+        compared += len(old) + len(new)
+        for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+            if tag == "equal":
                 continue
-        trimmed.append(Edit(first + i1, first + i2, " ".join(new[j1:j2]), []))
-    return widen(trimmed, tokens)
+            if tag == "delete":
+                # The margin lets in words a nudged cue left out; words beyond the cues that the
+                # file does not have are outside the excerpt, not deleted.
+                while i1 < i2 and tokens[first + i1].middle < span_start:
+                    i1 += 1
+                while i2 > i1 and tokens[first + i2 - 1].middle > span_end:
+                    i2 -= 1
+                if i1 == i2:
+                    continue
+            edits.append(Edit(first + i1, first + i2, " ".join(new[j1:j2]), []))
+    agreement = 2 * same / compared if compared else 1.0
+    if agreement < MIN_AGREEMENT:
+        raise RecordingIndexError(f"{name}: only {agreement:.0%} of its words agree with the recording's "
+                                  "transcript in that language: another recording's file, or the other language?")
+    return widen(edits, tokens)
 
 
 def edits_from_text(tokens: Sequence[Token], sentence: int, text: str) -> list[Edit]:
