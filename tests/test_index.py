@@ -394,3 +394,27 @@ def test_a_run_that_wrote_merges_the_search_tables_once_their_segments_pile_up(t
         assert sorted((h.recording_id, h.chunk_index) for h in ix.search("coordination", limit=50)) == sorted(hits_before)
         assert ix.integrity_check() == "ok"
         assert ix.merge_search_segments() == []  # one segment: nothing to do
+
+
+def test_a_recording_is_found_by_the_start_of_its_id_or_its_file_s_name(tmp_path):
+    with Index(tmp_path / "i.db") as ix:
+        for rid in ("actualites-24ddd432", "talk_1", "talk-2"):
+            segs = make_segments(["la coordination"])
+            ix.add(make_recording(rid), segs, chunks_of(rid, segs))
+        assert ix.resolve_id("actualites") == "actualites-24ddd432" and ix.resolve_id("talk-2.mp3") == "talk-2"
+        assert ix.resolve_id("talk_") == "talk_1"  # '_' is a character here, not LIKE's wildcard
+        with pytest.raises(Exception, match="names several recordings"):
+            ix.resolve_id("talk")
+        with pytest.raises(Exception, match="no such recording"):
+            ix.resolve_id("%")
+
+
+def test_a_chunk_found_in_both_languages_is_shown_in_french(tmp_path):
+    with Index(tmp_path / "i.db") as ix:
+        segs = make_segments(["Nous étudions la circulation des voitures."])
+        ix.add(make_recording(), segs, [Chunk("talk-1", 0, 0.0, 9.0, segs[0].text,
+                                              "We study the circulation flow of circulation and circulation.")])
+        (hit,) = ix.search("circulation")
+        assert hit.lang == "fr" and "**circulation**" in hit.snippet
+        (english,) = ix.search("flow")
+        assert english.lang == "en"

@@ -314,3 +314,14 @@ def test_edits_beyond_this_machine_need_a_password(tmp_path, client):
                               "--host", "0.0.0.0", "--port", "1", "--allow-edits"], capture_output=True, text=True,
                              timeout=60, env=env)
     assert refused.returncode == 2 and "RECORDING_INDEX_SERVE_PASSWORD" in refused.stderr
+
+
+def test_a_failed_recording_s_page_says_it_failed_when_and_why_with_no_player(tmp_path):
+    db = tmp_path / "index.db"
+    with Index(db) as ix:
+        ix.record_failure(Recording(id="missing-talk", source="/media/missing.mp3", title="Absent"),
+                          "/media/missing.mp3: no such file")
+    with TestClient(create_app(db), base_url=HERE) as client:
+        page = client.get("/recordings/missing-talk")
+    assert page.status_code == 200 and "could not be indexed" in page.text and "no such file" in page.text
+    assert "last tried 20" in page.text and "<audio" not in page.text and "<video" not in page.text

@@ -35,6 +35,9 @@ def _settings(ctx: click.Context) -> Settings:
     return ctx.obj["settings"]
 
 
+_STARTED = time.perf_counter()  # this process's start, near enough: a run's wall time includes it
+
+
 def _db(ctx: click.Context, db: str | None) -> str:
     return db or _settings(ctx).db
 
@@ -151,6 +154,8 @@ def run(ctx, paths, catalog, db, engine, model, language, translator, beam_size,
     settings = _settings(ctx).replace(**overrides)
     options = {"cpu_threads": "--threads", "subtitles_dir": "--output-dir"}
     check_settings(settings, {name: options.get(name, f"--{name.replace('_', '-')}") for name in overrides})
+    if not db and not quiet:
+        echo(f"index: {_db(ctx, db)} (the settings' `db`; --db names another)", err=True)
     db = _db(ctx, db)
     recordings = pipeline.collect(list(paths), catalog)  # validates the catalog before anything runs
     redo = pipeline.stages_to_redo(redo, retranslate)
@@ -263,9 +268,12 @@ def _report(summary, as_json: bool, quiet: bool = False) -> None:
     stdout, the exit status."""
     from recording_index.outcomes import Status
 
+    summary.wall_seconds = max(summary.wall_seconds, time.perf_counter() - _STARTED)  # start-up included
     for outcome in [] if quiet else summary.outcomes:
         if not outcome.error:
-            done = " → ".join(outcome.stages) if outcome.stages and outcome.status != Status.SKIPPED else ""
+            stages = [f"{stage} (reused)" if stage == "transcribe" and outcome.transcription == "reused" else stage
+                      for stage in outcome.stages]
+            done = " → ".join(stages) if stages and outcome.status != Status.SKIPPED else ""
             echo(f"{outcome.status}: {outcome.title or outcome.recording_id} ({hms(outcome.duration)})"
                  + (f" — {done}" if done else ""), err=True)
     for failure in summary.failed:

@@ -207,8 +207,9 @@ class Index:
             if row and row["status"] == "indexed":
                 self.db["recordings"].update(recording.id, {"error": error})
             else:
-                self.db["recordings"].upsert({**_recording_row(recording), "status": "failed", "error": error},
-                                             pk="id")
+                self.db["recordings"].upsert({**_recording_row(recording), "status": "failed", "error": error,
+                                              "indexed_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())},
+                                             pk="id")  # when it was last tried
 
     def corrections(self, recording_id: str) -> list[Correction]:
         """Every correction of a recording (reverted and replaced ones too), oldest first."""
@@ -265,7 +266,8 @@ class Index:
         return [{**r, "speakers": json.loads(r["speakers"] or "[]")} for r in rows]
 
     def resolve_id(self, recording: str) -> str:
-        """A recording id from an id or a source path/URL."""
+        """A recording id from an id, a source path or URL, the start of one id (`actualites` for
+        `actualites-24ddd432`), or a media file's name (`actualites.mp3`), when one recording has it."""
         if self.row(recording):
             return recording
         candidates = {recording}
@@ -276,6 +278,16 @@ class Index:
                                       [candidate, candidate]))
             if rows:
                 return rows[0]["id"]
+        escaped = recording.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        for condition, value in (("id LIKE ? ESCAPE '\\'", f"{escaped}%"),
+                                 ("source LIKE ? ESCAPE '\\' OR media_path LIKE ? ESCAPE '\\'", f"%/{escaped}")):
+            found = [row[0] for row in self.db.execute(
+                f"SELECT id FROM recordings WHERE {condition} LIMIT 3", [value] * condition.count("?"))]
+            if len(found) == 1:
+                return found[0]
+            if found:
+                raise RecordingIndexError(f"{recording}: names several recordings ({', '.join(found[:2])}…); "
+                                          "give more of the id")
         raise RecordingIndexError(f"{recording}: no such recording in {self.path} (see `recording-index list`)")
 
     def recording(self, recording: str) -> Recording:

@@ -180,12 +180,13 @@ def _shown(conn: sqlite3.Connection, found: Matching, side: str, kept: dict[int,
 
 def search(conn: sqlite3.Connection, found: Matching, limit: int, offset: int,
            marks: tuple[str, str] = (SNIPPET_OPEN, SNIPPET_CLOSE)) -> list[SearchHit]:
-    """The hits of a parsed search, best first: each chunk once, on the side where it ranks best."""
-    best: dict[int, tuple[float, str]] = {}  # each chunk's best score, and its side
+    """The hits of a parsed search, best first: each chunk once, French first."""
+    # Each chunk once: in French when its French holds the words (the archive's language first),
+    # else in English, with that side's score.
+    best: dict[int, tuple[float, str]] = {}
     for side in found.sides:
         for rowid, score in ranked(conn, found, side, limit + offset).items():
-            if rowid not in best or score < best[rowid][0]:
-                best[rowid] = (score, side)
+            best.setdefault(rowid, (score, side))
     chosen = sorted(best.items(), key=lambda item: (item[1][0], -item[0]))[offset:offset + limit]
     rows = sorted((row for side in found.sides
                    for row in _shown(conn, found, side, {rowid: score for rowid, (score, of) in chosen if of == side},

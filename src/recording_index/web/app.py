@@ -171,6 +171,9 @@ def create_app(db_path: str | Path, allow_edits: bool = False, settings: Setting
             return templates.TemplateResponse(request, "missing.html", {"id": request.path_params["id"]},
                                               status_code=404)
         with open_index() as index:
+            row = index.row(rec.id) or {}
+            if row.get("status") == "failed":  # no transcript, no media to play: say so, and why
+                return templates.TemplateResponse(request, "failed.html", {"rec": rec, "row": row}, status_code=200)
             _, segments = index.get(rec.id)
         start = _number(request.query_params.get("t"), 0.0, 0.0, max(rec.duration, 0.0))
         # At most MAX_MARKED words of the query are marked: a long one would cost a page's worth of CPU.
