@@ -218,6 +218,9 @@ def index_recordings(paths: list[str] | None = None, catalog: str | None = None,
                 sources, settings, db, chosen)
         if warning := pipeline.after_run(db, summary.outcomes, settings):
             get_run_logger().warning(warning)
+        if summary_site := pipeline.publish_site(db, summary.outcomes, settings):
+            summary.site = summary_site
+            get_run_logger().info(summary_site)
     summary.wall_seconds = time.perf_counter() - started
     get_run_logger().info(summary.line())
     create_markdown_artifact(key="index-summary", markdown=summary.markdown(), description=summary.line())

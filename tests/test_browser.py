@@ -249,3 +249,74 @@ def test_a_sentence_is_corrected_in_the_page_and_a_cross_site_request_is_refused
     with Index(copy, readonly=True) as index:
         assert index.get("ej-fra")[1][0].text.startswith("Salut")
         assert [c.origin for c in index.corrections("ej-fra")] == ["web"]
+
+
+# --- the static site (recording-index site), served by python -m http.server from a sub-folder ----
+
+@pytest.fixture(scope="module")
+def site(db, tmp_path_factory):
+    """The site of the same index, served as a plain static host would, from /archive/."""
+    from http_server import free_port, wait_until_answering
+
+    from recording_index.publish.site import build_site
+
+    parent = tmp_path_factory.mktemp("host")
+    build_site(db, parent / "archive")
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1",
+                               "--directory", str(parent)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}/archive/"
+    wait_until_answering(url + "index.html", server, 30, lambda: "http.server did not start")
+    yield url
+    server.terminate()
+    server.wait(timeout=10)
+
+
+def test_the_static_site_searches_in_french_without_accents_and_opens_the_sentence(site, browser):
+    from selenium.webdriver.common.by import By
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    browser.set_window_size(1100, 900)
+    browser.get(site + "search.html?q=piege")  # "piège" typed without its accent
+    wait_for(browser, "return document.querySelectorAll('.pagefind-ui__result-link').length")
+    browser.save_screenshot(str(ARTIFACTS / "site-search.png"))
+    link = browser.find_element(By.CSS_SELECTOR, ".pagefind-ui__result-link")
+    target = link.get_attribute("href")
+    assert "recordings/evil.html#t=0.5" in target and browser.title != "pwned"
+    link.click()
+    wait_for(browser, "return location.pathname.endsWith('/recordings/evil.html')")
+    moment = wait_for(browser, "const p = document.getElementById('player'); "
+                               "return p && p.readyState >= 1 && p.currentTime > 0 ? p.currentTime : 0")
+    assert abs(moment - 0.5) < 1.0
+    assert browser.title.startswith("Piège <script>")  # shown as text, never run (it would set "pwned")
+
+
+def test_the_static_site_searches_the_english_and_shows_captions_as_it_plays(site, browser):
+    from selenium.webdriver.common.by import By
+
+    browser.get(site + "search-en.html?q=programmer")
+    wait_for(browser, "return document.querySelectorAll('.pagefind-ui__result-link').length")
+    link = browser.find_element(By.CSS_SELECTOR, ".pagefind-ui__result-link")
+    assert "recordings/ej-fra.html#t=" in link.get_attribute("href") and "lang=en" in link.get_attribute("href")
+    link.click()
+    browser.execute_script("document.getElementById('player').play()")
+    wait_for(browser, "return document.getElementById('caption-en').textContent.length > 0 && "
+                      "document.getElementById('caption-fr').textContent.length > 0", timeout=20)
+    browser.execute_script("document.getElementById('player').pause()")
+    browser.save_screenshot(str(ARTIFACTS / "site-recording.png"))
+    # Keyboard: the first Tab reaches the link that skips to the content, and it shows its focus.
+    browser.get(site + "index.html")
+    from selenium.webdriver.common.keys import Keys
+
+    browser.find_element(By.TAG_NAME, "body").send_keys(Keys.TAB)
+    assert browser.execute_script("return document.activeElement.className") == "skip"
+    try:
+        browser.set_window_size(390, 844)
+        browser.get(site + "index.html")
+        assert browser.execute_script("return document.documentElement.scrollWidth <= window.innerWidth + 1")
+        browser.save_screenshot(str(ARTIFACTS / "site-home-phone.png"))
+        browser.get(site + "recordings/ej-fra.html")
+        assert browser.execute_script("return document.documentElement.scrollWidth <= window.innerWidth + 1")
+        browser.save_screenshot(str(ARTIFACTS / "site-recording-phone.png"))
+    finally:
+        browser.set_window_size(1100, 900)

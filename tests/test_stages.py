@@ -24,7 +24,7 @@ OTHER_VALUE = {
     "language": "en", "vad": False, "beam_size": 1, "batch_size": 0, "cpu_threads": 1, "chunk_seconds": 10.0,
     "translator": "none", "subtitles_dir": "published", "output_format": "srt", "ffmpeg": "/usr/local/bin/ffmpeg", "cache_dir": None,
     "task_runner": "dask", "dask_workers": 3, "progress": False, "max_page_recordings": 5, "max_hours": 2.0,
-    "download_minutes": 5.0,
+    "download_minutes": 5.0, "site_dir": "site", "site_base_url": "https://example.org/archive/",
 }
 # The stages each setting decides, written out here rather than read from stages.py.
 DECIDES = {
@@ -413,6 +413,8 @@ def test_a_dry_run_says_why_each_stage_would_run(tmp_path, settings, sample_mp3,
     assert beam["plan"].startswith("would index (34 s): transcribe (setting beam_size: 5 → 1), segment (after")
     asked = plan("--redo", "chunk")
     assert asked["stages"] == [{"stage": "chunk", "reason": "asked (--redo)"}]
+    english = plan("--redo", "translate")
+    assert [s["reason"] for s in english["stages"]] == ["asked (--redo)", "after translate", "after correct", "after correct"]
     assert plan("--translator", "none")["stages"][0] == {"stage": "translate", "reason": "translator; translation model"}
     # A release that bumps the transcription's version: it and every stage after it, said beforehand.
     bumped = tuple(replace(stage, version="2") if stage.name == "transcribe" else stage for stage in stages.STAGES)

@@ -644,6 +644,26 @@ def serve(ctx, db, host, port, names, allow_edits):
     uvicorn.run(app, host=host, port=port, log_level="warning")
 
 
+@main.command()
+@click.argument("out", type=click.Path(file_okay=False))
+@db_option
+@click.option("--base-url", default="", help="the address the site is served from (https://example.org/archive/), "
+                                             "for the pages' canonical links")
+@click.option("--media", type=click.Choice(["link", "copy", "url"]), default="link", show_default=True,
+              help="a recording's local media file: linked beside the pages, copied there, or not published "
+                   "(media the catalog names by a public URL is played from it)")
+@click.pass_context
+def site(ctx, out, db, base_url, media):
+    """Write the archive as a static website in OUT: pages, subtitles, and a search that runs in the browser.
+
+    A second run writes again only what changed. Serve OUT from any web host, or try it with
+    `python -m http.server -d OUT`."""
+    from recording_index.publish.site import build_site
+
+    report = build_site(_db(ctx, db), out, base_url=base_url, media=media)
+    echo(report.line())
+
+
 @main.command(name="datasette-metadata")
 @db_option
 @click.pass_context

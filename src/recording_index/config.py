@@ -49,6 +49,9 @@ class Settings:
     max_page_recordings: int = 100  # recordings one event page may add to a run
     max_hours: float = 12.0  # longest recording accepted, as declared and as decoded
     download_minutes: float = 60.0  # total time one download may take, whatever the server does
+    # The static site (`recording-index site`), published after each run that changed something.
+    site_dir: str = ""  # where; empty: not published by runs
+    site_base_url: str = ""  # the address it is served from, for canonical links (https://…/archive/)
 
     @property
     def cache_path(self) -> Path:

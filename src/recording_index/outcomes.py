@@ -57,6 +57,7 @@ class Outcome:
 class Summary:
     outcomes: list[Outcome] = field(default_factory=list)
     wall_seconds: float = 0.0
+    site: str = ""  # what publishing the static site did (settings' site_dir), when it did
 
     def count(self, status: Status) -> int:
         return sum(1 for o in self.outcomes if o.status == status)
@@ -72,7 +73,8 @@ class Summary:
     def line(self) -> str:
         redone = f"{self.count(Status.REDONE)} redone, " if self.count(Status.REDONE) else ""
         return (f"{self.count(Status.INDEXED)} indexed, {redone}{self.count(Status.SKIPPED)} skipped (unchanged), "
-                f"{self.count(Status.FAILED)} failed; {self.audio_hours:.2f} h of audio in {self.wall_seconds:.1f} s")
+                f"{self.count(Status.FAILED)} failed; {self.audio_hours:.2f} h of audio in {self.wall_seconds:.1f} s"
+                + (f"; {self.site}" if self.site else ""))
 
     def markdown(self) -> str:
         """The run as a Markdown table: one row a recording (a Prefect artifact shows it in the UI)."""

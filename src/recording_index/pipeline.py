@@ -202,8 +202,9 @@ def plan_stages(recording: Recording, settings: Settings, facts: stages.Facts, s
     stale = stages.stale(stored, keys)
     why = stages.reasons(stale, kept, settings, facts)
     asked = {name for stage in redo for name in stages.from_stage(stage)} - set(stale)
-    for name in [stage.name for stage in stages.STAGES if stage.name in asked]:
-        why[name] = "asked (--redo)"
+    for stage in stages.STAGES:
+        if stage.name in asked:
+            why[stage.name] = "asked (--redo)" if stage.name in redo or stage.after not in why else f"after {stage.after}"
     if "subtitles" not in why and not files_present:
         why["subtitles"] = "its files are missing"  # deleted since: written again
     ordered = {stage.name: why[stage.name] for stage in stages.STAGES if stage.name in why}
@@ -582,6 +583,19 @@ def after_run(db: str | Path, outcomes: list[Outcome], settings: Settings) -> st
     except (sqlite3.Error, OSError, RecordingIndexError) as exc:
         return f"search tables not merged ({describe_error(exc)}); searches stay correct, only slower"
     return ""
+
+
+def publish_site(db: str | Path, outcomes: list[Outcome], settings: Settings) -> str:
+    """The static site brought up to date in `site_dir` when the run changed something (the
+    settings' `site_dir`, `site_base_url`): what it did in one line, or why it could not."""
+    if not settings.site_dir or not any(o.status in (Status.INDEXED, Status.REDONE) for o in outcomes):
+        return ""
+    from recording_index.publish.site import build_site
+
+    try:
+        return build_site(db, settings.site_dir, base_url=settings.site_base_url).line()
+    except (RecordingIndexError, sqlite3.Error, OSError) as exc:
+        return f"site {settings.site_dir} not published: {describe_error(exc)}"
 
 
 def describe_error(exc: BaseException) -> str:

@@ -12,6 +12,7 @@ import os
 import re
 import stat
 import tempfile
+import threading
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, BinaryIO, Iterator
@@ -142,6 +143,27 @@ def replacing(target: str | Path) -> Iterator[Path]:
     partial = Path(name)
     try:
         yield partial
+        # mkstemp makes its file for its owner alone (0600): what is published is readable as the
+        # umask says, as a file written in place would be (a web server of another user reads it).
+        os.chmod(partial, 0o666 & ~umask())
         os.replace(partial, target)
     finally:
         partial.unlink(missing_ok=True)
+
+
+_UMASK_LOCK = threading.Lock()
+
+
+def umask() -> int:
+    """The process's umask: read from /proc where there is one, else set and set back (under a
+    lock: the umask is the whole process's)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    with _UMASK_LOCK:
+        current = os.umask(0o022)
+        os.umask(current)
+    return current
