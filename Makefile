@@ -9,7 +9,7 @@ DEMO_DB ?= demo/index.db
 DEMO_QUERY ?= traduction automatique
 DEMO_QUERY_EN ?= programmer
 
-.PHONY: install install-test demo test bench bench-full stage-code clean
+.PHONY: install install-test demo test docs bench bench-full stage-code clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -21,7 +21,7 @@ $(VENV)/.installed-demo: pyproject.toml | $(BIN)/python
 
 $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q "$(TORCH_SPEC)"
-	$(BIN)/pip install -q -e ".[openai,argos,video,dask,dev]"
+	$(BIN)/pip install -q -e ".[openai,argos,video,dask,dev,docs]"
 	@touch $@ $(VENV)/.installed-demo
 
 install: $(VENV)/.installed-demo
@@ -35,7 +35,12 @@ demo: install
 test: install-test
 	$(BIN)/python -m pytest -ra $(PYTEST_ARGS)
 
-# Benchmarks append their tables to BENCHMARKS.md: a quick set (minutes), and the long one.
+# The documentation site in build/docs/: --strict, a broken link or any warning fails it.
+docs: install-test
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
+# Benchmarks keep their latest reports and figures in bench/results/ (docs/benchmarks.md shows
+# them): a quick set (minutes), and the long one.
 bench: install-test
 	cd bench && ../$(BIN)/python transcription.py && ../$(BIN)/python pipeline.py && ../$(BIN)/python search.py && ../$(BIN)/python accuracy.py && ../$(BIN)/python decoding.py && ../$(BIN)/python rerun.py
 
@@ -47,4 +52,4 @@ stage-code: install-test
 	$(BIN)/python tests/stage_code.py --write
 
 clean:
-	rm -rf demo .pytest_cache
+	rm -rf demo .pytest_cache build

@@ -10,7 +10,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared" / "data" / "fr-speech"
-REPORT = ROOT / "BENCHMARKS.md"
+# The latest report of each benchmark (Markdown) and the figures the documentation charts (JSON):
+# docs/benchmarks.md shows them. bench/history.md is the log of the runs before this form.
+RESULTS = ROOT / "bench" / "results"
 
 
 def clips() -> list[tuple[Path, str]]:
@@ -63,7 +65,7 @@ def commit() -> str:
         out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
         # The report itself is not a change to what was measured.
         dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".",
-                                ":(exclude)BENCHMARKS.md"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+                                ":(exclude)bench/results"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
         return out.stdout.strip() + (" (with uncommitted changes)" if dirty else "")
     except OSError:
         return "unknown"
@@ -87,16 +89,42 @@ def verdict(target: str, measured: str, met: bool, note: str = "") -> str:
     return f"- Target {line}"
 
 
+def _stamp() -> dict[str, str]:
+    return {"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+            "commit": MEASURED_COMMIT, "machine": machine()}
+
+
 def report(title: str, settings: str, body: str) -> None:
-    """Print a result and append it to BENCHMARKS.md with machine, date, commit and settings."""
-    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    text = (f"\n## {title}\n\n{stamp} · commit {MEASURED_COMMIT} · {machine()}\n\nSettings: {settings}\n\n{body}\n")
+    """Print a result and keep it as the benchmark's latest report, bench/results/<title>.md, with
+    machine, date, commit and settings (the documentation's benchmarks page shows it)."""
+    stamp = _stamp()
+    text = (f"## {title}\n\n{stamp['date']} · commit {stamp['commit']} · {stamp['machine']}\n\n"
+            f"Settings: {settings}\n\n{body}\n")
     print(text)
-    if not REPORT.exists():
-        REPORT.write_text("# Benchmarks\n\nWritten by the scripts in `bench/` (`make bench`, `make bench-full`); "
-                          "newest at the end.\n")
-    with REPORT.open("a") as handle:
-        handle.write(text)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / f"{_slug(title)}.md").write_text(text)
+
+
+def save_points(name: str, key: str, points: list[dict]) -> None:
+    """Keep measured points for the documentation's charts in bench/results/<name>.json: each
+    point replaces the one of the same `key` (an archive size, a length), stamped with its run."""
+    import json
+
+    path = RESULTS / f"{name}.json"
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    try:
+        kept = {str(p[key]): p for p in json.loads(path.read_text())["points"]}
+    except (OSError, ValueError, KeyError, TypeError):
+        kept = {}
+    kept.update({str(p[key]): {**p, **_stamp()} for p in points})
+    ordered = sorted(kept.values(), key=lambda p: float(p[key]))
+    path.write_text(json.dumps({"key": key, "points": ordered}, indent=1, ensure_ascii=False) + "\n")
+
+
+def _slug(title: str) -> str:
+    import re
+
+    return re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")
 
 
 def peak_mib() -> float:

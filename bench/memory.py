@@ -8,7 +8,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from common import verdict, long_audio, report, table
+from common import verdict, long_audio, report, save_points, table
 from transcription import run_engine
 
 from recording_index.ingest.audio import WINDOW_SECONDS
@@ -25,6 +25,8 @@ def main() -> None:
         for minutes in args.minutes:
             wav, _, duration = long_audio(minutes, Path(tmp) / f"{minutes:g}min.wav")
             result, peak = run_engine("faster-whisper", "int8", wav, cache)
+            save_points("memory", "minutes", [{"minutes": round(duration / 60), "peak_mib": round(peak),
+                                               "real_time": round(duration / result["transcribe"], 2)}])
             rows.append([f"{duration / 60:.0f} min", f"{result['transcribe']:.0f} s",
                          f"{duration / result['transcribe']:.1f}×", f"{peak:.0f} MiB"])
             wav.unlink()

@@ -10,7 +10,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import verdict, long_audio, peak_mib, report, table
+from common import save_points, verdict, long_audio, peak_mib, report, table
 
 from recording_index import pipeline
 from recording_index.config import Settings
@@ -61,6 +61,8 @@ def main() -> None:
     body += "\n\n" + verdict("whole pipeline ≥ 15× real time", f"{duration / work:.1f}×", duration / work >= 15.0,
                              "the target is for the 60-minute file" if duration < 3000 else "")
     body += "\n" + verdict("peak memory < 1 GB", f"{peak_mib():.0f} MiB", peak_mib() < 1024)
+    save_points("pipeline", "minutes", [{"minutes": round(duration / 60, 1), "real_time": round(duration / work, 2),
+                                          "peak_mib": round(peak_mib())}])
     report("Whole pipeline", f"Whisper base int8, translator {facts.translator}, chunks of "
            f"{settings.chunk_seconds:g} s, {settings.threads} threads", body)
 

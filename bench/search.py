@@ -17,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import verdict, ROOT, SHARED, report, table
+from common import verdict, ROOT, SHARED, report, save_points, table
 
 from recording_index.index.database import MOST_SEARCH_SEGMENTS, Index
 from recording_index.models import Chunk, Recording
@@ -182,6 +182,9 @@ def main() -> None:
                     latencies.append((time.perf_counter() - started) * 1000)
                     by_kind[q["kind"]].append(latencies[-1])
             cuts = statistics.quantiles(latencies, n=100)
+            save_points("search", "hours", [{"hours": hours, "chunks": hours * CHUNKS_PER_HOUR, "build_s": round(seconds, 1),
+                                             "mib": round(size / 2**20), "p50_ms": round(cuts[49], 2),
+                                             "p95_ms": round(cuts[94], 2), "p99_ms": round(cuts[98], 2)}])
             rows.append([f"{hours:,} h", f"{hours * CHUNKS_PER_HOUR:,}", f"{seconds:.1f} s", f"{size / 2**20:.0f} MiB",
                          f"{cuts[49]:.2f} ms", f"{cuts[94]:.2f} ms", f"{cuts[98]:.2f} ms"])
     body = table(["archive", "chunks", "build", "database", "p50", "p95", "p99"], rows)

@@ -1,4 +1,5 @@
-"""The README's examples run as written."""
+"""The examples of the README and of the documentation run as written; the documentation's map of
+the package names every module, and its command-line reference every command."""
 
 import os
 import re
@@ -11,10 +12,10 @@ import pytest
 from conftest import ROOT
 
 
-def readme_block(marker: str) -> str:
-    text = (ROOT / "README.md").read_text()
+def readme_block(marker: str, page: str = "docs/architecture.md") -> str:
+    text = (ROOT / page).read_text()
     found = re.search(re.escape(f"<!-- {marker} -->") + r"\n```python\n(.*?)\n```", text, re.S)
-    assert found, f"no example marked {marker!r} in README.md"
+    assert found, f"no example marked {marker!r} in {page}"
     return found.group(1)
 
 
@@ -37,8 +38,8 @@ def test_the_library_example_indexes_a_talk_and_finds_it(sample_mp3, cache_dir, 
 
 
 def test_the_module_table_names_every_module_of_the_package():
-    """The README's map of the package (its "How it works" table) leaves no module out."""
-    text = (ROOT / "README.md").read_text()
+    """The documentation's map of the package (architecture.md's table) leaves no module out."""
+    text = (ROOT / "docs" / "architecture.md").read_text()
     table = text[text.index("| module | concern |"):]
     table = table[:table.index("\n\n")]
     package = ROOT / "src" / "recording_index"
@@ -52,3 +53,68 @@ def test_the_module_table_names_every_module_of_the_package():
         if not named:
             missing.append(str(relative))
     assert missing == []
+
+
+README_MAX_LINES = 200
+
+
+def test_the_readme_is_short_and_its_links_lead_somewhere():
+    text = (ROOT / "README.md").read_text()
+    assert len(text.splitlines()) <= README_MAX_LINES
+    for link in re.findall(r"\]\(([^)#]+)(?:#[^)]*)?\)", text):
+        if not link.startswith("http"):
+            assert (ROOT / link).exists(), link
+
+
+def commands_in(text: str) -> list[list[str]]:
+    """Each `recording-index …` command of a page's shell blocks, as words (comments and `…` dropped)."""
+    import shlex
+
+    found = []
+    for block in re.findall(r"```sh\n(.*?)\n```", text, re.S):
+        for line in block.splitlines():
+            line = line.split("  #")[0].strip()
+            if line.startswith("recording-index "):
+                words = [w for w in shlex.split(line.replace("[", "").replace("]", "").replace(" | ", " "))[1:]
+                         if "…" not in w]
+                found.append(words)
+    return found
+
+
+def test_every_command_in_the_documentation_is_one_the_program_takes():
+    """The docs' shell examples parse as the program parses them: the command exists and takes each
+    option given (running them all would transcribe for an hour)."""
+    import click
+
+    from recording_index.cli import main
+
+    pages = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    checked = 0
+    for page in pages:
+        for words in commands_in(page.read_text()):
+            command, context = main, None
+            while isinstance(command, click.Group) and words and words[0] in command.commands:
+                command = command.commands[words.pop(0)]
+            assert not isinstance(command, click.Group), (page.name, words)
+            options = {name for param in command.params for name in getattr(param, "opts", [])} | {"--config", "-h", "--help"}
+            for word in words:
+                if word.startswith("-") and not word.lstrip("-").isdigit():
+                    assert word.split("=")[0] in options, (page.name, command.name, word)
+            checked += 1
+    assert checked >= 30
+
+
+def test_the_documentation_builds_strictly_and_its_reference_names_every_command(tmp_path):
+    """`make docs`: MkDocs with --strict (a broken link or any warning fails), the command-line
+    reference made from the click commands."""
+    from recording_index.cli import main
+
+    built = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(tmp_path / "site")],
+                           cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert built.returncode == 0, built.stderr[-3000:]
+    reference = (tmp_path / "site" / "cli" / "index.html").read_text()
+    for name in main.commands:
+        assert f"recording-index {name}" in reference, name
+    configuration = (tmp_path / "site" / "configuration" / "index.html").read_text()
+    assert "RECORDING_INDEX_SITE_BASE_URL" in configuration and "5 to 600" in configuration
+    assert "<svg" in (tmp_path / "site" / "benchmarks" / "index.html").read_text()

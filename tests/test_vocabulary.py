@@ -33,7 +33,7 @@ def test_without_vocabulary_speakers_or_event_there_is_no_prompt():
 
 
 def test_names_and_a_title_alone_make_no_prompt():
-    """Measured (BENCHMARKS.md): a prompt of the speaker's name alone, or of a name and an event, made
+    """Measured (bench/history.md): a prompt of the speaker's name alone, or of a name and an event, made
     the sample and the Common Voice clips worse; the prompt comes with the terms of the talk."""
     assert prompt_for(Recording(id="x", source="x.mp3", speakers=["Éric Joanis"], event="Séminaire")) == ""
     assert prompt_for(Recording(id="x", source="x.mp3", speakers=["Éric Joanis"], vocabulary=["CNRC"])) == (

@@ -72,6 +72,40 @@ class Settings:
         return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
 
 
+# What each setting means: the configuration page of the documentation is made from this, with each
+# setting's default, range or choices and environment variable (docs/hooks.py), so it cannot drift.
+SETTING_HELP: dict[str, str] = {
+    "db": "the SQLite index every command reads and runs write",
+    "engine": "the transcription engine: `faster-whisper` (CTranslate2), or `openai-whisper` (the reference "
+              "implementation; needs the `openai` extra)",
+    "model": "Whisper's weights: `base` is embedded and works offline; `small`, `medium`, `large-v3`… are "
+             "downloaded from the Hugging Face Hub where a network is present; or a local CTranslate2 model folder",
+    "compute_type": "CTranslate2's compute type (`int8` is fastest on a CPU)",
+    "language": "the spoken language, as a code (`fr`); `auto` lets Whisper detect it",
+    "vad": "skip silences with Silero's voice activity detection before decoding",
+    "beam_size": "Whisper's beam size (1: greedy, faster)",
+    "batch_size": "faster-whisper's batched decoding over speech chunks; 0: one at a time",
+    "cpu_threads": "threads for Whisper and Argos; 0: all cores",
+    "chunk_seconds": "the length a search chunk aims at (chunks never split a sentence)",
+    "translator": "how English is made: `argos` (Whisper's speech translation when no Argos fr→en package is "
+                  "installed), `whisper`, or `none`",
+    "subtitles_dir": "where runs write SRT, WebVTT, text and JSON files; empty: `subtitles/` beside the index",
+    "output_format": "which files runs publish there, as whisper's `--output_format`",
+    "ffmpeg": "a path to ffmpeg; empty: the system's, else the binary imageio-ffmpeg ships",
+    "cache_dir": "models, downloads, normalised audio and stored stage results; empty: the user's cache folder",
+    "task_runner": "where tasks run: `threads`, `dask` (a local cluster of `dask_workers` processes), or a Dask "
+                   "scheduler's address (`tcp://host:8786`)",
+    "dask_workers": "with `dask`: worker processes of the local cluster, and recordings transcribed at once",
+    "progress": "progress bars on the terminal",
+    "max_page_recordings": "the most recordings one event page may add to a run",
+    "max_hours": "the longest recording accepted, as its file declares it and as decoded",
+    "download_minutes": "the total time one download may take, whatever the server does",
+    "site_dir": "a folder: each run that changes something publishes the static site there; empty: runs do not",
+    "site_base_url": "the address the static site is served from (`https://example.org/archive/`), for its "
+                     "canonical links",
+}
+
+
 def check_task_runner(settings: Settings) -> None:
     """Refuse a `task_runner` that is neither "threads", "dask" nor a Dask scheduler's address."""
     if settings.task_runner not in ("threads", "dask") and "://" not in settings.task_runner:

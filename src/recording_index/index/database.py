@@ -375,7 +375,7 @@ class Index:
         """Merge the full-text tables whose index has piled up more than `most` segments into one
         (FTS5's 'optimize'), and name them. Each write adds a segment and FTS5 merges them only
         now and then, so a grown archive has a dozen, and every search reads a term's list in each:
-        at 10,000 hours one segment halves the median search (BENCHMARKS.md). The price is a
+        at 10,000 hours one segment halves the median search (bench/history.md). The price is a
         rewrite of the table (seconds at 1,000 hours, 25 s at 10,000), paid every few runs."""
         merged = []
         for fts in FTS_TABLES:

@@ -77,14 +77,14 @@ class FasterWhisperEngine:
         common = dict(language=language, task=task, beam_size=self.settings.beam_size,
                       # English word times only place English on the French segments; batched, both
                       # passes have one segment per VAD chunk, so segment times do that, and skipping
-                      # the alignment makes the English pass a quarter faster (BENCHMARKS.md).
+                      # the alignment makes the English pass a quarter faster (bench/history.md).
                       word_timestamps=task == "transcribe" or not batched,
                       # Conditioning on the previous window is what lets a loop feed itself: the first
                       # line of defence against repeated phrases (the guard in repetition.py is the second).
                       condition_on_previous_text=False)
         if batched:
             # Batched decoding of the speech that VAD found: 20% faster here on 2 cores, same accuracy
-            # (BENCHMARKS.md), and windows are independent, so no loop can carry from one to the next.
+            # (bench/history.md), and windows are independent, so no loop can carry from one to the next.
             from faster_whisper import BatchedInferencePipeline
 
             english_by_chunk: dict[int, str] = {}

@@ -57,10 +57,10 @@ def _render(groups: list[list[str]]) -> str:
 
 def prompt_for(recording: Recording) -> str:
     """Whisper's prompt for the recording: each group a short sentence, "RÉSAL, prévention de la
-    criminalité. René-André Brisebois. Mini-conférence." Measured on the sample (BENCHMARKS.md),
+    criminalité. René-André Brisebois. Mini-conférence." Measured on the sample (bench/history.md),
     separate sentences read better to Whisper than one long list. "" when the catalog gives the
     recording no vocabulary: a prompt of names and a title alone made the sample and the Common
-    Voice clips worse (BENCHMARKS.md), so it comes with the terms of the talk or not at all."""
+    Voice clips worse (bench/history.md), so it comes with the terms of the talk or not at all."""
     groups = prompt_parts(recording)
     return _render(groups) if groups[0] else ""
 
