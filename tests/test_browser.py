@@ -188,6 +188,18 @@ def test_the_home_page_lists_the_archive_and_audio_shows_its_captions(server, br
                                         ".map((td) => td.getBoundingClientRect().width)")
         assert widths and min(widths) > 300  # each language the phone's width, not a third of it
         browser.save_screenshot(str(ARTIFACTS / "recording-phone.png"))
+        # Paused on a silence: no empty band where captions would be.
+        browser.find_element(By.ID, "show-captions").click()  # captions shown again
+        browser.execute_script("const p = document.getElementById('player'); p.pause(); "
+                               "document.getElementById('caption-fr').textContent = ''")
+        assert browser.execute_script("return document.getElementById('caption-fr').getBoundingClientRect().height") == 0
+        # The home page on a phone: each recording a card, each of its fields named.
+        browser.get(server + "/")
+        labels = browser.execute_script(
+            "return Array.from(document.querySelectorAll('#archive td[data-label]:not(:first-child)'))"
+            ".map((td) => getComputedStyle(td, '::before').content)")
+        assert labels and all(label.startswith('"') and label.endswith(': "') for label in labels), labels[:3]
+        browser.save_screenshot(str(ARTIFACTS / "home-phone.png"))
     finally:
         browser.set_window_size(1100, 900)
 
@@ -227,6 +239,11 @@ def test_a_sentence_is_corrected_in_the_page_and_a_cross_site_request_is_refused
     browser.save_screenshot(str(ARTIFACTS / "recording-edit.png"))
     cell.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
     wait_for(browser, "return document.getElementById('saved')")
+    # The edited sentence and its confirmation are in view, below the sticky player, not under it.
+    assert browser.execute_script("""
+        const saved = document.getElementById('saved').getBoundingClientRect();
+        const player = document.querySelector('.player').getBoundingClientRect();
+        return saved.top >= player.bottom - 1 && saved.bottom <= window.innerHeight;""")
     row = browser.find_element(By.CSS_SELECTOR, "#s0 td[lang=fr]")
     assert row.text.startswith("Salut") and "corrected" in row.find_element(By.CSS_SELECTOR, ".origin").text
     assert "by Anne" in row.find_element(By.CSS_SELECTOR, ".origin").get_attribute("title")

@@ -187,3 +187,24 @@ def test_check_reports_cues_out_of_order(tmp_path):
     path = tmp_path / "order.srt"
     path.write_text("1\n00:00:05,000 --> 00:00:07,000\nSecond\n\n2\n00:00:01,000 --> 00:00:03,000\nFirst\n")
     assert [v.rule for v in check_file(path) if v.rule == "order"] == ["order"]
+
+
+def test_bilingual_srt_sets_the_english_in_italics_and_passes_the_checker_unaided(tmp_path):
+    """`subtitles ID --bilingual --format srt`, then `subtitles --check` on it without --bilingual:
+    the italic lines are the second language, judged as a subtitle of their own."""
+    import srt
+
+    from recording_index.publish.files import to_srt
+
+    cue = Cue(1, 0.0, 6.0, ["Je suis programmeur", "au centre.", "I am a programmer", "at the centre."], main_lines=2)
+    text = to_srt([cue])
+    assert "\nau centre.\n<i>I am a programmer</i>\n<i>at the centre.</i>\n" in text
+    assert list(srt.parse(text))[0].content.count("<i>") == 2  # a real SRT parser reads it
+    parsed = parse(text)[0]
+    assert parsed.lines == cue.lines and parsed.main_lines == 2
+    assert check([parsed]) == []  # four lines, two per language: no violation
+    (tmp_path / "talk.fr-en.srt").write_text(text)
+    result = CliRunner().invoke(main, ["subtitles", "--check", str(tmp_path / "talk.fr-en.srt")])
+    assert result.exit_code == 0, result.output
+    lone = Cue(1, 0.0, 6.0, ["<i>An aside</i>", "in italics"], None)  # italics that are not the last lines
+    assert parse(to_srt([lone]))[0].main_lines is None

@@ -74,26 +74,30 @@ def test_every_segment_gets_english_and_the_engine_is_recorded(installed):
     assert [s.index for s in segments] == [0, 1, 2, 3]
 
 
-def test_without_a_package_whisper_is_chosen_with_one_notice(caplog, monkeypatch, tmp_path):
+def test_without_a_package_whisper_is_chosen_and_said_once_when_it_translates(caplog, monkeypatch, tmp_path):
+    import logging
+
     import argostranslate.settings
 
     import recording_index.english.translate as translate_module
 
     monkeypatch.setattr(argostranslate.settings, "package_dirs", [tmp_path])
     monkeypatch.setattr(translate_module, "_NOTICES", set())  # as in a new process: nothing said yet
-    import logging
-
     # The command line (run earlier in this process by other tests) prints the library's lines itself.
     monkeypatch.setattr(logging.getLogger("recording_index"), "propagate", True)
+    caplog.set_level(logging.INFO, logger="recording_index.notices")
     assert argos_package("fr", "en") is None
-    assert choose_translator(Settings()) == "whisper"
-    assert choose_translator(Settings()) == "whisper"
+    assert choose_translator(Settings()) == "whisper" and choose_translator(Settings()) == "whisper"
+    assert not [r for r in caplog.records if r.getMessage().startswith("notice:")]  # choosing says nothing
+    translate_module.say_fallback(Settings(), "whisper")
+    translate_module.say_fallback(Settings(), "whisper")
+    translate_module.say_fallback(Settings(translator="whisper"), "whisper")  # asked for: no fallback to say
     # One record each time the notice is given (Prefect, imported by other tests, may hand a record
     # to pytest's handler twice: the same record, counted once).
-    notices = [r.getMessage() for r in {id(r): r for r in caplog.records}.values() if r.getMessage().startswith("notice:")]
-    assert all(r.levelname == "WARNING" and r.name == "recording_index.english.translate" for r in caplog.records)
-    assert notices == ["notice: no Argos fr→en package installed (recording-index models install); "
-                       "English comes from Whisper's speech translation"]  # said once, not twice
+    notices = [r for r in {id(r): r for r in caplog.records}.values() if r.getMessage().startswith("notice:")]
+    assert [(r.levelname, r.name) for r in notices] == [("INFO", "recording_index.notices")]
+    assert notices[0].getMessage() == ("notice: no Argos fr→en package installed (recording-index models install); "
+                                       "English comes from Whisper's speech translation")  # said once, as information
     assert choose_translator(Settings(translator="none")) == "none"
 
 

@@ -149,13 +149,15 @@ def test_a_sentence_corrected_in_the_page_is_searchable_and_says_who_corrected_i
     saved = client.post("/recordings/talk/sentences/0", headers={"Origin": HERE}, follow_redirects=False,
                         data={"token": form_of(page), "lang": "fr", "text": "Le Hansard du Nunavut.", "by": "Anne",
                               "shown": shown_of(page)})
-    assert saved.status_code == 303 and saved.headers["location"] == "/recordings/talk?saved=1#s0"
+    assert saved.status_code == 303 and saved.headers["location"] == "/recordings/talk?saved=1&at=0#s0"
     # The same form sent again from the page as it was: the sentence changed meanwhile, refused.
     stale = client.post("/recordings/talk/sentences/0", headers={"Origin": HERE},
                         data={"token": form_of(page), "lang": "fr", "text": "Autre chose.", "shown": shown_of(page)})
     assert stale.status_code == 409 and "changed since the page was loaded" in stale.text
     after = client.get(saved.headers["location"])
     assert "Le Hansard du Nunavut." in after.text and 'title="corrected by Anne 20' in after.text
+    edited_row = after.text[after.text.index('id="s0"'):after.text.index("</tr>", after.text.index('id="s0"'))]
+    assert 'id="saved"' in edited_row and "Saved: 1 correction(s)" in edited_row  # the confirmation beside it
     with Index(db, readonly=True) as ix:
         hit = ix.search("Hansard")[0]
         assert (hit.corrected_by, hit.origin, hit.moment) == ("Anne", "corrected", 1.5)

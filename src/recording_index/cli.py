@@ -102,6 +102,7 @@ def main(ctx: click.Context, config_file: str | None) -> None:
         handler.setFormatter(logging.Formatter("%(message)s"))
         library.addHandler(handler)
         library.setLevel(logging.WARNING)
+        logging.getLogger("recording_index.notices").setLevel(logging.INFO)  # said once, when they apply
         library.propagate = False
     ctx.ensure_object(dict)
     ctx.obj["config_file"] = config_file
@@ -148,7 +149,8 @@ def run(ctx, paths, catalog, db, engine, model, language, translator, beam_size,
     overrides = {name: value for name, value in overrides.items() if value is not None}
     if quiet:
         overrides["progress"] = False
-        logging.getLogger("recording_index").setLevel(logging.ERROR)  # notices too: the summary alone
+        logging.getLogger("recording_index").setLevel(logging.ERROR)  # the summary alone
+        logging.getLogger("recording_index.notices").setLevel(logging.ERROR)
     if verbose and quiet:
         raise click.UsageError("-v and -q: one or the other")
     settings = _settings(ctx).replace(**overrides)

@@ -25,7 +25,7 @@ from recording_index import stages
 from recording_index.config import Settings, check_settings, load_catalog
 from recording_index.corrections.layer import correct_transcript, digest, unfit_line
 from recording_index.english.sentences import assign_by_time
-from recording_index.english.translate import (choose_translator, retranslate as retranslate_sentences,
+from recording_index.english.translate import (choose_translator, retranslate as retranslate_sentences, say_fallback,
                                                translate_transcript, translation_model_id)
 from recording_index.errors import BadInputError, ConfigError, DiskFullError, RecordingIndexError
 from recording_index.index.chunking import chunk_segments
@@ -267,6 +267,7 @@ def segment(prepared: Prepared, transcript: Transcript) -> Transcript:
 
 
 def translate(transcript: Transcript, prepared: Prepared, settings: Settings, wav: Path | None) -> Transcript:
+    say_fallback(settings, prepared.facts.translator, settings.whisper_language or "fr")
     return translate_transcript(transcript, prepared.facts.translator, settings, wav, prepared.recording)
 
 

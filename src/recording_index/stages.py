@@ -89,7 +89,8 @@ STAGES: tuple[Stage, ...] = (
           code=("corrections.layer", "timing"), libraries=("translator", ARGOS_LIBRARIES)),
     Stage("chunk", "1", after="correct", reads=("chunk_seconds",), facts=(), code=("index.chunking",)),
     # Subtitle (and text, JSON) files are written where `subtitles_dir` says: a new folder gets them all.
-    Stage("subtitles", "1", after="correct", reads=("subtitles_dir", "output_format"), facts=(),
+    # 2: a bilingual SRT sets its English in italics (the checker reads it as the second language).
+    Stage("subtitles", "2", after="correct", reads=("subtitles_dir", "output_format"), facts=(),
           code=("publish.files", "publish.subtitles", "timing")),
 )
 BY_NAME = {stage.name: stage for stage in STAGES}

@@ -211,11 +211,23 @@ _ARGOS: dict[tuple, ArgosTranslator] = {}
 _NOTICES: set[str] = set()
 
 
+# Notices: information a person running the program wants once (the command line shows them).
+notices = logging.getLogger("recording_index.notices")
+
+
 def notice_once(message: str) -> None:
-    """A warning, once per process: a fallback is worth saying, not repeating."""
+    """Information, once per process: a fallback is worth saying, not repeating."""
     if message not in _NOTICES:
         _NOTICES.add(message)
-        logger.warning("notice: %s", message)
+        notices.info("notice: %s", message)
+
+
+def say_fallback(settings: Settings, translator: str, source_language: str = "fr") -> None:
+    """When English is about to be made by Whisper because no Argos package is installed: said once,
+    by the run that translates (not by skipped runs, nor by a dry run)."""
+    if settings.translator == "argos" and translator == "whisper":
+        notice_once(f"no Argos {source_language}→en package installed (recording-index models install); "
+                    "English comes from Whisper's speech translation")
 
 
 def choose_translator(settings: Settings, source_language: str = "fr") -> str:
@@ -225,9 +237,7 @@ def choose_translator(settings: Settings, source_language: str = "fr") -> str:
     if settings.translator != "argos":
         return settings.translator
     if argos_package(source_language, "en") is None:
-        notice_once(f"no Argos {source_language}→en package installed (recording-index models install); "
-                    "English comes from Whisper's speech translation")
-        return "whisper"
+        return "whisper"  # said by the run that translates (say_fallback)
     return "argos"
 
 

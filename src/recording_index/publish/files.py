@@ -24,8 +24,16 @@ def timestamp(seconds: float, separator: str = ",") -> str:
     return f"{hours:02d}:{minutes:02d}:{secs:02d}{separator}{millis:03d}"
 
 
+def _srt_lines(cue: Cue) -> list[str]:
+    # Bilingual: the second language in italics, as subtitlers set a translation apart; players show
+    # it, and the checker reads it as the second language (two subtitles of at most two lines each).
+    if cue.main_lines is None:
+        return list(cue.lines)
+    return cue.lines[:cue.main_lines] + [f"<i>{line}</i>" for line in cue.lines[cue.main_lines:]]
+
+
 def to_srt(cues: Sequence[Cue]) -> str:
-    return "".join(f"{n}\n{timestamp(c.start)} --> {timestamp(c.end)}\n" + "\n".join(c.lines) + "\n\n"
+    return "".join(f"{n}\n{timestamp(c.start)} --> {timestamp(c.end)}\n" + "\n".join(_srt_lines(c)) + "\n\n"
                    for n, c in enumerate(cues, 1))
 
 
@@ -55,6 +63,15 @@ def render(cues: Sequence[Cue], fmt: str, language: str | None = None) -> str:
     raise RecordingIndexError(f"unknown subtitle format {fmt!r}: use srt or vtt")
 
 
+def _srt_cue(index: int, start: float, end: float, lines: list[str]) -> Cue:
+    """An SRT cue; one whose last lines, and only they, are in italics is bilingual (see _srt_lines)."""
+    italic = [line.startswith("<i>") and line.endswith("</i>") for line in lines]
+    main = italic.index(True) if True in italic else None
+    if main is None or main == 0 or not all(italic[main:]):
+        return Cue(index, start, end, lines)
+    return Cue(index, start, end, lines[:main] + [line[3:-4] for line in lines[main:]], main)
+
+
 def parse(text: str, name: str = "subtitles") -> list[Cue]:
     """Read SRT (with `srt`) or WebVTT (with `webvtt-py`, told by its WEBVTT header) cues; a file that
     is neither, or holds no cue, is an error naming it."""
@@ -81,7 +98,7 @@ def parse(text: str, name: str = "subtitles") -> list[Cue]:
         except (srt.SRTParseError, ValueError):
             # Not the parser's words: they quote the file's content (a link to /etc/passwd, say).
             raise RecordingIndexError(f"{name}: neither SRT nor WebVTT (no subtitle cue where one should be)") from None
-        cues = [Cue(i + 1, s.start.total_seconds(), s.end.total_seconds(), s.content.split("\n"))
+        cues = [_srt_cue(i + 1, s.start.total_seconds(), s.end.total_seconds(), s.content.split("\n"))
                 for i, s in enumerate(subtitles)]
     if not cues:
         raise RecordingIndexError(f"{name}: no cues: not a subtitle file")
