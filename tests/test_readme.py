@@ -92,7 +92,7 @@ def test_every_command_in_the_documentation_is_one_the_program_takes():
     checked = 0
     for page in pages:
         for words in commands_in(page.read_text()):
-            command, context = main, None
+            command = main
             while isinstance(command, click.Group) and words and words[0] in command.commands:
                 command = command.commands[words.pop(0)]
             assert not isinstance(command, click.Group), (page.name, words)
