@@ -754,3 +754,16 @@ def test_a_query_of_one_word_repeated_is_searched_once(tmp_path):
         segs = make_segments(["la coordination des actions locales"])
         ix.add(make_recording(), segs, chunks_of("talk-1", segs))
         assert [h.chunk_index for h in ix.search(" ".join(["coordination"] * 10_000))] == [0]
+
+
+def test_a_totals_record_claiming_one_row_still_searches(tmp_path, env):
+    """FTS5's totals (its first data row) crafted to claim one row: bm25() says NULL, which ranks last."""
+    from test_plain_sqlite import build_archive
+
+    db = build_archive(tmp_path / "a.db")
+    with sqlite3.connect(db) as conn:
+        conn.execute("UPDATE chunks_fts_data SET block = x'0101' WHERE id = 1")
+    conn.close()
+    result = cli(["search", "coordination", "--db", db, "--json"], env, timeout=60)
+    assert result.returncode == 0 and result.stderr == "", result.stderr
+    assert {hit["recording_id"] for hit in json.loads(result.stdout)} == {"talk-1", "talk-2"}

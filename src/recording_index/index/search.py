@@ -153,7 +153,8 @@ def ranked(conn: sqlite3.Connection, found: Matching, side: str, most: int) -> d
     if len(newest) > RANKING_WINDOW or not newest:
         return dict.fromkeys(newest[:most], 0.0)
     weights = ", ".join("1.0" if column == SEARCH_TABLES[side][1] else "0.0" for column in FTS_TABLES[fts][1])
-    return dict(conn.execute(
+    # bm25() says NULL when FTS5's totals are damaged (a crafted file): such a match ranks last.
+    return dict((rowid, 0.0 if score is None else score) for rowid, score in conn.execute(
         f"SELECT rowid, bm25([{fts}], {weights}) AS score FROM [{fts}] WHERE [{fts}] MATCH :match "
         f"AND rowid BETWEEN :first AND :last ORDER BY score, rowid DESC LIMIT :most",
         {**params, "first": newest[-1], "last": newest[0], "most": most}))
