@@ -44,12 +44,12 @@ def test_a_killed_run_resumes_without_transcribing_again_what_was_finished(two_t
     process = subprocess.Popen([*CLI, "run", *two_talks, "--db", str(db), "--translator", "whisper"], cwd=ROOT,
                                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.time() + 300
-    while not list(results.glob("transcribe-*")):
+    while not list(results.glob("transcribe.*")):
         assert process.poll() is None and time.time() < deadline, "no transcription finished"
         time.sleep(0.1)
     os.killpg(process.pid, signal.SIGKILL)  # while the first talk is being translated
     process.wait(timeout=60)
-    finished = len(list(results.glob("transcribe-*")))
+    finished = len(list(results.glob("transcribe.*")))
 
     summary, _ = run_json([*two_talks, "--db", str(db), "--translator", "whisper"], env)
     outcomes = {Path(o["source"]).name: o for o in summary["outcomes"]}
