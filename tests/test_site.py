@@ -135,3 +135,19 @@ def test_a_run_that_changed_something_publishes_the_site_where_the_settings_say(
     assert summary.line().endswith(line)  # the run's summary says where
     broken = Settings(site_dir=str(tmp_path / "public" / "index.html"))  # a file, not a folder
     assert "not published" in publish_site(archive, [Outcome("t", "", "", Status.REDONE)], broken)
+
+
+def test_subtitles_and_exports_a_run_publishes_are_readable_as_the_umask_says(tmp_path):
+    """Written through a temporary file (mkstemp makes it 0600), then renamed: the mode set first."""
+    from recording_index.models import Segment, Transcript
+    from recording_index.publish.files import publish, write_atomically
+
+    old_umask = os.umask(0o027)
+    try:
+        written = publish(tmp_path / "subtitles", "talk", Transcript(
+            [Segment(0, 0.0, 2.0, "Bonjour à tous.", text_en="Hello everyone.")], "faster-whisper", "base", "fr",
+            translator="argos"))
+        exported = write_atomically(tmp_path / "corrections.json", "[]\n")
+    finally:
+        os.umask(old_umask)
+    assert written and all(path.stat().st_mode & 0o777 == 0o640 for path in [*written, exported])
