@@ -267,7 +267,6 @@ def segment(prepared: Prepared, transcript: Transcript) -> Transcript:
 
 
 def translate(transcript: Transcript, prepared: Prepared, settings: Settings, wav: Path | None) -> Transcript:
-    say_fallback(settings, prepared.facts.translator, settings.whisper_language or "fr")
     return translate_transcript(transcript, prepared.facts.translator, settings, wav, prepared.recording)
 
 
@@ -422,6 +421,9 @@ def index_recording(recording: Recording, settings: Settings, db: str | Path, re
             if "segment" in prepared.redo:
                 transcript = runner.segment(prepared, transcript)
             if "translate" in prepared.redo:
+                # Said here, in the run's own process, whether the English is made now or taken from
+                # Prefect's stored results: why it is Whisper's.
+                say_fallback(settings, prepared.facts.translator, settings.whisper_language or "fr")
                 transcript = runner.translate(transcript, prepared, settings, wav)
             if "correct" in prepared.redo:
                 transcript = runner.correct(prepared, transcript, settings)
