@@ -185,7 +185,7 @@ def prepare(recording: Recording, settings: Settings, db: str | Path, redo: tupl
             kept = _record_of(index.row(recording.id))
             corrections = tuple(index.corrections(recording.id))
         if kept and not all(stages.is_current_form(name, key) for name, key in stored.items()):
-            stored = _migrated(stored, kept)  # as the next run's start will store them (migrate_keys)
+            stored = _migrated(stored, stages.from_record(kept))  # as the next run's start will store them
     facts = facts_for(recording, settings, corrections)
     files = all(path.exists() for path, _, _ in subtitle_files(
         settings.subtitles_path(db), recording.id, facts.translator != "none", settings.output_format))
@@ -231,15 +231,14 @@ def prepare_stored(recording: Recording, settings: Settings, db: str | Path, red
         recording = index.recording(recording.id)
         stored = index.stage_keys(recording)
         corrections = tuple(index.corrections(recording.id))
-    try:
-        known = json.loads(row["settings"])
-        # Facts added since the row was written have defaults; they count only for the stages before `correct`.
-        facts = stages.Facts(**{f.name: known[f.name] for f in dataclasses.fields(stages.Facts)
-                                if f.name != "corrections" and (f.name in known or f.default is dataclasses.MISSING)},
-                             corrections=digest(corrections))
-    except (KeyError, TypeError, ValueError):
+    known = _record_of(row)
+    facts = stages.facts_from_record(known) if known else None
+    if facts is None:
         raise RecordingIndexError(f"{recording.id}: indexed by an older version; run `recording-index run` on it "
-                                  "first") from None
+                                  "first")
+    # The corrections as they are now; facts added since the row was written have their defaults,
+    # which count only for the stages before `correct`.
+    facts = dataclasses.replace(facts, corrections=digest(corrections))
     upstream = {name: key for name, key in stored.items() if name not in stages.from_stage("correct")}
     keys = stages.keys(settings, facts, upstream)
     redo = stages.stale(stored, keys)
@@ -507,11 +506,10 @@ def upgrade(db: str | Path) -> list[str]:
     return done
 
 
-def _migrated(old: dict[str, str], kept: dict) -> dict[str, str]:
+def _migrated(old: dict[str, str], found: tuple[Settings, stages.Facts] | None) -> dict[str, str]:
     """Stage keys of the releases that hashed code (`segment-…`) as this form's (`segment.1-…`),
-    computed from the inputs `kept` beside them (stages.record), stage by stage while each was made
-    by a run of those inputs; the others are left as they are (and redone)."""
-    found = stages.from_record(kept)
+    computed from the inputs `found` beside them (stages.from_record), stage by stage while each was
+    made by a run of those inputs; the others are left as they are (and redone)."""
     if found is None:
         return old
     wanted, new = stages.keys(*found), dict(old)
@@ -538,9 +536,9 @@ def migrate_keys(index: Index) -> int:
     for recording_id, stored_keys, stored_settings in rows:
         old = json.loads(stored_keys)
         kept = _record_of({"settings": stored_settings}) or {}
-        new = _migrated(old, kept)
+        found = stages.from_record(kept)
+        new = _migrated(old, found)
         if new != old:
-            found = stages.from_record(kept)
             with index.db.atomic():
                 index.db.execute("UPDATE recordings SET stage_keys = ?, settings = ? WHERE id = ?",
                                  [json.dumps(new, sort_keys=True),

@@ -215,15 +215,23 @@ def record(settings: Settings, facts: Facts) -> dict:
                           for name, version in libraries_of(stage, settings, facts).items()}}
 
 
-def from_record(kept: dict) -> tuple[Settings, Facts] | None:
-    """The settings and facts a `record` holds, or None when it lacks one of them (written by an
-    older release, or by another program)."""
+def facts_from_record(kept: dict) -> Facts | None:
+    """The facts a `record` holds (those added since it was written have their defaults), or None
+    when it lacks one without a default (written by an older release, or by another program)."""
     try:
-        facts = Facts(**{f.name: kept[f.name] for f in fields(Facts) if f.name in kept})
+        return Facts(**{f.name: kept[f.name] for f in fields(Facts) if f.name in kept})
+    except TypeError:
+        return None
+
+
+def from_record(kept: dict) -> tuple[Settings, Facts] | None:
+    """The settings and facts a `record` holds, or None when it lacks one of them."""
+    facts = facts_from_record(kept)
+    try:
         settings = Settings().replace(**{name: kept[name] for name in _recorded_settings()})
     except (KeyError, TypeError, ValueError):
         return None
-    return settings, facts
+    return (settings, facts) if facts else None
 
 
 # How a fact is named when it is why a stage is redone.
