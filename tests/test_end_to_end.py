@@ -3,6 +3,7 @@ API), real ffmpeg, the embedded Whisper weights, SQLite; then search it as a use
 
 import json
 import os
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -205,8 +206,9 @@ def test_the_run_publishes_subtitles_that_parse_and_pass_the_checker(first_run, 
     db, _ = first_run
     folder = db.parent / "subtitles"
     names = sorted(p.name for p in folder.iterdir())
-    assert names == ["ej-fra.en.srt", "ej-fra.en.txt", "ej-fra.en.vtt", "ej-fra.fr-en.vtt", "ej-fra.fr.srt",
-                     "ej-fra.fr.txt", "ej-fra.fr.vtt", "ej-fra.json"]  # whisper's output formats, "all"
+    assert names == ["ej-fra.en.srt", "ej-fra.en.tsv", "ej-fra.en.txt", "ej-fra.en.vtt", "ej-fra.fr-en.vtt",
+                     "ej-fra.fr.srt", "ej-fra.fr.tsv", "ej-fra.fr.txt", "ej-fra.fr.vtt",
+                     "ej-fra.json"]  # whisper's output formats, "all"
     plain = (folder / "ej-fra.fr.txt").read_text(encoding="utf-8").splitlines()
     published = json.loads((folder / "ej-fra.json").read_text(encoding="utf-8"))
     assert plain == [s["text"] for s in published["segments"]] and published["language"] == "fr"
@@ -296,6 +298,20 @@ def test_whisper_s_options_on_run_override_the_settings_for_that_run(first_run, 
     assert sorted(p.name for p in out.iterdir()) == ["ej-fra.en.txt", "ej-fra.fr.txt"]
     bad = run_cli("run", "--catalog", "config/demo.toml", "--db", str(db), "--beam-size", "0", "--dry-run", env=env)
     assert bad.returncode == 2 and "--beam-size" in bad.stderr
+
+
+def test_a_file_named_on_the_command_line_gives_its_name_to_its_files(first_run, sample_mp3, env, tmp_path):
+    """As whisper: `run "Conférence 1.mp3" --output-dir out --output-format tsv` writes out/Conférence 1.fr.tsv."""
+    talk = tmp_path / "Conférence 1.mp3"
+    shutil.copy(sample_mp3, talk)
+    out = tmp_path / "out"
+    result = run_cli("run", str(talk), "--db", str(tmp_path / "index.db"), "--output-dir", str(out),
+                     "--output-format", "tsv", env=env)
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["Conférence 1.en.tsv", "Conférence 1.fr.tsv"]
+    header, first, *rest = (out / "Conférence 1.fr.tsv").read_text(encoding="utf-8").splitlines()
+    start, end, text = first.split("\t")
+    assert header == "start\tend\ttext" and 0 <= int(start) < int(end) and text and rest
 
 
 def test_a_run_says_one_line_a_recording_and_prefect_s_logs_only_when_asked(first_run, env, tmp_path):

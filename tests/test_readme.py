@@ -37,6 +37,44 @@ def test_the_library_example_indexes_a_talk_and_finds_it(sample_mp3, cache_dir, 
     assert again.stdout.splitlines()[0].startswith("skipped")
 
 
+def output_shape(line: str) -> str:
+    """A line of `make demo`'s output with what may change from machine to machine, or from one
+    Whisper to the next, made neutral: the sentences' words, the times, the paths."""
+    line = line.replace(f"{sys.prefix}/bin/", ".venv/bin/")
+    line = re.sub(r"^(\s+\d+:\d\d:\d\d\s+\[(?:fr|en)\] ).*", r"\1…", line)  # a hit
+    line = re.sub(r"^(\s+(?:fr|en): ).*", r"\1…", line)  # the hit in its other language
+    line = re.sub(r"file:///\S+#t=[\d.]+$", "file:///…#t=…", line)
+    line = re.sub(r"--db \S+", "--db DB", line)
+    line = re.sub(r"\[\d\d:\d\d<\d\d:\d\d\]$", "[MM:SS<MM:SS]", line)  # a progress bar's times
+    line = re.sub(r"\d+:\d\d:\d\d", "H:MM:SS", line)
+    return re.sub(r"\d+\.\d+ (s|h)\b", r"N \1", line)
+
+
+@pytest.mark.slow
+def test_make_demo_prints_what_the_readme_shows(cache_dir, tmp_path):
+    """The README's demo block is `make demo`'s output on a fresh machine (no stored results, no
+    Argos package), line for line, in shape: the same lines, commands, counts and stages; Whisper's
+    words and the timings may differ."""
+    from conftest import fresh_cache
+
+    readme = (ROOT / "README.md").read_text()
+    block = re.search(r"`make demo`\s+prints[^\n]*\n\n```\n(.*?)\n```", readme, re.S)
+    assert block, "no demo block in the README"
+    argos = tmp_path / "argos"
+    argos.mkdir()
+    env = {**os.environ, "RECORDING_INDEX_CACHE_DIR": str(fresh_cache(cache_dir, tmp_path / "cache")),
+           "ARGOS_PACKAGES_DIR": str(argos), "PYTHONUNBUFFERED": "1"}
+    # -o: the package is installed already (this test runs in it); make must not install it again.
+    ran = subprocess.run(["make", "--no-print-directory", "-o", f"{sys.prefix}/.installed-demo", f"VENV={sys.prefix}",
+                          f"DEMO_DB={tmp_path / 'demo' / 'index.db'}", "demo"],
+                         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=900)
+    output = ran.stdout.decode()
+    assert ran.returncode == 0, output
+    # As a terminal shows it: of a progress bar redrawn after "\r", its last state.
+    printed = [output_shape(line.split("\r")[-1]) for line in output.rstrip("\n").split("\n")]
+    assert printed == [output_shape(line) for line in block.group(1).splitlines()]
+
+
 def test_the_module_table_names_every_module_of_the_package():
     """The documentation's map of the package (architecture.md's table) leaves no module out."""
     text = (ROOT / "docs" / "architecture.md").read_text()

@@ -392,7 +392,7 @@ def test_a_dry_run_says_why_each_stage_would_run(tmp_path, settings, sample_mp3,
 
     with Index(db) as index:  # as a run that made it would store it, without transcribing here
         index.add(prepared.recording, [], [], settings=stages.record(settings, prepared.facts), stage_keys=prepared.keys)
-    for path, _, _ in pipeline.subtitle_files(settings.subtitles_path(db), recording.id, True, settings.output_format):
+    for path, _, _ in pipeline.subtitle_files(settings.subtitles_path(db), pipeline.published_name(recording), True, settings.output_format):
         path.parent.mkdir(parents=True, exist_ok=True)
         path.touch()
     config = tmp_path / "settings.toml"

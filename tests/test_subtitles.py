@@ -208,3 +208,40 @@ def test_bilingual_srt_sets_the_english_in_italics_and_passes_the_checker_unaide
     assert result.exit_code == 0, result.output
     lone = Cue(1, 0.0, 6.0, ["<i>An aside</i>", "in italics"], None)  # italics that are not the last lines
     assert parse(to_srt([lone]))[0].main_lines is None
+
+
+def test_files_are_named_after_the_recording_s_file_as_whisper_names_them(tmp_path):
+    from recording_index.config import load_catalog
+    from recording_index.ingest.sources import recording_for_path
+    from recording_index.publish.files import published_name, subtitle_files
+
+    talk = tmp_path / "Conférence du 28 février.mp3"
+    talk.write_bytes(b"")
+    assert published_name(recording_for_path(str(talk))) == "Conférence du 28 février"  # whisper's name
+    url = "https://media.example.org/2018/part%201.mp3?X-Amz-Signature=abc"
+    assert published_name(recording_for_path(url)) == "part 1"
+    # A video site's page has no file name of its own; a hidden or invisible name is no plain one.
+    assert published_name(recording_for_path("https://www.youtube.com/watch?v=abc")).startswith("watch-")
+    for odd in (".hidden.mp3", "a\u202etxt.mp3", "x" * 101 + ".mp3"):
+        assert published_name(recording_for_path(str(tmp_path / odd))) == recording_for_path(str(tmp_path / odd)).id
+    # A catalog that names a recording names its files.
+    (tmp_path / "catalog.toml").write_text(f'[[recordings]]\nid = "day-1"\nsource = "{talk}"\n')
+    (named,) = load_catalog(tmp_path / "catalog.toml").recordings
+    assert published_name(named) == "day-1"
+    names = [path.name for path, _, _ in subtitle_files(tmp_path, published_name(named), output_format="tsv")]
+    assert names == ["day-1.fr.tsv", "day-1.en.tsv"]
+
+
+def test_two_recordings_of_a_run_whose_files_would_share_a_name_are_not_both_indexed(tmp_path):
+    from recording_index import pipeline
+    from recording_index.ingest.sources import Resolved
+
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "talk.mp3").write_bytes(b"")
+    sources = pipeline.collect([str(tmp_path / "a" / "talk.mp3"), str(tmp_path / "b" / "talk.mp3")])
+    recordings, failed = pipeline.distinct(sources, [Resolved([s]) for s in sources])
+    assert [r.source for r in recordings] == [str(tmp_path / "a" / "talk.mp3")]
+    (refused,) = failed
+    assert refused.source == str(tmp_path / "b" / "talk.mp3") and "talk.*" in refused.error
+    assert str(tmp_path / "a" / "talk.mp3") in refused.error and "\n" not in refused.error

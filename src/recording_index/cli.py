@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from recording_index.config import Settings, check_settings, load_settings
+from recording_index.config import CHOICES, Settings, check_settings, load_settings
 from recording_index.errors import RecordingIndexError
 from recording_index.index.database import Index
 from recording_index.index.schema import identify
@@ -113,15 +113,15 @@ def main(ctx: click.Context, config_file: str | None) -> None:
 @click.argument("paths", nargs=-1)
 @click.option("--catalog", type=click.Path(dir_okay=False), help="catalog of recordings (TOML, see config/)")
 @db_option
-@click.option("--engine", type=click.Choice(["faster-whisper", "openai-whisper"]), help="transcription engine")
+@click.option("--engine", type=click.Choice(CHOICES["engine"]), help="transcription engine")
 @click.option("--model", help="Whisper model: base (embedded), small, medium, large-v3… or a local folder")
 @click.option("--language", help="spoken language (fr, en…, or auto)")
-@click.option("--translator", type=click.Choice(["argos", "whisper", "none"]), help="how English is made")
+@click.option("--translator", type=click.Choice(CHOICES["translator"]), help="how English is made")
 @click.option("--beam-size", type=int, help="Whisper's beam size (1: greedy, faster)")
 @click.option("--threads", "cpu_threads", type=int, help="CPU threads for Whisper and Argos (0: all cores)")
 @click.option("--output-dir", "subtitles_dir", type=click.Path(file_okay=False),
               help="where subtitle, text and JSON files go (default: subtitles/ beside the index)")
-@click.option("--output-format", type=click.Choice(["all", "srt", "vtt", "txt", "json"]),
+@click.option("--output-format", type=click.Choice(CHOICES["output_format"]),
               help="which files to publish there, as whisper (default: all)")
 @click.option("--redo", "redo", multiple=True, type=click.Choice([stage.name for stage in STAGES]),
               help="redo this stage (and those after it) for the recordings named, even when current; repeatable")

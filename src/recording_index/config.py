@@ -39,7 +39,7 @@ class Settings:
     chunk_seconds: float = 30.0
     translator: str = "argos"  # "argos" (falls back to "whisper" when no package), "whisper", "none"
     subtitles_dir: str = ""  # where runs write SRT/VTT files; empty: "subtitles" beside the database
-    output_format: str = "all"  # which files a run publishes there: all, srt, vtt, txt or json (as whisper)
+    output_format: str = "all"  # which files a run publishes there: all, srt, vtt, txt, tsv or json (as whisper)
     ffmpeg: str = ""  # a path to ffmpeg; empty: the system's, else imageio-ffmpeg's
     cache_dir: str = ""  # models, normalised audio and stage results; empty: the user's cache directory
     task_runner: str = "threads"  # "threads", "dask" (a local Dask cluster) or a Dask scheduler address
@@ -164,7 +164,7 @@ def check_settings(settings: Settings, origins: dict[str, str] | None = None) ->
 # The settings with a few allowed values, checked up front (not when the first recording needs them).
 CHOICES: dict[str, tuple[str, ...]] = {
     "engine": ("faster-whisper", "openai-whisper"), "translator": ("argos", "whisper", "none"),
-    "output_format": ("all", "srt", "vtt", "txt", "json"),
+    "output_format": ("all", "srt", "vtt", "txt", "tsv", "json"),  # as whisper's --output_format
     "compute_type": ("int8", "int8_float32", "int8_float16", "int16", "float16", "float32", "bfloat16", "default",
                      "auto"),
 }

@@ -35,7 +35,7 @@ from recording_index.ingest.sources import (Resolved, fetch_options, is_remote, 
                                             resolve as resolve_source)
 from recording_index.models import Chunk, Correction, Recording, Segment, Transcript
 from recording_index.outcomes import Outcome, Status, Transcription
-from recording_index.publish.files import publish, subtitle_files
+from recording_index.publish.files import publish, published_name, subtitle_files
 from recording_index.safety import printable, redact_url
 from recording_index.speech.segmenting import sentence_segments
 from recording_index.speech.transcribe import model_id_for, shares_encoder, transcribe_file
@@ -103,10 +103,12 @@ def resolve(recording: Recording, settings: Settings) -> Resolved:
 
 def distinct(sources: list[Recording], resolved: list[Resolved | Exception]) -> tuple[list[Recording], list[Outcome]]:
     """The recordings that sources resolved to, each once, and a failed outcome for each source that
-    could not be resolved, each link a page refused, and each id two different sources share."""
+    could not be resolved, each link a page refused, and each id (or name of files, `published_name`)
+    two different sources share."""
     recordings: list[Recording] = []
     failed: list[Outcome] = []
     taken: dict[str, str] = {}  # id -> source: what two pages (or a page and a file) share is done once
+    names: dict[str, str] = {}  # published_name -> source: a.mp3's files would replace those of b/a.mp3
     for source, found in zip(sources, resolved):
         if isinstance(found, Exception):
             failed.append(Outcome(source.id, source.title, source.source, error=describe_error(found)))
@@ -118,7 +120,13 @@ def distinct(sources: list[Recording], resolved: list[Resolved | Exception]) -> 
                     failed.append(Outcome(recording.id, recording.title, recording.source, error=(
                         f"id {recording.id!r} is already that of {taken[recording.id]}; not indexed twice")))
                 continue
-            taken[recording.id] = recording.source
+            name = published_name(recording)
+            if names.get(name, recording.source) != recording.source:
+                failed.append(Outcome(recording.id, recording.title, recording.source, error=(
+                    f"its files would be named {name}.*, as those of {names[name]} are; not indexed (give it an id "
+                    "in a catalog)")))
+                continue
+            taken[recording.id] = names[name] = recording.source
             recordings.append(recording)
     return recordings, failed
 
@@ -188,7 +196,7 @@ def prepare(recording: Recording, settings: Settings, db: str | Path, redo: tupl
             stored = _migrated(stored, stages.from_record(kept))  # as the next run's start will store them
     facts = facts_for(recording, settings, corrections)
     files = all(path.exists() for path, _, _ in subtitle_files(
-        settings.subtitles_path(db), recording.id, facts.translator != "none", settings.output_format))
+        settings.subtitles_path(db), published_name(recording), facts.translator != "none", settings.output_format))
     return plan_stages(recording, settings, facts, stored, kept, corrections, redo, files)
 
 
@@ -327,7 +335,7 @@ def store(db: str | Path, prepared: Prepared, transcript: Transcript, chunks: li
 
 def publish_subtitles(db: str | Path, recording: Recording, transcript: Transcript, settings: Settings) -> list[Path]:
     """Write a recording's subtitle files beside the index (publish/files.py)."""
-    return publish(settings.subtitles_path(db), recording.id, transcript, settings.output_format)
+    return publish(settings.subtitles_path(db), recording, transcript, settings.output_format)
 
 
 def store_failure(db: str | Path, recording: Recording, error: str) -> Outcome:
@@ -468,7 +476,8 @@ def rebuild(recording_id: str, settings: Settings, db: str | Path) -> Outcome:
         check_settings(chosen)
         # A folder named by the index alone is written to only when a run already published there.
         folder = chosen.subtitles_path(db)
-        if chosen.subtitles_dir != settings.subtitles_dir and not any(folder.glob(f"{glob.escape(row['id'])}.*")):
+        name = published_name(Recording(id=row["id"], source=row["source"]))
+        if chosen.subtitles_dir != settings.subtitles_dir and not any(folder.glob(f"{glob.escape(name)}.*")):
             chosen = chosen.replace(subtitles_dir=settings.subtitles_dir)
     except (ConfigError, TypeError, ValueError, KeyError, OSError):
         chosen = settings  # an index another program wrote: the settings of this command

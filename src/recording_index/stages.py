@@ -90,7 +90,8 @@ STAGES: tuple[Stage, ...] = (
     Stage("chunk", "1", after="correct", reads=("chunk_seconds",), facts=(), code=("index.chunking",)),
     # Subtitle (and text, JSON) files are written where `subtitles_dir` says: a new folder gets them all.
     # 2: a bilingual SRT sets its English in italics (the checker reads it as the second language).
-    Stage("subtitles", "2", after="correct", reads=("subtitles_dir", "output_format"), facts=(),
+    # 3: files named after the recording's file, as whisper names them (`published_name`), and TSV.
+    Stage("subtitles", "3", after="correct", reads=("subtitles_dir", "output_format"), facts=(),
           code=("publish.files", "publish.subtitles", "timing")),
 )
 BY_NAME = {stage.name: stage for stage in STAGES}

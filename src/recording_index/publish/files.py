@@ -7,9 +7,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Sequence
 
+from urllib.parse import unquote, urlsplit
+
+from recording_index.config import recording_id_for
 from recording_index.errors import BadInputError, RecordingIndexError
-from recording_index.models import Cue, Segment, Transcript
-from recording_index.safety import inside, json_text, open_regular, replacing
+from recording_index.ingest.discover import is_media_url
+from recording_index.models import Cue, Recording, Segment, Transcript
+from recording_index.safety import inside, is_web_url, json_text, open_regular, replacing
 from recording_index.publish.subtitles import SubtitleRules, cues_for, reading_chars
 
 FORMATS = ("srt", "vtt")
@@ -173,20 +177,34 @@ def write_atomically(path: Path, text: str) -> Path:
     return path
 
 
-OUTPUT_FORMATS = ("all", "srt", "vtt", "txt", "json")  # whisper's --output_format, less tsv
+def published_name(recording: Recording) -> str:
+    """The name a recording's files take: as whisper names them, after the recording's file
+    (`talk.mp3` gives `talk.fr.srt`, which players load beside `talk.mp3`), unless a catalog gave
+    the recording its id, or the recording has no file name of its own (a video site's page), or
+    that name is no plain file name (hidden, invisible or control characters, over 100 characters):
+    then its id."""
+    if recording.id != recording_id_for(recording.source):
+        return recording.id
+    if is_web_url(recording.source):
+        stem = Path(unquote(urlsplit(recording.source).path)).stem if is_media_url(recording.source) else ""
+    else:
+        stem = Path(recording.source).stem
+    plain = stem.isprintable() and not stem.startswith(".") and "/" not in stem and 0 < len(stem) <= 100
+    return stem if plain else recording.id
 
 
-def subtitle_files(folder: Path, recording_id: str, english: bool = True,
+def subtitle_files(folder: Path, name: str, english: bool = True,
                    output_format: str = "all") -> list[tuple[Path, str, str]]:
-    """Each file a run publishes for a recording in `folder`, with its language and format, as
-    whisper names them: French (and, when English is made, English) SRT, WebVTT and plain text, a
-    bilingual WebVTT ("fr-en"), and one JSON of both; `output_format` keeps one kind ("all": every one)."""
+    """Each file a run publishes for a recording in `folder`, with its language and format, named
+    `name` (`published_name`) as whisper names them: French (and, when English is made, English)
+    SRT, WebVTT, plain text and TSV, a bilingual WebVTT ("fr-en"), and one JSON of both;
+    `output_format` keeps one kind ("all": every one)."""
     languages = ("fr", "en") if english else ("fr",)
-    files = [(lang, fmt) for fmt in ("srt", "vtt", "txt") for lang in languages]
+    files = [(lang, fmt) for fmt in ("srt", "vtt", "txt", "tsv") for lang in languages]
     files += [("fr-en", "vtt")] if english else []
     files += [("", "json")]
     chosen = [(lang, fmt) for lang, fmt in files if output_format in ("all", fmt)]
-    return [(inside(folder, ".".join(filter(None, (recording_id, lang, fmt)))), lang, fmt) for lang, fmt in chosen]
+    return [(inside(folder, ".".join(filter(None, (name, lang, fmt)))), lang, fmt) for lang, fmt in chosen]
 
 
 def plain_text(segments: Sequence[Segment], lang: str) -> str:
@@ -217,17 +235,17 @@ def whisper_json(segments: Sequence[Segment], lang: str = "fr") -> dict:
     return {"text": " ".join(r["text"] for r in rows if r["text"]), "segments": rows, "language": main}
 
 
-def publish(folder: Path, recording_id: str, transcript: Transcript, output_format: str = "all") -> list[Path]:
+def publish(folder: Path, recording: Recording, transcript: Transcript, output_format: str = "all") -> list[Path]:
     """Write a recording's files (`subtitle_files`), each atomically. English files come with a
     translator, even when its English is empty (then they hold no cue), so that the set of files
     depends on the translator alone."""
     written = []
     english = transcript.translator not in ("", "none") or any(s.text_en for s in transcript.segments)
-    for path, lang, fmt in subtitle_files(folder, recording_id, english, output_format):
+    for path, lang, fmt in subtitle_files(folder, published_name(recording), english, output_format):
         if fmt == "json":
-            text = json_text({"recording_id": recording_id, **whisper_json(transcript.segments)}) + "\n"
-        elif fmt == "txt":
-            text = plain_text(transcript.segments, lang)
+            text = json_text({"recording_id": recording.id, **whisper_json(transcript.segments)}) + "\n"
+        elif fmt in ("txt", "tsv"):
+            text = (plain_text if fmt == "txt" else tsv)(transcript.segments, lang)
         elif lang == "fr-en":
             text = render(cues_for(transcript.segments, "fr", bilingual=True)[0], fmt)
         else:
