@@ -139,12 +139,12 @@ def test_a_run_that_changed_something_publishes_the_site_where_the_settings_say(
 
 def test_subtitles_and_exports_a_run_publishes_are_readable_as_the_umask_says(tmp_path):
     """Written through a temporary file (mkstemp makes it 0600), then renamed: the mode set first."""
-    from recording_index.models import Segment, Transcript
+    from recording_index.models import Recording, Segment, Transcript
     from recording_index.publish.files import publish, write_atomically
 
     old_umask = os.umask(0o027)
     try:
-        written = publish(tmp_path / "subtitles", "talk", Transcript(
+        written = publish(tmp_path / "subtitles", Recording("talk", "/talks/talk.mp3"), Transcript(
             [Segment(0, 0.0, 2.0, "Bonjour à tous.", text_en="Hello everyone.")], "faster-whisper", "base", "fr",
             translator="argos"))
         exported = write_atomically(tmp_path / "corrections.json", "[]\n")

@@ -24,6 +24,13 @@ def is_video_site(url: str) -> bool:
     return any(host == site or host.endswith("." + site) for site in VIDEO_SITES)
 
 
+MEDIA_EXTENSIONS = (".mp3", ".m4a", ".aac", ".ogg", ".oga", ".opus", ".wav", ".flac", ".mp4", ".m4v", ".webm",
+                    ".mkv", ".mov")
+
+
+def is_media_url(url: str) -> bool:
+    parts = split_url(url)
+    return bool(parts) and parts.path.lower().endswith(MEDIA_EXTENSIONS)
 
 
 def moment_url(source: str, seconds: float) -> str:

@@ -13,11 +13,9 @@ from dataclasses import dataclass
 from html.parser import HTMLParser
 from urllib.parse import parse_qs, urljoin
 
-from recording_index.links import is_video_site, split_url
+from recording_index.links import is_media_url, is_video_site, split_url
 from recording_index.safety import is_web_url, printable, scheme_of
 
-MEDIA_EXTENSIONS = (".mp3", ".m4a", ".aac", ".ogg", ".oga", ".opus", ".wav", ".flac", ".mp4", ".m4v", ".webm",
-                    ".mkv", ".mov")
 
 
 @dataclass
@@ -59,11 +57,6 @@ def video_page_url(url: str) -> str | None:
         match = re.search(r"(?:/video/|/embed/video/|^/)([a-z0-9]{5,})", path)
         return f"https://www.dailymotion.com/video/{match.group(1)}" if match else None
     return None
-
-
-def is_media_url(url: str) -> bool:
-    parts = split_url(url)
-    return bool(parts) and parts.path.lower().endswith(MEDIA_EXTENSIONS)
 
 
 class _PageParser(HTMLParser):

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from recording_index.ingest.audio import file_hash
 from recording_index.config import Settings, local_source, recording_id_for
-from recording_index.ingest.discover import discover, is_media_url
-from recording_index.links import is_video_site
+from recording_index.ingest.discover import discover
+from recording_index.links import is_media_url, is_video_site
 from recording_index.errors import BadInputError
 from recording_index.ingest.fetch import FetchOptions, download, fetch_page
 from recording_index.models import Recording

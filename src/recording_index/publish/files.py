@@ -11,7 +11,7 @@ from urllib.parse import unquote, urlsplit
 
 from recording_index.config import recording_id_for
 from recording_index.errors import BadInputError, RecordingIndexError
-from recording_index.ingest.discover import is_media_url
+from recording_index.links import is_media_url
 from recording_index.models import Cue, Recording, Segment, Transcript
 from recording_index.safety import inside, is_web_url, json_text, open_regular, replacing
 from recording_index.publish.subtitles import SubtitleRules, cues_for, reading_chars
