@@ -17,7 +17,6 @@ from recording_index.links import is_media_url, is_video_site, split_url
 from recording_index.safety import is_web_url, printable, scheme_of
 
 
-
 @dataclass
 class Found:
     url: str

@@ -6,7 +6,6 @@ import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Sequence
-
 from urllib.parse import unquote, urlsplit
 
 from recording_index.config import recording_id_for
