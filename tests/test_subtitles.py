@@ -245,3 +245,7 @@ def test_two_recordings_of_a_run_whose_files_would_share_a_name_are_not_both_ind
     (refused,) = failed
     assert refused.source == str(tmp_path / "b" / "talk.mp3") and "talk.*" in refused.error
     assert str(tmp_path / "a" / "talk.mp3") in refused.error and "\n" not in refused.error
+    dry = CliRunner().invoke(main, ["run", str(tmp_path / "a" / "talk.mp3"), str(tmp_path / "b" / "talk.mp3"),
+                                    "--db", str(tmp_path / "index.db"), "--dry-run"])
+    assert dry.exit_code == 1 and dry.output.count("would fail") == 2  # the second's name; the first is no audio
+    assert "talk.*" in dry.output.splitlines()[-1] and not (tmp_path / "index.db").exists()

@@ -162,9 +162,14 @@ def run(ctx, paths, catalog, db, engine, model, language, translator, beam_size,
     recordings = pipeline.collect(list(paths), catalog)  # validates the catalog before anything runs
     redo = pipeline.stages_to_redo(redo, retranslate)
     if dry_run:
+        # Two files of the run that would publish under one name: refused as the run would refuse them.
+        _, clashing = pipeline.distinct(recordings, [pipeline.Resolved([rec]) for rec in recordings])
+        refused = {outcome.source: outcome.error for outcome in clashing}
         planned = []
         for rec in recordings:
             try:
+                if rec.source in refused:
+                    raise RecordingIndexError(refused[rec.source])
                 planned += pipeline.plan(rec, settings, db, redo)
             except RecordingIndexError as exc:
                 planned.append({"id": rec.id, "title": rec.title, "source": redact_url(rec.source),
