@@ -147,34 +147,38 @@ def store(db: str, prepared, transcript, chunks, settings: Settings):
     return pipeline.store_and_publish(db, prepared, transcript, chunks, settings)
 
 
-def _on_runner(stage, **options):
+def _on_runner(stage, reused: dict[str, list[str]], **options):
     """A stage as `pipeline.Runner` calls it: submitted to the flow's task runner, its result awaited
-    (a task's exception is raised here, for `index_recording` to make it the outcome)."""
+    (a task's exception is raised here, for `index_recording` to make it the outcome). A result
+    taken from Prefect's stored results is noted in `reused`, by recording, for the run's report."""
     stage = stage.with_options(**options) if options else stage
 
     def call(*args):
         future = stage.submit(*args)
         result = future.result()
-        if stage.name == "transcribe" and future.state.name == "Cached":
-            result.reused = True
+        if future.state.name == "Cached":
+            prepared = next(arg for arg in args if isinstance(arg, pipeline.Prepared))
+            reused.setdefault(prepared.recording.id, []).append(stage.name)
+            if stage.name == "transcribe":
+                result.reused = True
         return result
 
     return call
 
 
-def _runner(settings: Settings, redo: tuple[str, ...], prepared: dict) -> pipeline.Runner:
+def _runner(settings: Settings, redo: tuple[str, ...], prepared: dict, reused: dict[str, list[str]]) -> pipeline.Runner:
     storage = settings.cache_path / "results"
     # A stage redone on purpose is not taken from Prefect's cache either, nor are those after it.
     fresh = {name for stage in redo for name in stages.from_stage(stage)}
+
+    def stored(stage):
+        return _on_runner(stage, reused, result_storage=storage, refresh_cache=stage.name in fresh)
+
     return pipeline.Runner(
         # Every recording's download was started at once (`prepared`): each waits for its own here.
         prepare=lambda recording, *args: prepared[recording.id].result(),
-        normalise=_on_runner(normalise),
-        transcribe=_on_runner(transcribe, result_storage=storage, refresh_cache="transcribe" in fresh),
-        segment=_on_runner(segment, result_storage=storage, refresh_cache="segment" in fresh),
-        translate=_on_runner(translate, result_storage=storage, refresh_cache="translate" in fresh),
-        correct=_on_runner(correct),
-        chunk=_on_runner(chunk, result_storage=storage, refresh_cache="chunk" in fresh),
+        normalise=_on_runner(normalise, reused), transcribe=stored(transcribe), segment=stored(segment),
+        translate=stored(translate), correct=_on_runner(correct, reused), chunk=stored(chunk),
         store=_one_at_a_time(store))
 
 
@@ -252,13 +256,16 @@ def _index_all(sources: list[Recording], settings: Settings, db: str, redo: tupl
     # Every download starts now; recordings are transcribed a few at a time (one a Dask worker),
     # each stored as soon as it is done.
     prepared = {r.id: prepare.submit(r, settings, db, redo) for r in recordings}
-    runner = _runner(settings, redo, prepared)
+    reused: dict[str, list[str]] = {}  # recording id -> its stages taken from Prefect's stored results
+    runner = _runner(settings, redo, prepared, reused)
     full = threading.Event()  # no space left: the recordings not started yet are not tried, and say so
 
     def one(recording: Recording) -> Outcome:
         if full.is_set():
             return Outcome(recording.id, recording.title, recording.source, error="not tried: disk full")
         outcome = pipeline.index_recording(recording, settings, db, redo, runner)
+        taken = reused.pop(recording.id, [])
+        outcome.reused = [stage for stage in outcome.stages if stage in taken]
         if outcome.disk_full:
             full.set()
         return outcome

@@ -69,6 +69,9 @@ def test_a_new_translator_reuses_the_stored_transcription_when_it_is_the_same_ou
     assert first["outcomes"][0]["transcription"] == "done"
     second, _ = run_json([str(sample_mp3), "--db", str(tmp_path / "b.db"), "--translator", "whisper"], sequential)
     assert second["outcomes"][0]["transcription"] == "reused"
+    # The sentences depend on the transcription alone; the English, and what follows it, are new.
+    assert second["outcomes"][0]["reused"] == ["transcribe", "segment"]
+    assert second["outcomes"][0]["stages"][:3] == ["transcribe", "segment", "translate"]
     with sqlite3.connect(tmp_path / "b.db") as conn:
         english = [row[0] for row in conn.execute("SELECT text_en FROM chunks")]
     assert english and all(english)

@@ -52,14 +52,14 @@ def output_shape(line: str) -> str:
 
 @pytest.mark.slow
 def test_make_demo_prints_what_the_readme_shows(cache_dir, tmp_path):
-    """The README's demo block is `make demo`'s output on a fresh machine (no stored results, no
+    """The demo block of the README (and of the getting-started page) is `make demo`'s output on a fresh machine (no stored results, no
     Argos package), line for line, in shape: the same lines, commands, counts and stages; Whisper's
     words and the timings may differ."""
     from conftest import fresh_cache
 
-    readme = (ROOT / "README.md").read_text()
-    block = re.search(r"`make demo`\s+prints[^\n]*\n\n```\n(.*?)\n```", readme, re.S)
-    assert block, "no demo block in the README"
+    blocks = [re.search(r"`make demo`\s+prints[^\n]*\n\n```\n(.*?)\n```", (ROOT / page).read_text(), re.S)
+              for page in ("README.md", "docs/getting-started.md")]
+    assert all(blocks), "no demo block in the README or the getting-started page"
     argos = tmp_path / "argos"
     argos.mkdir()
     env = {**os.environ, "RECORDING_INDEX_CACHE_DIR": str(fresh_cache(cache_dir, tmp_path / "cache")),
@@ -72,7 +72,8 @@ def test_make_demo_prints_what_the_readme_shows(cache_dir, tmp_path):
     assert ran.returncode == 0, output
     # As a terminal shows it: of a progress bar redrawn after "\r", its last state.
     printed = [output_shape(line.split("\r")[-1]) for line in output.rstrip("\n").split("\n")]
-    assert printed == [output_shape(line) for line in block.group(1).splitlines()]
+    for block in blocks:
+        assert printed == [output_shape(line) for line in block.group(1).splitlines()]
 
 
 def test_the_module_table_names_every_module_of_the_package():

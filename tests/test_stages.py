@@ -263,11 +263,11 @@ def test_only_the_part_of_a_library_s_version_that_matters_is_in_the_keys(monkey
 
 def test_the_run_summary_is_a_markdown_table_with_a_row_a_recording():
     summary = Summary([Outcome("a", "Talk | one", "a.mp3", Status.INDEXED, duration=3723, transcription="reused",
-                               worker="host:12", stages=["transcribe", "translate"]),
+                               worker="host:12", stages=["transcribe", "translate"], reused=["transcribe"]),
                        Outcome("b", "", "b.mp3", error="b.mp3: no such file")], wall_seconds=2)
     lines = summary.markdown().splitlines()
     assert lines[0].startswith("**1 indexed, 0 skipped (unchanged), 1 failed")
-    assert lines[4] == "| Talk \\| one | 1:02:03 | indexed | transcribe → translate (transcript reused) | host:12 | 0.0 |  |"
+    assert lines[4] == "| Talk \\| one | 1:02:03 | indexed | transcribe (reused) → translate | host:12 | 0.0 |  |"
     assert lines[5].startswith("| b | 0:00:00 | failed | – | – |") and lines[5].endswith("b.mp3: no such file |")
     assert summary.to_dict()["outcomes"][1]["status"] == "failed" and summary.to_dict()["failed"] == 1
 

@@ -145,6 +145,15 @@ def test_checker_names_each_violation_with_cue_and_time(tmp_path):
     assert "gap before cue 2" not in out and "20 ms before cue 2 < 83 ms" in out
 
 
+def test_a_file_that_is_no_subtitle_does_not_stop_the_check_of_the_others(tmp_path):
+    clean = tmp_path / "talk.fr.vtt"
+    clean.write_text(to_vtt([Cue(1, 0, 2, ["Bonjour à tous."])]), encoding="utf-8")
+    (tmp_path / "talk.fr.tsv").write_text("start\tend\ttext\n0\t2000\tBonjour à tous.\n", encoding="utf-8")
+    result = CliRunner().invoke(main, ["subtitles", "--check", str(tmp_path / "talk.fr.tsv"), str(clean)])
+    assert result.exit_code == 2
+    assert "talk.fr.tsv" in result.output and f"{clean}: 0 violation(s)" in result.output
+
+
 def test_checker_passes_a_clean_file_and_counts_unavoidable_speed(tmp_path):
     clean = tmp_path / "clean.vtt"
     clean.write_text(to_vtt([Cue(1, 0, 2, ["Bonjour à tous."]), Cue(2, 2.1, 4, ["Merci."])]), encoding="utf-8")

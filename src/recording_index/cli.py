@@ -278,9 +278,7 @@ def _report(summary, as_json: bool, quiet: bool = False) -> None:
     summary.wall_seconds = max(summary.wall_seconds, time.perf_counter() - _STARTED)  # start-up included
     for outcome in [] if quiet else summary.outcomes:
         if not outcome.error:
-            stages = [f"{stage} (reused)" if stage == "transcribe" and outcome.transcription == "reused" else stage
-                      for stage in outcome.stages]
-            done = " → ".join(stages) if stages and outcome.status != Status.SKIPPED else ""
+            done = outcome.stages_line() if outcome.status != Status.SKIPPED else ""
             echo(f"{outcome.status}: {outcome.title or outcome.recording_id} ({hms(outcome.duration)})"
                  + (f" — {done}" if done else ""), err=True)
     for failure in summary.failed:
@@ -435,7 +433,8 @@ def subtitles(ctx, targets, db, lang, fmt, bilingual, output, check, strict):
 
     The check prints each violation with its cue number and time and exits with status 1 when any;
     reading speed over the limit where no silence follows to extend into is reported as unavoidable
-    and does not count (unless --strict).
+    and does not count (unless --strict). A file that is no subtitle is an error line, the others
+    are checked still, and the status is 2.
     """
     from recording_index.publish.files import check_file, render, write_atomically
     from recording_index.publish.subtitles import cues_for
@@ -443,9 +442,14 @@ def subtitles(ctx, targets, db, lang, fmt, bilingual, output, check, strict):
     if check:
         if not targets:
             raise click.UsageError("name the subtitle files to --check")
-        failed = False
+        failed = unreadable = False
         for path in targets:
-            violations = check_file(path, bilingual=bilingual)
+            try:
+                violations = check_file(path, bilingual=bilingual)
+            except RecordingIndexError as exc:  # one file that is no subtitle does not stop the others' check
+                echo(f"error: {exc}", err=True)
+                unreadable = True
+                continue
             for v in violations:
                 echo(f"{path}: {v.line()}")
             counted = [v for v in violations if strict or not v.unavoidable]
@@ -453,7 +457,7 @@ def subtitles(ctx, targets, db, lang, fmt, bilingual, output, check, strict):
             echo(f"{path}: {len(counted)} violation(s)" + (f", {unavoidable} unavoidable" if unavoidable else ""),
                  err=True)
             failed = failed or bool(counted)
-        sys.exit(1 if failed else 0)
+        sys.exit(2 if unreadable else 1 if failed else 0)
     if len(targets) != 1:
         raise click.UsageError("name one RECORDING (id or source), or --check FILE...")
     recording = targets[0]

@@ -44,6 +44,7 @@ class Outcome:
     chunks: int = 0
     stages: list[str] = field(default_factory=list)  # the stages this run did for it (stages.py)
     transcription: Transcription = Transcription.NONE
+    reused: list[str] = field(default_factory=list)  # of `stages`, those taken from an earlier run's stored results
     worker: str = ""
     warning: str = ""  # indexed, but worth a look: audio much shorter than its file declares, say
     disk_full: bool = False  # nothing more can be written: the run stops trying the others
@@ -51,6 +52,11 @@ class Outcome:
     def __post_init__(self) -> None:
         self.source, self.error = redact_url(self.source), redact(self.error)
         self.status, self.transcription = Status(self.status), Transcription(self.transcription)
+
+    def stages_line(self) -> str:
+        """"transcribe (reused) → segment (reused) → translate → …": the stages done, and which of
+        them an earlier run's stored results gave."""
+        return " → ".join(f"{stage} (reused)" if stage in self.reused else stage for stage in self.stages)
 
 
 @dataclass
@@ -81,7 +87,7 @@ class Summary:
         rows = ["| recording | duration | status | stages | worker | seconds | error |",
                 "|---|---:|---|---|---|---:|---|"]
         for o in self.outcomes:
-            stages = " → ".join(o.stages) + (" (transcript reused)" if o.transcription == Transcription.REUSED else "")
+            stages = o.stages_line()
             cells = [o.title or o.recording_id, hms(o.duration), str(o.status), stages or "–", o.worker or "–",
                      f"{o.seconds:.1f}", o.error]
             rows.append("| " + " | ".join(c.replace("|", "\\|").replace("\n", " ") for c in cells) + " |")
