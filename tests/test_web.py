@@ -325,5 +325,9 @@ def test_a_failed_recording_s_page_says_it_failed_when_and_why_with_no_player(tm
                           "/media/missing.mp3: no such file")
     with TestClient(create_app(db), base_url=HERE) as client:
         page = client.get("/recordings/missing-talk")
+        home = client.get("/")
     assert page.status_code == 200 and "could not be indexed" in page.text and "no such file" in page.text
     assert "last tried 20" in page.text and "<audio" not in page.text and "<video" not in page.text
+    # The home page leads to it: what failed is listed apart from the archive.
+    assert "Not indexed: 1 recording<" in home.text and '<a href="/recordings/missing-talk">Absent</a>' in home.text
+    assert "The archive:" not in home.text

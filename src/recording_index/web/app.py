@@ -146,14 +146,16 @@ def create_app(db_path: str | Path, allow_edits: bool = False, settings: Setting
                     message = "No match. Try fewer words, or the other language."
             except RecordingIndexError as exc:
                 message = str(exc)
-        archive = []
-        if not q.strip():  # the home page lists the archive, browsable without typing
+        archive, failed = [], []
+        if not q.strip():  # the home page lists the archive, browsable without typing, and what failed
             with open_index() as index:
-                archive = [r for r in index.list_recordings() if r["status"] == "indexed"]
-            archive.sort(key=lambda r: (r["event"] or "", r["date"] or "", r["title"] or r["id"]))
+                recordings = index.list_recordings()
+            archive = sorted((r for r in recordings if r["status"] == "indexed"),
+                             key=lambda r: (r["event"] or "", r["date"] or "", r["title"] or r["id"]))
+            failed = [r for r in recordings if r["status"] == "failed"]
         return templates.TemplateResponse(request, "search.html", {
             "q": q, "lang": lang, "filters": filters, "hits": hits, "message": message, "page": page,
-            "more": more, "archive": archive, "total": total, "cap": 1000})
+            "more": more, "archive": archive, "failed": failed, "total": total, "cap": 1000})
 
     def _recording(request: Request):
         """The recording of the request's id, or None; never its words (media requests come often)."""
