@@ -149,7 +149,7 @@ def test_a_sentence_corrected_in_the_page_is_searchable_and_says_who_corrected_i
     saved = client.post("/recordings/talk/sentences/0", headers={"Origin": HERE}, follow_redirects=False,
                         data={"token": form_of(page), "lang": "fr", "text": "Le Hansard du Nunavut.", "by": "Anne",
                               "shown": shown_of(page)})
-    assert saved.status_code == 303 and saved.headers["location"] == "/recordings/talk?saved=1&at=0#s0"
+    assert saved.status_code == 303 and saved.headers["location"] == "/recordings/talk?saved=1&at=0&in=fr#s0"
     # The same form sent again from the page as it was: the sentence changed meanwhile, refused.
     stale = client.post("/recordings/talk/sentences/0", headers={"Origin": HERE},
                         data={"token": form_of(page), "lang": "fr", "text": "Autre chose.", "shown": shown_of(page)})
@@ -158,6 +158,11 @@ def test_a_sentence_corrected_in_the_page_is_searchable_and_says_who_corrected_i
     assert "Le Hansard du Nunavut." in after.text and 'title="corrected by Anne 20' in after.text
     edited_row = after.text[after.text.index('id="s0"'):after.text.index("</tr>", after.text.index('id="s0"'))]
     assert 'id="saved"' in edited_row and "Saved: 1 correction(s)" in edited_row  # the confirmation beside it
+    french_cell = edited_row[edited_row.index('<td lang="fr">'):edited_row.index('<td lang="en">')]
+    assert 'id="saved"' in french_cell  # in the cell of the language edited
+    english = client.get("/recordings/talk?saved=1&at=0&in=en").text
+    english_row = english[english.index('id="s0"'):english.index("</tr>", english.index('id="s0"'))]
+    assert 'id="saved"' in english_row[english_row.index('<td lang="en">'):]
     with Index(db, readonly=True) as ix:
         hit = ix.search("Hansard")[0]
         assert (hit.corrected_by, hit.origin, hit.moment) == ("Anne", "corrected", 1.5)

@@ -286,8 +286,8 @@ class Index:
             if len(found) == 1:
                 return found[0]
             if found:
-                raise RecordingIndexError(f"{recording}: names several recordings ({', '.join(found[:2])}…); "
-                                          "give more of the id")
+                raise RecordingIndexError(f"{recording}: names several recordings ({', '.join(found[:2])}"
+                                         f"{'…' if len(found) > 2 else ''}); give more of the id")
         raise RecordingIndexError(f"{recording}: no such recording in {self.path} (see `recording-index list`)")
 
     def recording(self, recording: str) -> Recording:

@@ -189,7 +189,8 @@ def create_app(db_path: str | Path, allow_edits: bool = False, settings: Setting
             "rec": rec, "segments": segments, "start": start, "is_video": is_video,
             "has_english": any(s.text_en for s in segments), "edits": allow_edits,
             "token": form_token(session) if allow_edits else "", "wanted": wanted, "q": request.query_params.get("q", "")[:500], "saved": saved if (saved := request.query_params.get("saved", "")).isdigit() and len(saved) < 6 else "",
-            "saved_at": int(at) if (at := request.query_params.get("at", "")).isdigit() and len(at) < 8 else None})
+            "saved_at": int(at) if (at := request.query_params.get("at", "")).isdigit() and len(at) < 8 else None,
+            "saved_lang": "en" if request.query_params.get("in") == "en" else "fr"})
         if allow_edits:
             response.set_cookie(SESSION_COOKIE, session, httponly=True, samesite="strict", path="/")
         # Never framed by another site (a click on a framed Save button is still a click).
@@ -240,7 +241,9 @@ def create_app(db_path: str | Path, allow_edits: bool = False, settings: Setting
             return refused(str(exc), 400)
         saved = len(edited.corrections)
         # Back to the sentence edited, the confirmation beside it (not above a sticky player's fold).
-        target = f"/recordings/{quote(edited.recording_id, safe='')}?saved={saved}&at={position}#s{position}"
+        edited_lang = "en" if form.get("lang") == "en" else "fr"
+        target = (f"/recordings/{quote(edited.recording_id, safe='')}?saved={saved}&at={position}&in={edited_lang}"
+                  f"#s{position}")
         return RedirectResponse(target, status_code=303)
 
     def media(request: Request) -> Response:
