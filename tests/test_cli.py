@@ -5,6 +5,7 @@ from click.testing import CliRunner
 
 from recording_index.cli import hms, main
 from recording_index.index.database import SCHEMA_VERSION, Index
+from recording_index.models import Recording
 from test_index import TEXTS, chunks_of, make_recording, make_segments
 
 
@@ -173,6 +174,10 @@ def test_list_prints_tsv_csv_json_or_a_table_with_headers(db):
     assert table[0].split() == ["id", "title", "speakers", "length", "status", "source"] and set(table[1]) <= {"-", " "}
     data = json.loads(invoke("list", "--db", db, "--json").output)
     assert data[0]["speakers"] == ["René-André Brisebois"] and data[0]["error"] is None  # NULL, not ""
+    with Index(db) as ix:
+        ix.record_failure(Recording(id="gone", source="/media/gone.mp3"), "/media/gone.mp3: no such file")
+    failed = [line.split("\t") for line in invoke("list", "--db", db).output.splitlines() if line.startswith("gone")]
+    assert failed[0][3] == "" and failed[0][4].startswith("failed (")  # no length known, not 0:00:00
     assert data[0]["uploader"] is None if "uploader" in data[0] else True
 
 

@@ -374,7 +374,7 @@ def list_(ctx, db, fmt):
     with Index(_db(ctx, db), readonly=True) as index:
         rows = index.list_recordings()
     if fmt != "json":
-        rows = [{**r, "speakers": ", ".join(r["speakers"]), "length": hms(r["duration"] or 0),
+        rows = [{**r, "speakers": ", ".join(r["speakers"]), "length": hms(r["duration"]) if r["duration"] else "",
                  "status": r["status"] + "".join(f" ({r[k]})" for k in ("error", "warning") if r[k])} for r in rows]
     print_rows(rows, ["id", "title", "speakers", "length", "status", "source"], fmt)
 
