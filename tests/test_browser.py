@@ -248,6 +248,10 @@ def test_a_sentence_is_corrected_in_the_page_and_a_cross_site_request_is_refused
     assert row.text.startswith("Salut") and "corrected" in row.find_element(By.CSS_SELECTOR, ".origin").text
     assert "by Anne" in row.find_element(By.CSS_SELECTOR, ".origin").get_attribute("title")
     browser.save_screenshot(str(ARTIFACTS / "recording-corrected.png"))
+    # Said once: the address no longer carries it, and a reload does not say it again.
+    assert "saved=" not in browser.current_url and browser.current_url.endswith("/recordings/ej-fra#s0")
+    browser.refresh()
+    assert not browser.find_elements(By.ID, "saved")
     browser.get(url + "/search?q=salut")
     assert browser.find_elements(By.CSS_SELECTOR, "a.hit-link")
 
