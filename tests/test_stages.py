@@ -270,6 +270,9 @@ def test_the_run_summary_is_a_markdown_table_with_a_row_a_recording():
     assert lines[4] == "| Talk \\| one | 1:02:03 | indexed | transcribe (reused) → translate | host:12 | 0.0 |  |"
     assert lines[5].startswith("| b | 0:00:00 | failed | – | – |") and lines[5].endswith("b.mp3: no such file |")
     assert summary.to_dict()["outcomes"][1]["status"] == "failed" and summary.to_dict()["failed"] == 1
+    # A run that transcribed nothing counts no hours of audio.
+    redone = Summary([Outcome("a", "Talk", "a.mp3", Status.REDONE, duration=3723)], wall_seconds=7)
+    assert redone.line() == "0 indexed, 1 redone, 0 skipped (unchanged), 0 failed in 7.0 s"
 
 
 @pytest.mark.slow

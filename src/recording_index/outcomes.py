@@ -79,8 +79,10 @@ class Summary:
     def line(self) -> str:
         redone = f"{self.count(Status.REDONE)} redone, " if self.count(Status.REDONE) else ""
         return (f"{self.count(Status.INDEXED)} indexed, {redone}{self.count(Status.SKIPPED)} skipped (unchanged), "
-                f"{self.count(Status.FAILED)} failed; {self.audio_hours:.2f} h of audio in {self.wall_seconds:.1f} s"
-                + (f"; {self.site}" if self.site else ""))
+                f"{self.count(Status.FAILED)} failed"
+                # Hours of audio transcribed, when any was (a redo works from the stored transcript).
+                + (f"; {self.audio_hours:.2f} h of audio" if self.count(Status.INDEXED) else "")
+                + f" in {self.wall_seconds:.1f} s" + (f"; {self.site}" if self.site else ""))
 
     def markdown(self) -> str:
         """The run as a Markdown table: one row a recording (a Prefect artifact shows it in the UI)."""
