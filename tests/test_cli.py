@@ -239,3 +239,21 @@ def test_a_table_shows_ids_and_titles_as_written(tmp_path):
 def test_the_transcript_s_json_says_null_for_what_is_not_known(db):
     data = json.loads(invoke("transcript", "talk-1", "--db", db, "--format", "json", code=0).output)
     assert data["recording"]["uploader"] is None and data["recording"]["date"] == "2018-02-14"
+
+
+def test_corrections_are_listed_one_a_line_with_the_texts_quoted_alike(tmp_path):
+    from recording_index import stages
+    from recording_index.config import Settings
+    from recording_index.edits import correct_sentence
+
+    db, run = str(tmp_path / "index.db"), Settings(cache_dir=str(tmp_path / "cache"), translator="none")
+    facts = stages.Facts("h", "base", "", "none", "none", False)
+    rec, segments = make_recording(), make_segments(TEXTS)
+    with Index(db) as ix:  # as a run stores it
+        ix.add(rec, segments, chunks_of(rec.id, segments), settings=stages.record(run, facts),
+               stage_keys=stages.keys(run, facts))
+    correct_sentence(db, rec.id, 0, "C'est le Hansard.", "fr", run, "Anne")
+    (line,) = invoke("corrections", rec.id, "--db", db).output.splitlines()
+    number, lang, where, status, change, by = line.split("\t")
+    assert (lang, status, by) == ("fr", "applied", "Anne") and number.startswith("#")
+    assert change.startswith("“") and change.endswith("”") and " → “" in change and "'" not in change.replace("C'est", "")

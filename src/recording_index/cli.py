@@ -518,7 +518,7 @@ def _report_edit(edited, as_json: bool, unchanged: str, dry_run: bool = False) -
         echo(unchanged, err=True)
         return
     for c in edited.corrections:
-        echo(_correction_line(c))
+        echo(*_correction_fields(c))
     if dry_run:
         echo(f"{len(edited.corrections)} correction(s) found; nothing stored (--dry-run)", err=True)
         return
@@ -529,10 +529,10 @@ def _report_edit(edited, as_json: bool, unchanged: str, dry_run: bool = False) -
         echo(f"warning: #{c.id} does not fit: {c.note}", err=True)
 
 
-def _correction_line(c) -> str:
+def _correction_fields(c) -> list[str]:
     where = f"{hms(c.start)}" + (f"–{hms(c.end)}" if c.end > c.start else " (inserted)")
-    return printable(f"#{c.id or '-'}\t{c.lang}\t{where}\t{c.status}\t{c.machine_text!r} → {c.text!r}"
-                     + (f"\t{c.by}" if c.by else "") + (f"\t{c.note}" if c.note else ""))
+    fields = [f"#{c.id or '-'}", c.lang, where, c.status, f"“{c.machine_text}” → “{c.text}”", c.by, c.note]
+    return [field for field in fields if field]
 
 
 def _correction_row(c) -> dict:
@@ -577,7 +577,7 @@ def corrections(ctx, recording, show_all, revert, export, as_json, db):
         echo(f"{recording_id}: no corrections", err=True)
     else:
         for c in found:
-            echo(_correction_line(c))
+            echo(*_correction_fields(c))
 
 
 @main.command()
