@@ -128,7 +128,7 @@ def load_settings(path: str | Path | None = None, env: dict[str, str] | None = N
             raise ConfigError(f"{_at(path, key)}: unknown setting {key!r}")
         if isinstance(value, (dict, list)):
             raise ConfigError(f"{_at(path, key)}: setting {key!r} must be a single value")
-    origins = {key: f"{_at(path, key)}" for key in values}
+    origins = {key: _at(path, key) for key in values}
     for f in known.values():
         raw = env.get(ENV_PREFIX + f.name.upper())
         if raw is not None:

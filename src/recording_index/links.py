@@ -26,6 +26,8 @@ def is_video_site(url: str) -> bool:
 
 MEDIA_EXTENSIONS = (".mp3", ".m4a", ".aac", ".ogg", ".oga", ".opus", ".wav", ".flac", ".mp4", ".m4v", ".webm",
                     ".mkv", ".mov")
+# Media a page plays in a <video> (with its captions drawn), not an <audio>.
+VIDEO_SUFFIXES = {".mp4", ".webm", ".mkv", ".mov", ".m4v", ".ogv"}
 
 
 def is_media_url(url: str) -> bool:

@@ -466,11 +466,8 @@ def rebuild(recording_id: str, settings: Settings, db: str | Path) -> Outcome:
     are written where, and as, the run that made them wrote them."""
     with Index(db, create=False) as index:
         row = index.row(index.resolve_id(recording_id)) or {}
-    try:
-        stored = json.loads(row.get("settings") or "{}")
-    except ValueError:
-        stored = {}
-    kept = {name: stored[name] for name in KEPT_BY_REBUILD if name in stored} if isinstance(stored, dict) else {}
+    stored = _record_of(row) or {}
+    kept = {name: stored[name] for name in KEPT_BY_REBUILD if name in stored}
     try:
         chosen = settings.replace(**kept)
         check_settings(chosen)

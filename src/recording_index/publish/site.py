@@ -31,7 +31,8 @@ from recording_index.errors import RecordingIndexError
 from recording_index.index.database import Index
 from recording_index.index.search import fold
 from recording_index.models import Recording, Segment
-from recording_index.publish.files import plain_text, render
+from recording_index.links import VIDEO_SUFFIXES
+from recording_index.publish.files import plain_text, render, write_atomically
 from recording_index.publish.subtitles import cues_for
 from recording_index.safety import is_web_url, replacing, umask, why_bad_id
 from recording_index.utils import hms
@@ -40,7 +41,6 @@ from recording_index.utils import hms
 SITE_VERSION = "1"
 MEDIA_MODES = ("link", "copy", "url")
 MANIFEST = "site.json"
-VIDEO_SUFFIXES = {".mp4", ".webm", ".mkv", ".mov", ".m4v", ".ogv"}
 ASSETS = ("site.css", "site.js")
 HERE = Path(__file__).parent
 
@@ -100,9 +100,10 @@ def build_site(db: str | Path, out: str | Path, base_url: str = "", media: str =
     listed = [_listing(recording, segments, row) for recording, segments, row in recordings]
     _write_lists(out, pages, listed, base)
     for asset in ASSETS:
-        _write(out / asset, (HERE / "static" / asset).read_text(encoding="utf-8"))
+        write_atomically(out / asset, (HERE / "static" / asset).read_text(encoding="utf-8"))
     report.sentences = _search_index(out, recordings)
-    _write(out / MANIFEST, json.dumps({"version": SITE_VERSION, "recordings": after}, indent=1, sort_keys=True) + "\n")
+    write_atomically(out / MANIFEST,
+                     json.dumps({"version": SITE_VERSION, "recordings": after}, indent=1, sort_keys=True) + "\n")
     return report
 
 
@@ -137,11 +138,6 @@ def _digest(recording: Recording, segments: list[Segment], row: dict, media: str
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:32]
 
 
-def _write(path: Path, text: str) -> None:
-    with replacing(path) as partial:
-        partial.write_text(text, encoding="utf-8")
-
-
 def _media(out: Path, recording: Recording, mode: str) -> str:
     """The player's source, relative to the recording's page, or "" when there is none to publish."""
     if is_web_url(recording.source) and "REDACTED" not in recording.source:
@@ -173,15 +169,15 @@ def _write_recording(out: Path, pages: Environment, recording: Recording, segmen
     for lang in ("fr", "en") if english else ("fr",):
         cues = cues_for(segments, lang)[0]
         for fmt in ("vtt", "srt"):
-            _write(folder / f"{recording.id}.{lang}.{fmt}", render(cues, fmt, lang))
-        _write(folder / f"{recording.id}.{lang}.txt", plain_text(segments, lang))
+            write_atomically(folder / f"{recording.id}.{lang}.{fmt}", render(cues, fmt, lang))
+        write_atomically(folder / f"{recording.id}.{lang}.txt", plain_text(segments, lang))
         downloads.append((lang, [(fmt, f"{recording.id}.{lang}.{fmt}") for fmt in ("srt", "vtt", "txt")]))
     source = _media(out, recording, media)
     suffix = Path(recording.media_path or recording.source.split("?")[0]).suffix.lower()
     first = next((s.text for s in segments if s.text), "")
     description = " · ".join(filter(None, [", ".join(recording.speakers), recording.event, recording.date,
                                            hms(recording.duration)])) + (f". « {first[:150]} »" if first else "")
-    _write(folder / f"{recording.id}.html", pages.get_template("recording.html").render(
+    write_atomically(folder / f"{recording.id}.html", pages.get_template("recording.html").render(
         rec=recording, segments=segments, english=english, media=source, is_video=suffix in VIDEO_SUFFIXES,
         downloads=downloads, description=description, corrected=sum(s.origin != "machine" for s in segments),
         canonical=f"{base}recordings/{recording.id}.html" if base else "", root="../", slug=_slug))
@@ -223,19 +219,19 @@ def _write_lists(out: Path, pages: Environment, listed: list[dict], base: str) -
             events.setdefault(item["event"], []).append(item)
     summary = [{"title": title, "slug": _slug(title), "count": len(items), "date": max(i["date"] for i in items)}
                for title, items in sorted(events.items(), key=lambda e: max(i["date"] for i in e[1]), reverse=True)]
-    _write(out / "index.html", pages.get_template("home.html").render(
+    write_atomically(out / "index.html", pages.get_template("home.html").render(
         recordings=newest, events=summary, root="", canonical=base, slug=_slug))
     wanted = set()
     for event in summary:
         name = f"{event['slug']}.html"
         wanted.add(name)
-        _write(out / "events" / name, pages.get_template("event.html").render(
+        write_atomically(out / "events" / name, pages.get_template("event.html").render(
             event=event, recordings=events[event["title"]], root="../", canonical=f"{base}events/{name}" if base else ""))
     for page in (out / "events").glob("*.html") if (out / "events").is_dir() else ():
         if page.name not in wanted:
             page.unlink()
     for lang in ("fr", "en"):
-        _write(out / ("search.html" if lang == "fr" else "search-en.html"),
+        write_atomically(out / ("search.html" if lang == "fr" else "search-en.html"),
                pages.get_template("search.html").render(lang=lang, root="", canonical=""))
 
 

@@ -37,6 +37,7 @@ from recording_index.config import Settings
 from recording_index.errors import IndexBusyError, RecordingIndexError
 from recording_index.index.database import Index
 from recording_index.index.search import LANGUAGES, TOKEN, fold
+from recording_index.links import VIDEO_SUFFIXES
 from recording_index.publish.files import to_vtt
 from recording_index.publish.subtitles import cues_for
 from recording_index.utils import hms
@@ -44,7 +45,6 @@ from recording_index.utils import hms
 PAGE_SIZE = 10
 # Snippet marks that no transcript contains, so they survive escaping and become <mark> after it.
 OPEN, CLOSE = "\x02", "\x03"
-VIDEO_SUFFIXES = {".mp4", ".webm", ".mkv", ".mov", ".m4v", ".ogv"}
 MAX_ID_LENGTH = 300
 SESSION_COOKIE = "recording_index_session"
 MAX_EDIT_BYTES = 64 * 1024
